@@ -1,0 +1,84 @@
+#pragma once
+// Architecture descriptions of StyleGAN2-ADA networks, with the reference constructor arguments.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace latentkit {
+
+/// MappingNetwork options (reference `mapping_kwargs`).
+struct MappingConfig {
+    int num_layers = 8;                     ///< number of fully connected layers
+    std::optional<int> embed_features;      ///< label embedding size; unset = w_dim
+    std::optional<int> layer_features;      ///< hidden layer size; unset = w_dim
+    std::string activation = "lrelu";       ///< activation of every layer
+    double lr_multiplier = 0.01;            ///< learning-rate multiplier (scales weights and biases)
+    std::optional<double> w_avg_beta = 0.995;  ///< w_avg tracking decay; unset = no w_avg
+};
+
+/// SynthesisNetwork options (reference `synthesis_kwargs`, including block and layer options).
+struct SynthesisConfig {
+    int channel_base = 32768;            ///< channels at resolution r = min(channel_base / r, channel_max)
+    int channel_max = 512;               ///< upper bound on channels
+    int num_fp16_res = 0;                ///< highest resolutions that run in fp16 (on CUDA only)
+    std::string architecture = "skip";   ///< 'orig', 'skip' or 'resnet'
+    std::vector<float> resample_filter{1, 3, 3, 1};  ///< FIR taps for resampling
+    std::optional<double> conv_clamp;    ///< clamp conv outputs to +-X; unset = no clamping
+    bool fp16_channels_last = false;     ///< channels-last memory format in fp16 blocks
+    int kernel_size = 3;                 ///< convolution kernel size
+    bool use_noise = true;               ///< per-pixel noise inputs
+    std::string activation = "lrelu";    ///< activation of the conv layers
+};
+
+/// Generator architecture (reference `Generator.__init__` arguments).
+struct GeneratorConfig {
+    int z_dim = 512;
+    int c_dim = 0;
+    int w_dim = 512;
+    int img_resolution = 1024;
+    int img_channels = 3;
+    MappingConfig mapping;
+    SynthesisConfig synthesis;
+
+    /// Channels of the block at `res` (power of two >= 4).
+    int channels_at(int res) const;
+    /// Number of per-layer ws the synthesis network takes.
+    int num_ws() const;
+    /// Throws ArgumentError if the configuration cannot be built.
+    void validate() const;
+    /// The reference constructor keyword arguments as JSON text.
+    std::string to_kwargs_json() const;
+    /// Reads reference keyword arguments; unknown arguments throw ModelFormatError mentioning `source`.
+    static GeneratorConfig from_kwargs_json(const std::string& json, const std::string& source);
+};
+
+/// Discriminator architecture (reference `Discriminator.__init__` arguments).
+struct DiscriminatorConfig {
+    int c_dim = 0;
+    int img_resolution = 1024;
+    int img_channels = 3;
+    std::string architecture = "resnet";   ///< 'orig', 'skip' or 'resnet'
+    int channel_base = 32768;
+    int channel_max = 512;
+    int num_fp16_res = 0;
+    std::optional<double> conv_clamp;
+    std::optional<int> cmap_dim;           ///< label projection size; unset = channels at 4x4
+    std::string activation = "lrelu";      ///< blocks and epilogue
+    std::vector<float> resample_filter{1, 3, 3, 1};
+    bool fp16_channels_last = false;
+    int freeze_layers = 0;                 ///< first N layers are frozen (buffers, not parameters)
+    MappingConfig mapping;                 ///< label mapping (when c_dim > 0)
+    std::optional<int> mbstd_group_size = 4;  ///< unset = whole minibatch
+    int mbstd_num_channels = 1;            ///< 0 disables minibatch stddev
+
+    /// Channels at resolution `res`.
+    int channels_at(int res) const;
+    /// Throws ArgumentError if the configuration cannot be built.
+    void validate() const;
+    /// The reference constructor keyword arguments as JSON text.
+    std::string to_kwargs_json() const;
+    /// Reads reference keyword arguments; unknown arguments throw ModelFormatError mentioning `source`.
+    static DiscriminatorConfig from_kwargs_json(const std::string& json, const std::string& source);
+};
+
+}  // namespace latentkit

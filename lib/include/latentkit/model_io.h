@@ -1,0 +1,41 @@
+#pragma once
+// Loading and saving models: reference StyleGAN2-ADA .pkl snapshots (read) and latentkit's native
+// .safetensors (read and write), both through load_model().
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace latentkit {
+
+class Generator;
+class Discriminator;
+
+/// The networks and training state found in a model file.
+struct Model {
+    std::string path;                        ///< file it came from
+    std::string format;                      ///< "stylegan2-ada pickle", "latentkit safetensors" or "bare state dict"
+    std::shared_ptr<Generator> G_ema;        ///< the generator to explore (may be null)
+    std::shared_ptr<Generator> G;            ///< the training generator (may be null)
+    std::shared_ptr<Discriminator> D;        ///< the discriminator (may be null)
+    std::optional<double> augment_p;         ///< ADA augmentation probability
+    std::string training_set_kwargs;         ///< JSON text, empty if unknown
+    std::map<std::string, std::string> info; ///< free-form metadata (description, licence, ...)
+
+    /// G_ema if present, else G; throws ModelFormatError if the file holds no generator.
+    std::shared_ptr<Generator> generator() const;
+};
+
+/// Loads a .pkl or .safetensors model on the CPU in float32, in eval mode.
+/// Throws ModelFormatError / IoError with a one-line message naming the file.
+Model load_model(const std::string& path);
+
+/// Which networks save_model writes.
+struct SaveOptions {
+    bool g_ema_only = false;  ///< write only G_ema (what exploring needs)
+};
+
+/// Writes the model as latentkit .safetensors (architecture in the metadata), atomically.
+void save_model(const std::string& path, const Model& model, const SaveOptions& options = {});
+
+}  // namespace latentkit

@@ -1,0 +1,22 @@
+#pragma once
+// PNG files for 8-bit images (gray, RGB, RGBA), with zlib only.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace latentkit::io {
+
+/// An 8-bit image, rows of width * channels bytes.
+struct Image8 {
+    int width = 0, height = 0, channels = 0;
+    std::vector<uint8_t> pixels;
+};
+
+/// Encodes an image as PNG bytes (channels 1, 3 or 4).
+std::string encode_png(const Image8& image);
+/// Writes a PNG atomically (temporary file, then rename).
+void write_png(const std::string& path, const Image8& image);
+/// Reads a non-interlaced 8-bit gray / gray+alpha / RGB / RGBA PNG; throws IoError naming the file.
+Image8 read_png(const std::string& path);
+
+}  // namespace latentkit::io

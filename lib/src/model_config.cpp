@@ -1,0 +1,237 @@
+#include "latentkit/model_config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "latentkit/error.h"
+
+namespace latentkit {
+namespace {
+using json = nlohmann::json;
+
+bool is_pow2(int v) { return v >= 4 && (v & (v - 1)) == 0; }
+
+// Reads keyword arguments of one reference constructor, refusing names it does not know.
+class Kwargs {
+public:
+    Kwargs(const json& j, std::string where, const std::string& source) : j_(j), where_(std::move(where)), source_(source) {
+        if (!j.is_object()) throw ModelFormatError(fmt::format("{}: {} arguments are not a mapping", source_, where_));
+        for (auto it = j.begin(); it != j.end(); ++it) unused_.push_back(it.key());
+    }
+    template <class T>
+    void get(const char* key, T& out) {
+        if (!take(key)) return;
+        try {
+            out = j_.at(key).get<T>();
+        } catch (const std::exception&) {
+            throw bad(key);
+        }
+    }
+    template <class T>
+    void get_opt(const char* key, std::optional<T>& out) {
+        if (!take(key)) return;
+        if (j_.at(key).is_null()) {
+            out.reset();
+            return;
+        }
+        T v{};
+        get_value(key, v);
+        out = v;
+    }
+    const json* sub(const char* key) { return take(key) ? &j_.at(key) : nullptr; }
+    void finish() const {
+        if (!unused_.empty())
+            throw ModelFormatError(fmt::format("{}: {} argument '{}' is not a StyleGAN2-ADA option (a StyleGAN3 or other network?)",
+                                               source_, where_, unused_.front()));
+    }
+
+private:
+    bool take(const char* key) {
+        auto it = std::find(unused_.begin(), unused_.end(), key);
+        if (it == unused_.end()) return false;
+        unused_.erase(it);
+        return true;
+    }
+    template <class T>
+    void get_value(const char* key, T& out) {
+        try {
+            out = j_.at(key).get<T>();
+        } catch (const std::exception&) {
+            throw bad(key);
+        }
+    }
+    ModelFormatError bad(const char* key) const {
+        return ModelFormatError(fmt::format("{}: {} argument '{}' has an unexpected value {}", source_, where_, key, j_.at(key).dump()));
+    }
+    const json& j_;
+    std::string where_;
+    const std::string& source_;
+    std::vector<std::string> unused_;
+};
+
+void read_mapping(Kwargs& k, MappingConfig& m) {
+    k.get("num_layers", m.num_layers);
+    k.get_opt("embed_features", m.embed_features);
+    k.get_opt("layer_features", m.layer_features);
+    k.get("activation", m.activation);
+    k.get("lr_multiplier", m.lr_multiplier);
+    k.get_opt("w_avg_beta", m.w_avg_beta);
+}
+
+json mapping_json(const MappingConfig& m, bool with_beta) {
+    json j = {{"num_layers", m.num_layers}, {"activation", m.activation}, {"lr_multiplier", m.lr_multiplier}};
+    j["embed_features"] = m.embed_features ? json(*m.embed_features) : json(nullptr);
+    j["layer_features"] = m.layer_features ? json(*m.layer_features) : json(nullptr);
+    if (with_beta) j["w_avg_beta"] = m.w_avg_beta ? json(*m.w_avg_beta) : json(nullptr);
+    return j;
+}
+
+json parse_json(const std::string& text, const std::string& source) {
+    try {
+        return json::parse(text);
+    } catch (const std::exception& e) {
+        throw ModelFormatError(source + ": architecture description is not valid JSON: " + e.what());
+    }
+}
+
+void check_arch(const std::string& a, const char* what) {
+    if (a != "orig" && a != "skip" && a != "resnet")
+        throw ArgumentError(fmt::format("{} architecture '{}' is not one of orig, skip, resnet", what, a));
+}
+}  // namespace
+
+int GeneratorConfig::channels_at(int res) const { return std::min(synthesis.channel_base / res, synthesis.channel_max); }
+
+int GeneratorConfig::num_ws() const {
+    int n = 0;
+    for (int res = 4; res <= img_resolution; res *= 2) n += res == 4 ? 1 : 2;
+    return n + 1;
+}
+
+void GeneratorConfig::validate() const {
+    if (!is_pow2(img_resolution)) throw ArgumentError(fmt::format("resolution {} is not a power of two >= 4", img_resolution));
+    if (z_dim < 0 || c_dim < 0 || w_dim <= 0 || img_channels <= 0 || mapping.num_layers < 1)
+        throw ArgumentError("generator dimensions must be positive");
+    if (z_dim == 0 && c_dim == 0) throw ArgumentError("generator needs z_dim or c_dim");
+    check_arch(synthesis.architecture, "generator");
+    for (int res = 4; res <= img_resolution; res *= 2)
+        if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
+}
+
+std::string GeneratorConfig::to_kwargs_json() const {
+    const auto& s = synthesis;
+    json syn = {{"channel_base", s.channel_base}, {"channel_max", s.channel_max}, {"num_fp16_res", s.num_fp16_res},
+                {"architecture", s.architecture}, {"resample_filter", s.resample_filter}, {"fp16_channels_last", s.fp16_channels_last},
+                {"kernel_size", s.kernel_size}, {"use_noise", s.use_noise}, {"activation", s.activation}};
+    syn["conv_clamp"] = s.conv_clamp ? json(*s.conv_clamp) : json(nullptr);
+    json j = {{"z_dim", z_dim}, {"c_dim", c_dim}, {"w_dim", w_dim}, {"img_resolution", img_resolution},
+              {"img_channels", img_channels}, {"mapping_kwargs", mapping_json(mapping, true)}, {"synthesis_kwargs", syn}};
+    return j.dump();
+}
+
+GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const std::string& source) {
+    const json j = parse_json(text, source);
+    GeneratorConfig c;
+    Kwargs k(j, "Generator", source);
+    k.get("z_dim", c.z_dim);
+    k.get("c_dim", c.c_dim);
+    k.get("w_dim", c.w_dim);
+    k.get("img_resolution", c.img_resolution);
+    k.get("img_channels", c.img_channels);
+    if (const json* m = k.sub("mapping_kwargs")) {
+        Kwargs mk(*m, "Generator mapping", source);
+        read_mapping(mk, c.mapping);
+        mk.finish();
+    }
+    if (const json* s = k.sub("synthesis_kwargs")) {
+        Kwargs sk(*s, "Generator synthesis", source);
+        auto& y = c.synthesis;
+        sk.get("channel_base", y.channel_base);
+        sk.get("channel_max", y.channel_max);
+        sk.get("num_fp16_res", y.num_fp16_res);
+        sk.get("architecture", y.architecture);
+        sk.get("resample_filter", y.resample_filter);
+        sk.get_opt("conv_clamp", y.conv_clamp);
+        sk.get("fp16_channels_last", y.fp16_channels_last);
+        sk.get("kernel_size", y.kernel_size);
+        sk.get("use_noise", y.use_noise);
+        sk.get("activation", y.activation);
+        sk.finish();
+    }
+    k.finish();
+    try {
+        c.validate();
+    } catch (const ArgumentError& e) {
+        throw ModelFormatError(source + ": " + e.what());
+    }
+    return c;
+}
+
+int DiscriminatorConfig::channels_at(int res) const { return std::min(channel_base / res, channel_max); }
+
+void DiscriminatorConfig::validate() const {
+    if (!is_pow2(img_resolution)) throw ArgumentError(fmt::format("resolution {} is not a power of two >= 4", img_resolution));
+    if (c_dim < 0 || img_channels <= 0) throw ArgumentError("discriminator dimensions must be positive");
+    check_arch(architecture, "discriminator");
+    for (int res = 4; res <= img_resolution; res *= 2)
+        if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
+}
+
+std::string DiscriminatorConfig::to_kwargs_json() const {
+    json j = {{"c_dim", c_dim}, {"img_resolution", img_resolution}, {"img_channels", img_channels}, {"architecture", architecture},
+              {"channel_base", channel_base}, {"channel_max", channel_max}, {"num_fp16_res", num_fp16_res}};
+    j["conv_clamp"] = conv_clamp ? json(*conv_clamp) : json(nullptr);
+    j["cmap_dim"] = cmap_dim ? json(*cmap_dim) : json(nullptr);
+    j["block_kwargs"] = {{"activation", activation}, {"resample_filter", resample_filter}, {"fp16_channels_last", fp16_channels_last},
+                         {"freeze_layers", freeze_layers}};
+    j["mapping_kwargs"] = mapping_json(mapping, false);
+    j["epilogue_kwargs"] = {{"mbstd_num_channels", mbstd_num_channels}, {"activation", activation}};
+    j["epilogue_kwargs"]["mbstd_group_size"] = mbstd_group_size ? json(*mbstd_group_size) : json(nullptr);
+    return j.dump();
+}
+
+DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& text, const std::string& source) {
+    const json j = parse_json(text, source);
+    DiscriminatorConfig c;
+    Kwargs k(j, "Discriminator", source);
+    k.get("c_dim", c.c_dim);
+    k.get("img_resolution", c.img_resolution);
+    k.get("img_channels", c.img_channels);
+    k.get("architecture", c.architecture);
+    k.get("channel_base", c.channel_base);
+    k.get("channel_max", c.channel_max);
+    k.get("num_fp16_res", c.num_fp16_res);
+    k.get_opt("conv_clamp", c.conv_clamp);
+    k.get_opt("cmap_dim", c.cmap_dim);
+    if (const json* b = k.sub("block_kwargs")) {
+        Kwargs bk(*b, "Discriminator block", source);
+        bk.get("activation", c.activation);
+        bk.get("resample_filter", c.resample_filter);
+        bk.get("fp16_channels_last", c.fp16_channels_last);
+        bk.get("freeze_layers", c.freeze_layers);
+        bk.finish();
+    }
+    if (const json* m = k.sub("mapping_kwargs")) {
+        Kwargs mk(*m, "Discriminator mapping", source);
+        read_mapping(mk, c.mapping);
+        mk.finish();
+    }
+    if (const json* e = k.sub("epilogue_kwargs")) {
+        Kwargs ek(*e, "Discriminator epilogue", source);
+        ek.get_opt("mbstd_group_size", c.mbstd_group_size);
+        ek.get("mbstd_num_channels", c.mbstd_num_channels);
+        ek.get("activation", c.activation);
+        ek.finish();
+    }
+    k.finish();
+    try {
+        c.validate();
+    } catch (const ArgumentError& e) {
+        throw ModelFormatError(source + ": " + e.what());
+    }
+    return c;
+}
+
+}  // namespace latentkit

@@ -1,0 +1,165 @@
+// End-to-end runs of the latentkit command on the golden models.
+#include "test_util.h"
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "latentkit/atomic_file.h"
+#include "latentkit/io/png.h"
+#include "latentkit/latent.h"
+
+namespace fs = std::filesystem;
+using lktest::data_path;
+
+namespace {
+struct Result {
+    int code = -1;
+    std::string out, err;
+    /// Lines of stderr.
+    std::vector<std::string> err_lines() const {
+        std::vector<std::string> lines;
+        std::istringstream in(err);
+        for (std::string l; std::getline(in, l);) lines.push_back(l);
+        return lines;
+    }
+};
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+Result run(const std::vector<std::string>& args) {
+    static const lktest::TempDir logs;
+    std::string cmd = quote(LATENTKIT_CLI);
+    for (const auto& a : args) cmd += " " + quote(a);
+    cmd += " >" + quote(logs / "out") + " 2>" + quote(logs / "err");
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = latentkit::read_file(logs / "out");
+    r.err = latentkit::read_file(logs / "err");
+    return r;
+}
+
+// One error line, last, naming `needle`.
+void check_error(const Result& r, int code, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.code == code);
+    const auto lines = r.err_lines();
+    REQUIRE_FALSE(lines.empty());
+    int error_lines = 0;
+    for (const auto& l : lines) error_lines += l.rfind("latentkit: ", 0) == 0 && l.find("error") != std::string::npos;
+    CHECK(error_lines == 1);
+    CHECK(lines.back().find(needle) != std::string::npos);
+}
+
+// PNG equals the reference 8-bit conversion of a golden image tensor, +-1.
+void check_png(const std::string& png, const torch::Tensor& expected_img) {
+    INFO(png);
+    REQUIRE(fs::exists(png));
+    const auto im = latentkit::io::read_png(png);
+    const torch::Tensor ref = latentkit::to_uint8_nhwc(expected_img.unsqueeze(0))[0];
+    REQUIRE(im.height == ref.size(0));
+    REQUIRE(im.width == ref.size(1));
+    REQUIRE(im.channels == ref.size(2));
+    const torch::Tensor got = torch::from_blob(const_cast<uint8_t*>(im.pixels.data()), ref.sizes(), torch::kUInt8).to(torch::kInt32);
+    CHECK((got - ref.to(torch::kInt32)).abs().max().item<int>() <= 1);
+}
+
+size_t count_files(const std::string& dir) {
+    if (!fs::exists(dir)) return 0;
+    return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+const std::vector<std::string> kSeedNames{"seed0000.png", "seed0001.png", "seed0042.png", "seed1000.png"};
+}  // namespace
+
+TEST_CASE("cli: info prints the architecture, also as JSON") {
+    Result r = run({"info", data_path("golden/tiny32.pkl"), "--json"});
+    REQUIRE(r.code == 0);
+    const auto j = nlohmann::json::parse(r.out);
+    CHECK(j["resolution"] == 32);
+    CHECK(j["num_ws"] == 8);
+    CHECK(j["z_dim"] == 64);
+    CHECK(j["networks"].size() == 3);
+    CHECK(j["parameters"]["G_ema"].get<int64_t>() > 0);
+    r = run({"info", data_path("golden/gray16.G_ema.safetensors")});
+    CHECK(r.code == 0);
+    CHECK(r.out.find("bare state dict") != std::string::npos);
+}
+
+TEST_CASE("cli: generate reproduces the reference images from .pkl, bare and converted .safetensors") {
+    lktest::TempDir dir;
+    for (const std::string name : {"tiny32", "gray16"}) {
+        const std::string exp = name + ".expected.safetensors";
+        const torch::Tensor img1 = lktest::golden_tensor(exp, "img_psi1.0_const");
+        const std::string converted = dir / (name + ".safetensors");
+        REQUIRE(run({"convert", data_path("golden/" + name + ".pkl"), converted}).code == 0);
+        for (const std::string model : {data_path("golden/" + name + ".pkl"), data_path("golden/" + name + ".G_ema.safetensors"), converted}) {
+            INFO(model);
+            const std::string out = dir / "out";
+            fs::remove_all(out);
+            Result r = run({"generate", "--model", model, "--seeds", "0-1,42,1000", "--batch", "3", "--outdir", out});
+            REQUIRE_MESSAGE(r.code == 0, r.err);
+            CHECK(count_files(out) == 4);
+            for (size_t k = 0; k < 4; ++k) check_png(out + "/" + kSeedNames[k], img1[static_cast<int64_t>(k)]);
+        }
+        const std::string model = data_path("golden/" + name + ".pkl");
+        REQUIRE(run({"generate", "-m", model, "-s", "0,1,42,1000", "--trunc", "0.7", "-o", dir / "t"}).code == 0);
+        REQUIRE(run({"generate", "-m", model, "-s", "0,1,42,1000", "--noise-mode", "none", "-o", dir / "n"}).code == 0);
+        for (size_t k = 0; k < 4; ++k) {
+            check_png(dir / ("t/" + kSeedNames[k]), lktest::golden_tensor(exp, "img_psi0.7_const")[static_cast<int64_t>(k)]);
+            check_png(dir / ("n/" + kSeedNames[k]), lktest::golden_tensor(exp, "img_psi1.0_nonoise")[static_cast<int64_t>(k)]);
+        }
+        fs::remove_all(dir / "t");
+        fs::remove_all(dir / "n");
+    }
+}
+
+TEST_CASE("cli: generate --projected-w renders a numpy-written projected_w.npz") {
+    lktest::TempDir dir;
+    Result r = run({"generate", "-m", data_path("golden/tiny32.pkl"), "--projected-w", data_path("tiny32_projected_w.npz"), "-o", dir / "p"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const torch::Tensor img1 = lktest::golden_tensor("tiny32.expected.safetensors", "img_psi1.0_const");
+    for (int k = 0; k < 4; ++k) check_png(dir / ("p/proj0" + std::to_string(k) + ".png"), img1[k]);
+}
+
+TEST_CASE("cli: bad input gives one error line, the right exit code, and no output") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    const std::string out = dir / "out";
+    check_error(run({"generate", "-m", dir / "missing.pkl", "-s", "1", "-o", out}), 1, "missing.pkl");
+    check_error(run({"generate", "-m", model, "-s", "abc", "-o", out}), 2, "abc");
+    check_error(run({"generate", "-m", model, "-s", " , ", "-o", out}), 2, "names no seeds");
+    check_error(run({"generate", "-m", model, "-s", "4294967296", "-o", out}), 2, "4294967295");
+    check_error(run({"generate", "-m", model, "-s", "5-2", "-o", out}), 2, "backwards");
+    check_error(run({"generate", "-m", model, "-o", out}), 2, "--seeds or --projected-w");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--bogus"}), 2, "bogus");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--class", "2"}), 2, "unconditional");
+    check_error(run({"generate", "-m", model, "--projected-w", data_path("numpy_projected_w.npz"), "-o", out}), 1, "numpy_projected_w.npz");
+    if (!torch::cuda::is_available()) check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--device", "cuda"}), 2, "CUDA");
+    CHECK_FALSE(fs::exists(out));
+    lktest::write_bytes(dir / "file", "x");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", dir / "file"}), 1, "file");
+
+    check_error(run({"convert", model, dir / "out.txt"}), 2, ".safetensors");
+    lktest::write_bytes(dir / "junk.pkl", "\x80\x04junk");
+    lktest::write_bytes(dir / "keep.safetensors", "precious");
+    check_error(run({"convert", dir / "junk.pkl", dir / "keep.safetensors"}), 1, "junk.pkl");
+    CHECK(latentkit::read_file(dir / "keep.safetensors") == "precious");
+    CHECK(count_files(dir.path()) == 3);  // file, junk.pkl, keep.safetensors: no temporary left over
+
+    check_error(run({"info", data_path("golden/README.md")}), 1, "README.md");
+    check_error(run({}), 2, "subcommand");
+}
+
+TEST_CASE("cli: bench generate runs on a random paper256-width model") {
+    Result r = run({"bench", "generate", "--random", "16", "--batch", "2", "--iters", "1", "--warmup", "0"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.out.find("images/s") != std::string::npos);
+}

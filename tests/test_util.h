@@ -1,0 +1,44 @@
+#pragma once
+// Helpers for the tests: data paths, golden tensors, temporary folders, comparisons.
+#include <torch/torch.h>
+// glog (through LibTorch) and doctest both define CHECK macros: doctest's win in the tests.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LE
+#undef CHECK_LT
+#undef CHECK_GE
+#undef CHECK_GT
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "latentkit/tensor_data.h"
+
+namespace lktest {
+
+/// Path of a file under tests/data.
+std::string data_path(const std::string& name);
+/// A golden tensor file under tests/data/golden.
+const latentkit::TensorFile& golden(const std::string& file);
+/// A golden tensor as a float32 torch tensor.
+torch::Tensor golden_tensor(const std::string& file, const std::string& name);
+/// Largest absolute difference.
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+/// A fresh temporary folder, removed with everything in it on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+/// Writes bytes to a file (test fixtures).
+void write_bytes(const std::string& path, const std::string& bytes);
+
+}  // namespace lktest

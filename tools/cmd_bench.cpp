@@ -1,0 +1,90 @@
+// latentkit bench: speed measurements (never timed tests).
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "common.h"
+#include "latentkit/error.h"
+#include "latentkit/latent.h"
+#include "latentkit/networks.h"
+
+namespace latentkit::tools {
+namespace {
+
+struct Opts {
+    std::string model, device = "cpu";
+    int random_resolution = 0;
+    int batch = 1, iters = 10, warmup = 2;
+};
+
+void sync(const torch::Device& d) {
+    if (d.is_cuda()) torch::cuda::synchronize(d.index() < 0 ? 0 : d.index());
+}
+
+void bench_generate(const Opts& o) {
+    if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw ArgumentError("--batch and --iters must be >= 1, --warmup >= 0");
+    if (o.model.empty() == (o.random_resolution == 0)) throw ArgumentError("give either --model or --random RES");
+    const torch::Device device = parse_device(o.device);
+    std::shared_ptr<Generator> G;
+    std::string what;
+    if (o.random_resolution) {
+        GeneratorConfig c;
+        c.img_resolution = o.random_resolution;
+        c.synthesis.channel_base = 16384;
+        c.synthesis.channel_max = 512;
+        c.synthesis.conv_clamp = 256;
+        c.synthesis.num_fp16_res = 4;
+        c.mapping.num_layers = 8;
+        c.validate();
+        G = std::make_shared<Generator>(c);
+        what = fmt::format("random {}x{} generator, paper256 widths", o.random_resolution, o.random_resolution);
+    } else {
+        G = load_model_arg(o.model).generator();
+        what = o.model;
+    }
+    G->to(device);
+    G->eval();
+    torch::NoGradGuard no_grad;
+    const auto& c = G->config;
+    std::vector<uint32_t> seeds(static_cast<size_t>(o.batch));
+    for (int k = 0; k < o.batch; ++k) seeds[static_cast<size_t>(k)] = static_cast<uint32_t>(k);
+    const torch::Tensor z = z_from_seeds(seeds, c.z_dim).to(device);
+    torch::Tensor cl = c.c_dim ? class_labels(c.c_dim, 0, o.batch).to(device) : torch::Tensor();
+    auto step = [&]() {
+        torch::Tensor img = G->forward(z, cl, 1.0);
+        sync(device);
+        return img;
+    };
+    for (int k = 0; k < o.warmup; ++k) step();
+    std::vector<double> ms;
+    for (int k = 0; k < o.iters; ++k) {
+        const auto t0 = std::chrono::steady_clock::now();
+        step();
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median = ms[ms.size() / 2];
+    fmt::print("model      {}\n", what);
+    fmt::print("device     {}  threads {}\n", device.str(), torch::get_num_threads());
+    fmt::print("batch      {}  iterations {} (+{} warm-up)\n", o.batch, o.iters, o.warmup);
+    fmt::print("batch time median {:.1f} ms  min {:.1f} ms  max {:.1f} ms\n", median, ms.front(), ms.back());
+    fmt::print("per image  {:.2f} ms   {:.2f} images/s\n", median / o.batch, 1000.0 * o.batch / median);
+}
+}  // namespace
+
+void register_bench(CLI::App& app) {
+    auto* bench = app.add_subcommand("bench", "Benchmarks");
+    bench->require_subcommand(1);
+    auto o = std::make_shared<Opts>();
+    auto* gen = bench->add_subcommand("generate", "Time mapping + synthesis (ms/image, images/s)");
+    gen->add_option("--model,-m", o->model, "Model file");
+    gen->add_option("--random", o->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    gen->add_option("--batch", o->batch, "Batch size");
+    gen->add_option("--iters", o->iters, "Timed iterations");
+    gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations");
+    gen->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    gen->callback([o]() { bench_generate(*o); });
+}
+
+}  // namespace latentkit::tools

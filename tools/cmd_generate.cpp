@@ -1,0 +1,126 @@
+// latentkit generate: images from seeds or from projected latents, as the reference generate.py.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "common.h"
+#include "latentkit/error.h"
+#include "latentkit/io/npz.h"
+#include "latentkit/io/png.h"
+#include "latentkit/latent.h"
+#include "latentkit/log.h"
+#include "latentkit/networks.h"
+#include "progress_bar.h"
+
+namespace latentkit::tools {
+namespace {
+
+struct Opts {
+    std::string model, seeds, projected_w, outdir, noise_mode = "const", device = "cpu";
+    double trunc = 1.0;
+    std::optional<int> trunc_cutoff, class_index;
+    int batch = 8;
+};
+
+NoiseMode parse_noise_mode(const std::string& s) {
+    if (s == "const") return NoiseMode::constant;
+    if (s == "random") return NoiseMode::random;
+    if (s == "none") return NoiseMode::none;
+    throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
+}
+
+torch::Tensor read_projected_ws(const std::string& path, const GeneratorConfig& c) {
+    const auto arrays = io::read_npz(path);
+    const TensorData* w = nullptr;
+    for (const auto& [name, a] : arrays)
+        if (name == "w") w = &a;
+    if (!w) throw ShapeError(path + ": has no array named 'w' (expected the reference projected_w.npz)");
+    const auto& s = w->shape;
+    if (s.size() != 3 || s[1] != c.num_ws() || s[2] != c.w_dim)
+        throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), c.num_ws(), c.w_dim));
+    if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
+    const auto values = w->to_floats();
+    return torch::tensor(values).reshape(s);
+}
+
+void save_batch(const torch::Tensor& img, const std::vector<std::string>& paths) {
+    const torch::Tensor u8 = to_uint8_nhwc(img);
+    for (size_t k = 0; k < paths.size(); ++k) {
+        const torch::Tensor one = u8[static_cast<int64_t>(k)];
+        io::Image8 im;
+        im.height = static_cast<int>(one.size(0));
+        im.width = static_cast<int>(one.size(1));
+        im.channels = static_cast<int>(one.size(2));
+        im.pixels.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
+        io::write_png(paths[k], im);
+    }
+}
+
+void run(const Opts& o) {
+    const NoiseMode noise = parse_noise_mode(o.noise_mode);
+    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
+    if (o.trunc_cutoff && *o.trunc_cutoff < 0) throw ArgumentError("--trunc-cutoff must be >= 0");
+    std::vector<uint32_t> seeds;
+    if (!o.seeds.empty()) seeds = parse_seeds(o.seeds);
+    const torch::Device device = parse_device(o.device);
+    const Model model = load_model_arg(o.model);
+    auto G = model.generator();
+    const auto& cfg = G->config;
+    torch::Tensor projected;
+    if (!o.projected_w.empty()) projected = read_projected_ws(o.projected_w, cfg);
+    else class_labels(cfg.c_dim, o.class_index, 1);  // validates --class before any work
+    ensure_output_dir(o.outdir);
+    G->to(device);
+    G->eval();
+    torch::NoGradGuard no_grad;
+    SynthesisOptions so;
+    so.noise_mode = noise;
+    namespace fs = std::filesystem;
+
+    const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(seeds.size());
+    ProgressBar bar("generate", total);
+    for (int64_t start = 0; start < total; start += o.batch) {
+        const int64_t n = std::min<int64_t>(o.batch, total - start);
+        torch::Tensor ws;
+        std::vector<std::string> paths;
+        if (projected.defined()) {
+            ws = projected.narrow(0, start, n).to(device);
+            for (int64_t k = 0; k < n; ++k) paths.push_back((fs::path(o.outdir) / fmt::format("proj{:02d}.png", start + k)).string());
+        } else {
+            std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + start + n);
+            const torch::Tensor z = z_from_seeds(chunk, cfg.z_dim).to(device);
+            torch::Tensor c = class_labels(cfg.c_dim, o.class_index, n);
+            if (c.defined()) c = c.to(device);
+            ws = map_to_ws(*G, z, c, o.trunc, o.trunc_cutoff);
+            for (uint32_t s : chunk) paths.push_back((fs::path(o.outdir) / fmt::format("seed{:04d}.png", s)).string());
+        }
+        save_batch(G->synthesis->forward(ws, so), paths);
+        bar.update(start + n);
+    }
+    bar.finish();
+    log_info(fmt::format("wrote {} image(s) to {}", total, o.outdir));
+}
+}  // namespace
+
+void register_generate(CLI::App& app) {
+    auto o = std::make_shared<Opts>();
+    auto* cmd = app.add_subcommand("generate", "Generate images from seeds or from a projected_w.npz");
+    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    auto* seeds = cmd->add_option("--seeds,-s", o->seeds, "Seeds, e.g. 0-3,42");
+    auto* pw = cmd->add_option("--projected-w", o->projected_w, "Latents to render (reference projected_w.npz, key 'w')");
+    seeds->excludes(pw);
+    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
+    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
+    cmd->add_option("--class", o->class_index, "Class index for conditional models");
+    cmd->add_option("--batch", o->batch, "Images per batch");
+    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    cmd->add_option("--outdir,-o", o->outdir, "Output folder")->required();
+    cmd->callback([o, cmd]() {
+        if (o->seeds.empty() && o->projected_w.empty()) throw ArgumentError("give --seeds or --projected-w");
+        run(*o);
+    });
+}
+
+}  // namespace latentkit::tools

@@ -1,0 +1,71 @@
+// latentkit info: what a model file holds.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+#include "latentkit/networks.h"
+
+namespace latentkit::tools {
+
+void register_info(CLI::App& app) {
+    struct Opts {
+        std::string model;
+        bool json = false;
+    };
+    auto opts = std::make_shared<Opts>();
+    auto* cmd = app.add_subcommand("info", "Show what a model file holds");
+    cmd->add_option("model", opts->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_flag("--json", opts->json, "Print JSON");
+    cmd->callback([opts]() {
+        const Model m = load_model_arg(opts->model);
+        nlohmann::ordered_json j;
+        j["file"] = m.path;
+        j["format"] = m.format;
+        std::vector<std::string> nets;
+        if (m.G_ema) nets.push_back("G_ema");
+        if (m.G) nets.push_back("G");
+        if (m.D) nets.push_back("D");
+        j["networks"] = nets;
+        if (m.G_ema || m.G) {
+            const auto g = m.generator();
+            const auto& c = g->config;
+            j["kind"] = "StyleGAN2-ADA generator";
+            j["resolution"] = c.img_resolution;
+            j["channels"] = c.img_channels;
+            j["z_dim"] = c.z_dim;
+            j["w_dim"] = c.w_dim;
+            j["c_dim"] = c.c_dim;
+            j["num_ws"] = c.num_ws();
+            j["mapping_layers"] = c.mapping.num_layers;
+            j["architecture"] = c.synthesis.architecture;
+            j["channel_base"] = c.synthesis.channel_base;
+            j["channel_max"] = c.synthesis.channel_max;
+            j["num_fp16_res"] = c.synthesis.num_fp16_res;
+            j["conv_clamp"] = c.synthesis.conv_clamp ? nlohmann::ordered_json(*c.synthesis.conv_clamp) : nlohmann::ordered_json(nullptr);
+        } else {
+            j["kind"] = "StyleGAN2-ADA discriminator only";
+        }
+        nlohmann::ordered_json params;
+        if (m.G_ema) params["G_ema"] = count_parameters(*m.G_ema);
+        if (m.G) params["G"] = count_parameters(*m.G);
+        if (m.D) params["D"] = count_parameters(*m.D);
+        j["parameters"] = params;
+        if (m.augment_p) j["augment_p"] = *m.augment_p;
+        if (!m.training_set_kwargs.empty()) j["training_set_kwargs"] = nlohmann::ordered_json::parse(m.training_set_kwargs, nullptr, false);
+        if (!m.info.empty()) j["info"] = m.info;
+        if (opts->json) {
+            std::cout << j.dump(2) << "\n";
+            return;
+        }
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            const auto& v = it.value();
+            std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+            if (it.key() == "networks") text = fmt::format("{}", fmt::join(nets, ", "));
+            fmt::print("{:<20} {}\n", it.key(), text);
+        }
+    });
+}
+
+}  // namespace latentkit::tools

@@ -1,0 +1,61 @@
+// latentkit: explore StyleGAN2-ADA latent spaces from the command line.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "common.h"
+#include "latentkit/error.h"
+#include "latentkit/log.h"
+
+int main(int argc, char** argv) {
+    using namespace latentkit;
+    CLI::App app{"latentkit: explore the latent spaces of StyleGAN2-ADA generators"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", "latentkit 0.1.0");
+    bool quiet = false, verbose = false;
+    app.add_flag("-q,--quiet", quiet, "Only print errors");
+    app.add_flag("-v,--verbose", verbose, "Print debug messages");
+
+    tools::register_info(app);
+    tools::register_generate(app);
+    tools::register_convert(app);
+    tools::register_bench(app);
+
+    auto logger = spdlog::stderr_color_mt("latentkit");
+    logger->set_pattern("%^%l%$: %v");
+    spdlog::set_default_logger(logger);
+    set_log_callback([](LogLevel level, const std::string& msg) {
+        switch (level) {
+            case LogLevel::debug: spdlog::debug(msg); break;
+            case LogLevel::info: spdlog::info(msg); break;
+            case LogLevel::warn: spdlog::warn(msg); break;
+            case LogLevel::error: spdlog::error(msg); break;
+        }
+    });
+
+    try {
+        app.parse_complete_callback([&]() { spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info); });
+        app.parse(argc, argv);
+        return 0;
+    } catch (const CLI::Success& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "latentkit: usage error: %s (see --help)\n", e.what());
+        return 2;
+    } catch (const ArgumentError& e) {
+        std::fprintf(stderr, "latentkit: usage error: %s\n", e.what());
+        return 2;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "latentkit: error: %s\n", e.what());
+        return 1;
+    } catch (const c10::Error& e) {
+        std::fprintf(stderr, "latentkit: error: %s\n", e.what_without_backtrace());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "latentkit: error: %s\n", e.what());
+        return 1;
+    }
+}
