@@ -117,7 +117,7 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--batch", o->batch, "Images per batch");
     cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
     cmd->add_option("--outdir,-o", o->outdir, "Output folder")->required();
-    cmd->callback([o, cmd]() {
+    cmd->callback([o]() {
         if (o->seeds.empty() && o->projected_w.empty()) throw ArgumentError("give --seeds or --projected-w");
         run(*o);
     });

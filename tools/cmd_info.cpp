@@ -62,7 +62,13 @@ void register_info(CLI::App& app) {
         for (auto it = j.begin(); it != j.end(); ++it) {
             const auto& v = it.value();
             std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+            if (v.is_number_float()) text = fmt::format("{:.6g}", v.get<double>());
             if (it.key() == "networks") text = fmt::format("{}", fmt::join(nets, ", "));
+            if (it.key() == "parameters") {
+                std::vector<std::string> parts;
+                for (auto p = v.begin(); p != v.end(); ++p) parts.push_back(fmt::format("{} {}", p.key(), p.value().get<int64_t>()));
+                text = fmt::format("{}", fmt::join(parts, ", "));
+            }
             fmt::print("{:<20} {}\n", it.key(), text);
         }
     });

@@ -197,7 +197,7 @@ torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Ten
     x = conv2d_resample(x, w.to(x.dtype()), resample_filter, up, 1, padding, batch, flip_weight);
     x = x.reshape({batch, -1, x.size(2), x.size(3)});
     (void)out_channels;
-    if (noise.defined()) x = x + noise;
+    if (noise.defined()) x = x + noise.to(x.dtype());
     return x;
 }
 

@@ -1,0 +1,13 @@
+#pragma once
+// Fuzz entry points shared by the libFuzzer binaries and the CTest corpus replay.
+#include <cstddef>
+#include <cstdint>
+
+namespace latentkit::fuzz {
+
+/// Parses bytes as a pickle and walks every tensor; must never crash, only throw latentkit::Error.
+void pickle_one(const uint8_t* data, size_t size);
+/// Parses bytes as safetensors and reads every tensor; must never crash, only throw latentkit::Error.
+void safetensors_one(const uint8_t* data, size_t size);
+
+}  // namespace latentkit::fuzz
