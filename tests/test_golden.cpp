@@ -113,3 +113,12 @@ TEST_CASE("golden: the case configurations are recovered from _init_kwargs") {
     CHECK(g.G_ema->config.num_ws() == 6);
     CHECK(g.D->config.mbstd_group_size == 1);
 }
+
+TEST_CASE("golden: the same snapshot re-pickled with protocols 2 and 5 loads and matches") {
+    for (const std::string file : {"gray16_protocol2.pkl", "gray16_protocol5.pkl"}) {
+        const Model m = load_model(lktest::data_path(file));
+        REQUIRE(m.G);
+        REQUIRE(m.D);
+        check_case("gray16", m);
+    }
+}
