@@ -40,7 +40,14 @@ public:
         get_value(key, v);
         out = v;
     }
-    const json* sub(const char* key) { return take(key) ? &j_.at(key) : nullptr; }
+    /// Reads a nested kwargs dict (e.g. mapping_kwargs) with `fn`, refusing unknown names in it too.
+    template <class Fn>
+    void section(const char* key, const std::string& where, Fn fn) {
+        if (!take(key)) return;
+        Kwargs sub(j_.at(key), where, source_);
+        fn(sub);
+        sub.finish();
+    }
     void finish() const {
         if (!unused_.empty())
             throw ModelFormatError(fmt::format("{}: {} argument '{}' is not a StyleGAN2-ADA option (a StyleGAN3 or other network?)",
@@ -71,6 +78,11 @@ private:
     std::vector<std::string> unused_;
 };
 
+template <class T>
+json opt_json(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
 void read_mapping(Kwargs& k, MappingConfig& m) {
     k.get("num_layers", m.num_layers);
     k.get_opt("embed_features", m.embed_features);
@@ -82,9 +94,9 @@ void read_mapping(Kwargs& k, MappingConfig& m) {
 
 json mapping_json(const MappingConfig& m, bool with_beta) {
     json j = {{"num_layers", m.num_layers}, {"activation", m.activation}, {"lr_multiplier", m.lr_multiplier}};
-    j["embed_features"] = m.embed_features ? json(*m.embed_features) : json(nullptr);
-    j["layer_features"] = m.layer_features ? json(*m.layer_features) : json(nullptr);
-    if (with_beta) j["w_avg_beta"] = m.w_avg_beta ? json(*m.w_avg_beta) : json(nullptr);
+    j["embed_features"] = opt_json(m.embed_features);
+    j["layer_features"] = opt_json(m.layer_features);
+    if (with_beta) j["w_avg_beta"] = opt_json(m.w_avg_beta);
     return j;
 }
 
@@ -125,7 +137,7 @@ std::string GeneratorConfig::to_kwargs_json() const {
     json syn = {{"channel_base", s.channel_base}, {"channel_max", s.channel_max}, {"num_fp16_res", s.num_fp16_res},
                 {"architecture", s.architecture}, {"resample_filter", s.resample_filter}, {"fp16_channels_last", s.fp16_channels_last},
                 {"kernel_size", s.kernel_size}, {"use_noise", s.use_noise}, {"activation", s.activation}};
-    syn["conv_clamp"] = s.conv_clamp ? json(*s.conv_clamp) : json(nullptr);
+    syn["conv_clamp"] = opt_json(s.conv_clamp);
     json j = {{"z_dim", z_dim}, {"c_dim", c_dim}, {"w_dim", w_dim}, {"img_resolution", img_resolution},
               {"img_channels", img_channels}, {"mapping_kwargs", mapping_json(mapping, true)}, {"synthesis_kwargs", syn}};
     return j.dump();
@@ -140,13 +152,10 @@ GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const
     k.get("w_dim", c.w_dim);
     k.get("img_resolution", c.img_resolution);
     k.get("img_channels", c.img_channels);
-    if (const json* m = k.sub("mapping_kwargs")) {
-        Kwargs mk(*m, "Generator mapping", source);
+    k.section("mapping_kwargs", "Generator mapping", [&](Kwargs& mk) {
         read_mapping(mk, c.mapping);
-        mk.finish();
-    }
-    if (const json* s = k.sub("synthesis_kwargs")) {
-        Kwargs sk(*s, "Generator synthesis", source);
+    });
+    k.section("synthesis_kwargs", "Generator synthesis", [&](Kwargs& sk) {
         auto& y = c.synthesis;
         sk.get("channel_base", y.channel_base);
         sk.get("channel_max", y.channel_max);
@@ -158,8 +167,7 @@ GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const
         sk.get("kernel_size", y.kernel_size);
         sk.get("use_noise", y.use_noise);
         sk.get("activation", y.activation);
-        sk.finish();
-    }
+    });
     k.finish();
     try {
         c.validate();
@@ -182,13 +190,13 @@ void DiscriminatorConfig::validate() const {
 std::string DiscriminatorConfig::to_kwargs_json() const {
     json j = {{"c_dim", c_dim}, {"img_resolution", img_resolution}, {"img_channels", img_channels}, {"architecture", architecture},
               {"channel_base", channel_base}, {"channel_max", channel_max}, {"num_fp16_res", num_fp16_res}};
-    j["conv_clamp"] = conv_clamp ? json(*conv_clamp) : json(nullptr);
-    j["cmap_dim"] = cmap_dim ? json(*cmap_dim) : json(nullptr);
+    j["conv_clamp"] = opt_json(conv_clamp);
+    j["cmap_dim"] = opt_json(cmap_dim);
     j["block_kwargs"] = {{"activation", activation}, {"resample_filter", resample_filter}, {"fp16_channels_last", fp16_channels_last},
                          {"freeze_layers", freeze_layers}};
     j["mapping_kwargs"] = mapping_json(mapping, false);
     j["epilogue_kwargs"] = {{"mbstd_num_channels", mbstd_num_channels}, {"activation", activation}};
-    j["epilogue_kwargs"]["mbstd_group_size"] = mbstd_group_size ? json(*mbstd_group_size) : json(nullptr);
+    j["epilogue_kwargs"]["mbstd_group_size"] = opt_json(mbstd_group_size);
     return j.dump();
 }
 
@@ -205,26 +213,20 @@ DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& tex
     k.get("num_fp16_res", c.num_fp16_res);
     k.get_opt("conv_clamp", c.conv_clamp);
     k.get_opt("cmap_dim", c.cmap_dim);
-    if (const json* b = k.sub("block_kwargs")) {
-        Kwargs bk(*b, "Discriminator block", source);
+    k.section("block_kwargs", "Discriminator block", [&](Kwargs& bk) {
         bk.get("activation", c.activation);
         bk.get("resample_filter", c.resample_filter);
         bk.get("fp16_channels_last", c.fp16_channels_last);
         bk.get("freeze_layers", c.freeze_layers);
-        bk.finish();
-    }
-    if (const json* m = k.sub("mapping_kwargs")) {
-        Kwargs mk(*m, "Discriminator mapping", source);
+    });
+    k.section("mapping_kwargs", "Discriminator mapping", [&](Kwargs& mk) {
         read_mapping(mk, c.mapping);
-        mk.finish();
-    }
-    if (const json* e = k.sub("epilogue_kwargs")) {
-        Kwargs ek(*e, "Discriminator epilogue", source);
+    });
+    k.section("epilogue_kwargs", "Discriminator epilogue", [&](Kwargs& ek) {
         ek.get_opt("mbstd_group_size", c.mbstd_group_size);
         ek.get("mbstd_num_channels", c.mbstd_num_channels);
         ek.get("activation", c.activation);
-        ek.finish();
-    }
+    });
     k.finish();
     try {
         c.validate();
