@@ -135,7 +135,7 @@ TEST_CASE("cli: bad input gives one error line, the right exit code, and no outp
     const std::string out = dir / "out";
     check_error(run({"generate", "-m", dir / "missing.pkl", "-s", "1", "-o", out}), 1, "missing.pkl");
     check_error(run({"generate", "-m", model, "-s", "abc", "-o", out}), 2, "abc");
-    check_error(run({"generate", "-m", model, "-s", " , ", "-o", out}), 2, "names no seeds");
+    check_error(run({"generate", "-m", model, "-s", " , ", "-o", out}), 2, "names no values");
     check_error(run({"generate", "-m", model, "-s", "4294967296", "-o", out}), 2, "4294967295");
     check_error(run({"generate", "-m", model, "-s", "5-2", "-o", out}), 2, "backwards");
     check_error(run({"generate", "-m", model, "-o", out}), 2, "--seeds or --projected-w");

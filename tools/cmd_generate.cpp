@@ -6,8 +6,8 @@
 
 #include "common.h"
 #include "latentkit/error.h"
-#include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
+#include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
@@ -23,38 +23,9 @@ struct Opts {
     int batch = 8;
 };
 
-NoiseMode parse_noise_mode(const std::string& s) {
-    if (s == "const") return NoiseMode::constant;
-    if (s == "random") return NoiseMode::random;
-    if (s == "none") return NoiseMode::none;
-    throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
-}
-
-torch::Tensor read_projected_ws(const std::string& path, const GeneratorConfig& c) {
-    const auto arrays = io::read_npz(path);
-    const TensorData* w = nullptr;
-    for (const auto& [name, a] : arrays)
-        if (name == "w") w = &a;
-    if (!w) throw ShapeError(path + ": has no array named 'w' (expected the reference projected_w.npz)");
-    const auto& s = w->shape;
-    if (s.size() != 3 || s[1] != c.num_ws() || s[2] != c.w_dim)
-        throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), c.num_ws(), c.w_dim));
-    if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
-    const auto values = w->to_floats();
-    return torch::tensor(values).reshape(s);
-}
-
 void save_batch(const torch::Tensor& img, const std::vector<std::string>& paths) {
-    const torch::Tensor u8 = to_uint8_nhwc(img);
-    for (size_t k = 0; k < paths.size(); ++k) {
-        const torch::Tensor one = u8[static_cast<int64_t>(k)];
-        io::Image8 im;
-        im.height = static_cast<int>(one.size(0));
-        im.width = static_cast<int>(one.size(1));
-        im.channels = static_cast<int>(one.size(2));
-        im.pixels.assign(one.data_ptr<uint8_t>(), one.data_ptr<uint8_t>() + one.numel());
-        io::write_png(paths[k], im);
-    }
+    const auto images = io::images_from_batch(img);
+    for (size_t k = 0; k < paths.size(); ++k) io::write_png(paths[k], images[k]);
 }
 
 void run(const Opts& o) {
@@ -68,7 +39,7 @@ void run(const Opts& o) {
     auto G = model.generator();
     const auto& cfg = G->config;
     torch::Tensor projected;
-    if (!o.projected_w.empty()) projected = read_projected_ws(o.projected_w, cfg);
+    if (!o.projected_w.empty()) projected = read_ws_npz(o.projected_w, cfg);
     else class_labels(cfg.c_dim, o.class_index, 1);  // validates --class before any work
     ensure_output_dir(o.outdir);
     G->to(device);

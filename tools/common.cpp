@@ -7,19 +7,20 @@
 #include <filesystem>
 
 #include "latentkit/error.h"
+#include "latentkit/io/npz.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 
 namespace latentkit::tools {
 namespace fs = std::filesystem;
 
-std::vector<uint32_t> parse_seeds(const std::string& text) {
-    std::vector<uint32_t> seeds;
+std::vector<uint64_t> parse_ranges(const std::string& text, const std::string& option, uint64_t max_value) {
+    std::vector<uint64_t> values;
     auto number = [&](const std::string& s) -> uint64_t {
-        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 10)
-            throw ArgumentError(fmt::format("--seeds: '{}' is not a seed (whole numbers 0 to 4294967295)", s));
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+            throw ArgumentError(fmt::format("{}: '{}' is not a whole number from 0 to {}", option, s, max_value));
         const uint64_t v = std::stoull(s);
-        if (v > 0xffffffffull) throw ArgumentError(fmt::format("--seeds: {} is larger than 4294967295", s));
+        if (v > max_value) throw ArgumentError(fmt::format("{}: {} is larger than {}", option, s, max_value));
         return v;
     };
     size_t start = 0;
@@ -32,18 +33,50 @@ std::vector<uint32_t> parse_seeds(const std::string& text) {
         if (!part.empty()) {
             const size_t dash = part.find('-', 1);
             if (dash == std::string::npos) {
-                seeds.push_back(static_cast<uint32_t>(number(part)));
+                values.push_back(number(part));
             } else {
                 const uint64_t a = number(part.substr(0, dash)), b = number(part.substr(dash + 1));
-                if (b < a) throw ArgumentError(fmt::format("--seeds: range '{}' runs backwards", part));
-                if (b - a >= 1000000) throw ArgumentError(fmt::format("--seeds: range '{}' has more than a million seeds", part));
-                for (uint64_t s = a; s <= b; ++s) seeds.push_back(static_cast<uint32_t>(s));
+                if (b < a) throw ArgumentError(fmt::format("{}: range '{}' runs backwards", option, part));
+                if (b - a >= 1000000) throw ArgumentError(fmt::format("{}: range '{}' has more than a million values", option, part));
+                for (uint64_t s = a; s <= b; ++s) values.push_back(s);
             }
         }
         start = end + 1;
     }
-    if (seeds.empty()) throw ArgumentError(fmt::format("--seeds: '{}' names no seeds", text));
+    if (values.empty()) throw ArgumentError(fmt::format("{}: '{}' names no values", option, text));
+    return values;
+}
+
+std::vector<uint32_t> parse_seeds(const std::string& text, const std::string& option) {
+    std::vector<uint32_t> seeds;
+    for (uint64_t v : parse_ranges(text, option, 0xffffffffull)) seeds.push_back(static_cast<uint32_t>(v));
     return seeds;
+}
+
+std::vector<int> parse_layers(const std::string& text, int num_ws, const std::string& option) {
+    std::vector<int> layers;
+    for (uint64_t v : parse_ranges(text, option, static_cast<uint64_t>(num_ws - 1))) layers.push_back(static_cast<int>(v));
+    return layers;
+}
+
+NoiseMode parse_noise_mode(const std::string& s) {
+    if (s == "const") return NoiseMode::constant;
+    if (s == "random") return NoiseMode::random;
+    if (s == "none") return NoiseMode::none;
+    throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
+}
+
+torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
+    const auto arrays = io::read_npz(path);
+    const TensorData* w = nullptr;
+    for (const auto& [name, a] : arrays)
+        if (name == "w") w = &a;
+    if (!w) throw ShapeError(path + ": has no array named 'w' (expected the reference projected_w.npz)");
+    const auto& s = w->shape;
+    if (s.size() != 3 || s[1] != c.num_ws() || s[2] != c.w_dim)
+        throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), c.num_ws(), c.w_dim));
+    if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
+    return torch::tensor(w->to_floats()).reshape(s);
 }
 
 c10::Device parse_device(const std::string& text) {

@@ -6,16 +6,38 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/model_config.h"
 #include "latentkit/model_io.h"
 
 namespace c10 {
 struct Device;
 }
+namespace at {
+class Tensor;
+}
+
+namespace latentkit {
+enum class NoiseMode;
+}
 
 namespace latentkit::tools {
 
-/// Parses "0-3,42" into seeds (each in 0..2^32-1); throws ArgumentError when empty or malformed.
-std::vector<uint32_t> parse_seeds(const std::string& text);
+/// Parses a list of numbers and inclusive ranges ("0-3,42") for `option`, each at most `max_value`;
+/// throws ArgumentError when empty or malformed.
+std::vector<uint64_t> parse_ranges(const std::string& text, const std::string& option, uint64_t max_value);
+
+/// Parses "0-3,42" into seeds (each in 0..2^32-1).
+std::vector<uint32_t> parse_seeds(const std::string& text, const std::string& option = "--seeds");
+
+/// Parses a layer list ("0-5") for a model with `num_ws` layers.
+std::vector<int> parse_layers(const std::string& text, int num_ws, const std::string& option = "--layers");
+
+/// Parses "const", "random" or "none".
+NoiseMode parse_noise_mode(const std::string& text);
+
+/// Reads W+ latents from a .npz (array 'w', [N, num_ws, w_dim], as the reference projected_w.npz);
+/// throws ShapeError naming the file when the shape does not fit `config`.
+at::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& config);
 
 /// Parses "cpu", "cuda", "cuda:N" or "auto"; throws ArgumentError when CUDA is asked for but unavailable.
 c10::Device parse_device(const std::string& text);
@@ -31,5 +53,7 @@ void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_morph(CLI::App& app);
+void register_style_mix(CLI::App& app);
 
 }  // namespace latentkit::tools

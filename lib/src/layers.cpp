@@ -78,13 +78,14 @@ SynthesisLayer::SynthesisLayer(int64_t in_channels, int64_t out_channels, int64_
     bias = register_parameter("bias", torch::zeros({out_channels}));
 }
 
-torch::Tensor SynthesisLayer::forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode, bool fused_modconv,
-                                      double gain) {
+torch::Tensor SynthesisLayer::forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode,
+                                      const torch::Tensor& custom_noise, bool fused_modconv, double gain) {
     torch::Tensor styles = affine->forward(w);
     torch::Tensor noise;
     if (use_noise_ && noise_mode == NoiseMode::random)
         noise = torch::randn({x.size(0), 1, resolution_, resolution_}, x.options().dtype(torch::kFloat32)) * noise_strength;
     if (use_noise_ && noise_mode == NoiseMode::constant) noise = noise_const * noise_strength;
+    if (use_noise_ && noise_mode == NoiseMode::custom) noise = custom_noise.to(x.device(), torch::kFloat32) * noise_strength;
     const bool flip_weight = up_ == 1;
     torch::Tensor y = ops::modulated_conv2d(x, weight, styles, noise, up_, padding_, resample_filter, true, flip_weight, fused_modconv);
     std::optional<double> clamp;

@@ -47,7 +47,9 @@ class SynthesisLayer : public torch::nn::Module {
 public:
     SynthesisLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim, int64_t resolution, int64_t kernel_size, int64_t up,
                    bool use_noise, std::string activation, const std::vector<float>& resample_filter, std::optional<double> conv_clamp);
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode, bool fused_modconv, double gain = 1.0);
+    /// `custom_noise` is used with NoiseMode::custom (unit variance; scaled by noise_strength here).
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode, const torch::Tensor& custom_noise,
+                          bool fused_modconv, double gain = 1.0);
 
     std::shared_ptr<FullyConnectedLayer> affine;
     torch::Tensor weight, bias, resample_filter, noise_const, noise_strength;

@@ -99,27 +99,34 @@ public:
     }
 
     std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor x, torch::Tensor img, const torch::Tensor& ws,
-                                                    const SynthesisOptions& opt) {
+                                                    const SynthesisOptions& opt, size_t& noise_index) {
         const bool half = use_half(use_fp16_, opt.force_fp32, ws);
         const auto dtype = half ? torch::kHalf : torch::kFloat32;
         const bool fused = opt.fused_modconv.value_or(!is_training() && (!half || ws.size(0) == 1));
         int wi = 0;
         auto next_w = [&]() { return ws.select(1, wi++); };
+        auto next_noise = [&]() {
+            const size_t k = noise_index++;
+            if (opt.noise_mode != NoiseMode::custom) return torch::Tensor();
+            if (k >= opt.noise.size())
+                throw ArgumentError(fmt::format("custom noise: {} tensors given, the network has more noise inputs", opt.noise.size()));
+            return opt.noise[k];
+        };
         if (in_channels_ == 0) {
             x = const_.to(dtype).unsqueeze(0).repeat({ws.size(0), 1, 1, 1});
         } else {
             x = x.to(dtype);
         }
         if (in_channels_ == 0) {
-            x = conv1_->forward(x, next_w(), opt.noise_mode, fused);
+            x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
         } else if (architecture_ == "resnet") {
             torch::Tensor y = skip_->forward(x, std::sqrt(0.5));
-            x = conv0_->forward(x, next_w(), opt.noise_mode, fused);
-            x = conv1_->forward(x, next_w(), opt.noise_mode, fused, std::sqrt(0.5));
+            x = conv0_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
+            x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused, std::sqrt(0.5));
             x = y + x;
         } else {
-            x = conv0_->forward(x, next_w(), opt.noise_mode, fused);
-            x = conv1_->forward(x, next_w(), opt.noise_mode, fused);
+            x = conv0_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
+            x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
         }
         if (img.defined()) img = ops::upsample2d(img, resample_filter);
         if (torgb_) {
@@ -162,12 +169,22 @@ torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const Synthe
     torch::Tensor ws = ws_in.to(torch::kFloat32);
     torch::Tensor x, img;
     int64_t w_idx = 0;
+    size_t noise_index = 0;
     for (auto& block : blocks_) {
         torch::Tensor block_ws = ws.narrow(1, w_idx, block->num_conv + block->num_torgb);
         w_idx += block->num_conv;
-        std::tie(x, img) = block->forward(x, img, block_ws, options);
+        std::tie(x, img) = block->forward(x, img, block_ws, options, noise_index);
     }
     return img;
+}
+
+std::vector<int> SynthesisNetwork::noise_resolutions() const {
+    std::vector<int> out;
+    for (int res : resolutions_) {
+        if (res > 4) out.push_back(res);
+        out.push_back(res);
+    }
+    return out;
 }
 
 Generator::Generator(const GeneratorConfig& cfg) : config(cfg) {

@@ -20,7 +20,8 @@ class DiscriminatorEpilogue;
 enum class NoiseMode {
     random,    ///< fresh Gaussian noise every call
     constant,  ///< the stored noise_const buffers (reproducible; the reference generate.py default)
-    none       ///< no noise
+    none,      ///< no noise
+    custom     ///< the tensors in SynthesisOptions::noise
 };
 
 /// Options for one synthesis call.
@@ -28,6 +29,9 @@ struct SynthesisOptions {
     NoiseMode noise_mode = NoiseMode::constant;
     bool force_fp32 = false;            ///< ignore num_fp16_res
     std::optional<bool> fused_modconv;  ///< unset: fused when not training (as the reference)
+    /// With NoiseMode::custom: one unit-variance noise tensor per synthesis layer, in layer order
+    /// (see SynthesisNetwork::noise_resolutions), each [res, res] or [N, 1, res, res].
+    std::vector<torch::Tensor> noise;
 };
 
 /// z (and label c) -> w, broadcast to num_ws, with optional truncation.
@@ -57,6 +61,8 @@ public:
 
     /// Resolutions of the blocks, 4 up to the image resolution.
     const std::vector<int>& block_resolutions() const { return resolutions_; }
+    /// Resolution of each synthesis layer's noise input, in layer order (b4.conv1, b8.conv0, b8.conv1, ...).
+    std::vector<int> noise_resolutions() const;
     const int num_ws;
 
 private:

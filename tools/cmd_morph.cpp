@@ -1,0 +1,128 @@
+// latentkit morph: videos that travel through latent space between keyframes.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common.h"
+#include "latentkit/error.h"
+#include "latentkit/interpolate.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/io/video.h"
+#include "latentkit/latent.h"
+#include "latentkit/log.h"
+#include "latentkit/morph.h"
+#include "latentkit/networks.h"
+#include "progress_bar.h"
+
+namespace latentkit::tools {
+namespace {
+
+struct GridSize {
+    int cols = 1, rows = 1;
+};
+
+GridSize parse_grid(const std::string& text) {
+    GridSize g;
+    char x = 0;
+    if (text.empty()) return g;
+    if (std::sscanf(text.c_str(), "%dx%d%c", &g.cols, &g.rows, &x) != 2 || g.cols < 1 || g.rows < 1 || g.cols * g.rows > 256)
+        throw ArgumentError("--grid " + text + ": expected COLSxROWS, e.g. 2x2 (at most 256 cells)");
+    return g;
+}
+
+struct Opts {
+    std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, noise_mode = "const", device = "cpu", out;
+    std::string preset = "medium";
+    std::vector<std::string> w_files;
+    int frames = 60, fps = 30, crf = -1, batch = 8;
+    bool loop = false, noise_loop = false;
+    uint32_t noise_seed = 0;
+    double trunc = 1.0;
+    std::optional<int> trunc_cutoff, class_index;
+};
+
+void run(const Opts& o) {
+    MorphSpec spec;
+    spec.path.kind = parse_path_kind(o.kind);
+    spec.path.easing = parse_easing(o.easing);
+    spec.path.frames_per_transition = o.frames;
+    spec.path.loop = o.loop;
+    spec.space_z = o.space.empty() ? spec.path.kind == PathKind::spherical : o.space == "z";
+    if (!o.space.empty() && o.space != "z" && o.space != "w") throw ArgumentError("--space " + o.space + ": expected z or w");
+    if (spec.space_z && !o.w_files.empty()) throw ArgumentError("--w latents are in W: use --space w");
+    if (o.frames < 1) throw ArgumentError("--frames must be at least 1");
+    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
+    const GridSize grid = parse_grid(o.grid);
+    spec.cells = grid.cols * grid.rows;
+    spec.truncation_psi = o.trunc;
+    spec.truncation_cutoff = o.trunc_cutoff;
+    spec.noise = o.noise_loop ? NoiseMode::custom : parse_noise_mode(o.noise_mode);
+    spec.noise_seed = o.noise_seed;
+    spec.class_index = o.class_index;
+    spec.batch = o.batch;
+    if (!o.seeds.empty()) spec.seeds = parse_seeds(o.seeds);
+    if (spec.seeds.empty() && o.w_files.empty()) throw ArgumentError("give keyframes with --seeds and/or --w");
+    const torch::Device device = parse_device(o.device);
+
+    const Model model = load_model_arg(o.model);
+    auto G = model.generator();
+    if (!o.layers.empty()) spec.layers = parse_layers(o.layers, G->config.num_ws());
+    for (const auto& f : o.w_files) spec.w_keys.push_back(read_ws_npz(f, G->config));
+    G->to(device);
+    G->eval();
+    MorphRenderer renderer(G, spec, device);
+
+    io::VideoOptions vo;
+    vo.fps = o.fps;
+    vo.crf = o.crf;
+    vo.preset = o.preset;
+    const int res = G->config.img_resolution;
+    auto sink = io::make_async(io::open_frame_sink(o.out, res * grid.cols, res * grid.rows, vo));
+    ProgressBar bar("morph", renderer.frame_count(), "frames");
+    for (int64_t f = 0; f < renderer.frame_count();) {
+        const int64_t n = std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count() - f);
+        const std::vector<io::Image8> cells = io::images_from_batch(renderer.render(f, n));
+        for (int64_t k = 0; k < n; ++k) {
+            std::vector<io::Image8> frame_cells(cells.begin() + k * spec.cells, cells.begin() + (k + 1) * spec.cells);
+            for (auto& c : frame_cells) c = io::convert_channels(c, 3);
+            sink->write(io::tile_images(frame_cells, grid.cols, grid.rows));
+        }
+        f += n;
+        bar.update(f);
+    }
+    sink->finish();
+    bar.finish();
+    log_info(fmt::format("wrote {} ({} frames, {}x{}, {} fps)", o.out, renderer.frame_count(), res * grid.cols, res * grid.rows, o.fps));
+}
+}  // namespace
+
+void register_morph(CLI::App& app) {
+    auto o = std::make_shared<Opts>();
+    auto* cmd = app.add_subcommand("morph", "Render a video that morphs between keyframes (seeds or latents)");
+    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("--seeds,-s", o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
+    cmd->add_option("--w", o->w_files, "Keyframe latents (.npz with 'w' [N, num_ws, w_dim], e.g. projected_w.npz), after the seeds");
+    cmd->add_option("--frames", o->frames, "Frames per transition");
+    cmd->add_option("--kind", o->kind, "Interpolation: lerp, slerp or cubic (smooth curve through all keyframes)");
+    cmd->add_option("--space", o->space, "Interpolate in z or w (default: z for slerp, else w)");
+    cmd->add_option("--easing", o->easing, "Timing in each transition: linear or ease-in-out");
+    cmd->add_flag("--loop", o->loop, "Return from the last keyframe to the first (a seamless loop)");
+    cmd->add_option("--grid", o->grid, "COLSxROWS grid of independent morphs in one video");
+    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
+    cmd->add_option("--layers", o->layers, "Only these ws move (e.g. 0-5); the others stay at the first keyframe");
+    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random (new every frame) or none");
+    cmd->add_flag("--noise-loop", o->noise_loop, "Noise that moves smoothly and loops with the video");
+    cmd->add_option("--noise-seed", o->noise_seed, "Seed of the --noise-loop noise");
+    cmd->add_option("--class", o->class_index, "Class index for conditional models");
+    cmd->add_option("--fps", o->fps, "Frames per second");
+    cmd->add_option("--crf", o->crf, "Encoder quality, lower is better (default 18 for H.264, 32 for VP9)");
+    cmd->add_option("--preset", o->preset, "x264 preset: ultrafast ... veryslow");
+    cmd->add_option("--batch", o->batch, "Images generated per batch");
+    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    cmd->add_option("--out,-o", o->out, "Output: .mp4, .mkv, .mov, .webm, .gif, or a folder/ of PNG frames")->required();
+    cmd->callback([o]() { run(*o); });
+}
+
+}  // namespace latentkit::tools
