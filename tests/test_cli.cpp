@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "latentkit/atomic_file.h"
+#include "latentkit/io/config.h"
 #include "latentkit/io/png.h"
+#include "latentkit/io/video.h"
 #include "latentkit/latent.h"
 
 namespace fs = std::filesystem;
@@ -162,4 +164,78 @@ TEST_CASE("cli: bench generate runs on a random paper256-width model") {
     Result r = run({"bench", "generate", "--random", "16", "--batch", "2", "--iters", "1", "--warmup", "0"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
     CHECK(r.out.find("images/s") != std::string::npos);
+}
+
+TEST_CASE("cli: morph end to end on the tiny model, video and PNG frames") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    Result r = run({"morph", "-m", model, "-s", "0,1,42,1000", "--frames", "4", "--grid", "2x1", "-o", dir / "frames/"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(count_files(dir / "frames") == 5);
+    // frame 0 of the left cell is seed 0, of the right cell seed 42 (the reference images, +-1)
+    const auto f0 = latentkit::io::read_png(dir / "frames/frame000000.png");
+    CHECK(f0.width == 64);
+    CHECK(f0.height == 32);
+    const torch::Tensor img1 = lktest::golden_tensor("tiny32.expected.safetensors", "img_psi1.0_const");
+    latentkit::io::write_png(dir / "left.png", [&] {
+        latentkit::io::Image8 left;
+        left.width = left.height = 32;
+        left.channels = 3;
+        for (int y = 0; y < 32; ++y)
+            left.pixels.insert(left.pixels.end(), f0.pixels.begin() + y * 64 * 3, f0.pixels.begin() + y * 64 * 3 + 32 * 3);
+        return left;
+    }());
+    check_png(dir / "left.png", img1[0]);
+
+#if LATENTKIT_HAVE_LIBAV
+    r = run({"morph", "-m", model, "-s", "1,2,3", "--kind", "cubic", "--loop", "--frames", "5", "--noise-loop", "--layers", "0-3",
+             "-o", dir / "loop.mp4"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    latentkit::io::VideoReader reader(dir / "loop.mp4");
+    latentkit::io::Image8 frame;
+    int n = 0;
+    while (reader.read(frame)) ++n;
+    CHECK(n == 15);
+    CHECK(reader.width() == 32);
+    r = run({"morph", "-m", data_path("golden/gray16.pkl"), "-s", "1,2", "--kind", "slerp", "--frames", "3", "-o", dir / "g.webm"});
+    CHECK_MESSAGE(r.code == 0, r.err);
+    r = run({"morph", "-m", model, "--w", data_path("tiny32_projected_w.npz"), "--frames", "2", "-o", dir / "w.gif"});
+    CHECK_MESSAGE(r.code == 0, r.err);
+#endif
+}
+
+TEST_CASE("cli: morph refuses bad input without leaving output behind") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "-o", dir / "m.xyz"}), 2, "m.xyz");
+    check_error(run({"morph", "-m", model, "-s", ",", "-o", dir / "m.mp4"}), 2, "no values");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "--frames", "0", "-o", dir / "m.mp4"}), 2, "--frames");
+    check_error(run({"morph", "-m", model, "-s", "1", "-o", dir / "m.mp4"}), 2, "at least 2 keyframes");
+    check_error(run({"morph", "-m", model, "-s", "1,2,3", "--grid", "2x1", "-o", dir / "m.mp4"}), 2, "split evenly");
+    check_error(run({"morph", "-m", model, "--w", data_path("numpy_projected_w.npz"), "-o", dir / "m.mp4"}), 1, "numpy_projected_w.npz");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "--space", "z", "--w", data_path("tiny32_projected_w.npz"), "-o", dir / "m.mp4"}), 2,
+                "--space w");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "--layers", "0-8", "-o", dir / "m.mp4"}), 2, "--layers");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "-o", "/nonexistent-folder/m.mp4"}), 1, "m.mp4");
+    CHECK(count_files(dir.path()) == 0);
+}
+
+TEST_CASE("cli: style-mix writes the reference grid layout") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    Result r = run({"style-mix", "-m", model, "--rows", "1", "--cols", "0,42", "--styles", "0-3", "-o", dir / "grid.png"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const auto grid = latentkit::io::read_png(dir / "grid.png");
+    CHECK(grid.width == 96);
+    CHECK(grid.height == 64);
+    // the mix of row seed 1 with column seed 0 at layers 0-3 is the golden img_mixed, at cell (1, 1)
+    latentkit::io::Image8 cell;
+    cell.width = cell.height = 32;
+    cell.channels = 3;
+    for (int y = 32; y < 64; ++y)
+        cell.pixels.insert(cell.pixels.end(), grid.pixels.begin() + (y * 96 + 32) * 3, grid.pixels.begin() + (y * 96 + 64) * 3);
+    latentkit::io::write_png(dir / "cell.png", cell);
+    check_png(dir / "cell.png", lktest::golden_tensor("tiny32.expected.safetensors", "img_mixed")[0]);
+    check_error(run({"style-mix", "-m", model, "--rows", "1", "--cols", "2", "--styles", "9", "-o", dir / "g2.png"}), 2, "--styles");
+    check_error(run({"style-mix", "-m", model, "--rows", "1", "--cols", "2", "-o", dir / "g2.jpg"}), 2, ".png");
 }

@@ -168,3 +168,11 @@ TEST_CASE("model files of other kinds get a one-line explanation") {
     lktest::write_bytes(dir / "sg3.pkl", sg3);
     CHECK_THROWS_WITH_AS(load_model(dir / "sg3.pkl"), doctest::Contains("StyleGAN3"), ModelFormatError);
 }
+
+TEST_CASE("pickle: popping across a MARK is refused (fuzzer regression)") {
+    CHECK_THROWS_WITH_AS(parse("K\x01(a."), doctest::Contains("underflow"), ModelFormatError);
+    CHECK_THROWS_WITH_AS(parse("K\x01(\x85."), doctest::Contains("underflow"), ModelFormatError);
+    CHECK_THROWS_AS(parse("(1(l(l(0lp0\nI1a\nF0.50.5\nc\ncS'txt'\na.5\na(1.\n\naF0\xae"), ModelFormatError);
+    auto doc = parse("K\x07(0.");  // POP of a bare MARK drops the mark
+    CHECK(doc->root->i == 7);
+}

@@ -7,7 +7,12 @@
 #include "common.h"
 #include "latentkit/error.h"
 #include "latentkit/latent.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/io/video.h"
+#include "latentkit/morph.h"
 #include "latentkit/networks.h"
+#include <filesystem>
+#include <unistd.h>
 
 namespace latentkit::tools {
 namespace {
@@ -22,12 +27,10 @@ void sync(const torch::Device& d) {
     if (d.is_cuda()) torch::cuda::synchronize(d.index() < 0 ? 0 : d.index());
 }
 
-void bench_generate(const Opts& o) {
-    if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw ArgumentError("--batch and --iters must be >= 1, --warmup >= 0");
+// The generator to benchmark: --model, or random weights with the reference paper256 widths.
+std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what) {
     if (o.model.empty() == (o.random_resolution == 0)) throw ArgumentError("give either --model or --random RES");
-    const torch::Device device = parse_device(o.device);
     std::shared_ptr<Generator> G;
-    std::string what;
     if (o.random_resolution) {
         GeneratorConfig c;
         c.img_resolution = o.random_resolution;
@@ -43,6 +46,14 @@ void bench_generate(const Opts& o) {
         G = load_model_arg(o.model).generator();
         what = o.model;
     }
+    return G;
+}
+
+void bench_generate(const Opts& o) {
+    if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw ArgumentError("--batch and --iters must be >= 1, --warmup >= 0");
+    const torch::Device device = parse_device(o.device);
+    std::string what;
+    auto G = bench_generator(o, what);
     G->to(device);
     G->eval();
     torch::NoGradGuard no_grad;
@@ -71,6 +82,45 @@ void bench_generate(const Opts& o) {
     fmt::print("batch time median {:.1f} ms  min {:.1f} ms  max {:.1f} ms\n", median, ms.front(), ms.back());
     fmt::print("per image  {:.2f} ms   {:.2f} images/s\n", median / o.batch, 1000.0 * o.batch / median);
 }
+void bench_morph(const Opts& o, int frames) {
+    if (o.batch < 1 || frames < 2) throw ArgumentError("--batch must be >= 1 and --frames >= 2");
+    const torch::Device device = parse_device(o.device);
+    std::string what;
+    auto G = bench_generator(o, what);
+    G->to(device);
+    G->eval();
+    MorphSpec spec;
+    spec.seeds = {1, 2};
+    spec.path.frames_per_transition = frames - 1;
+    spec.batch = o.batch;
+    MorphRenderer renderer(G, spec, device);
+    const int res = G->config.img_resolution;
+    renderer.render(0, std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count()));  // warm-up
+    auto timed = [&](bool encode) {
+        const std::string path = (std::filesystem::temp_directory_path() / fmt::format("latentkit-bench-{}.mp4", ::getpid())).string();
+        std::unique_ptr<io::FrameSink> sink;
+        if (encode) sink = io::make_async(io::open_frame_sink(path, res, res));
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int64_t f = 0; f < renderer.frame_count(); f += renderer.frames_per_batch()) {
+            const int64_t n = std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count() - f);
+            torch::Tensor img = renderer.render(f, n);
+            sync(device);
+            if (!encode) continue;
+            for (auto& im : io::images_from_batch(img)) sink->write(io::convert_channels(im, 3));
+        }
+        if (sink) sink->finish();
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::filesystem::remove(path);
+        return secs;
+    };
+    const double gen = timed(false), all = timed(true);
+    const double n = static_cast<double>(renderer.frame_count());
+    fmt::print("model      {}\n", what);
+    fmt::print("device     {}  threads {}  batch {}  frames {} at {}x{}\n", device.str(), torch::get_num_threads(), o.batch, renderer.frame_count(), res, res);
+    fmt::print("generation only   {:.2f} frames/s\n", n / gen);
+    fmt::print("end to end (mp4)  {:.2f} frames/s\n", n / all);
+    fmt::print("encoding share    {:.1f}% of end-to-end time\n", std::max(0.0, 100.0 * (all - gen) / all));
+}
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -85,6 +135,16 @@ void register_bench(CLI::App& app) {
     gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations");
     gen->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
     gen->callback([o]() { bench_generate(*o); });
+
+    auto mo = std::make_shared<Opts>();
+    auto frames = std::make_shared<int>(120);
+    auto* morph = bench->add_subcommand("morph", "Time a morph: generation only, and generation + H.264 encoding (frames/s)");
+    morph->add_option("--model,-m", mo->model, "Model file");
+    morph->add_option("--random", mo->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    morph->add_option("--frames", *frames, "Frames to render");
+    morph->add_option("--batch", mo->batch, "Batch size");
+    morph->add_option("--device", mo->device, "cpu, cuda, cuda:N or auto");
+    morph->callback([mo, frames]() { bench_morph(*mo, *frames); });
 }
 
 }  // namespace latentkit::tools

@@ -102,6 +102,7 @@ public:
         rc = avcodec_parameters_from_context(stream_->codecpar, enc_);
         if (rc < 0) throw IoError(path + ": encoder parameters: " + av_error(rc));
         stream_->time_base = enc_->time_base;
+        stream_->avg_frame_rate = enc_->framerate;
         rc = avio_open(&fmt_->pb, temp_->temp_path().c_str(), AVIO_FLAG_WRITE);
         if (rc < 0) throw IoError(path + ": cannot write: " + av_error(rc));
         AVDictionary* mux = nullptr;
@@ -245,7 +246,8 @@ VideoReader::~VideoReader() = default;
 int VideoReader::width() const { return s_->dec->width; }
 int VideoReader::height() const { return s_->dec->height; }
 double VideoReader::fps() const {
-    const AVRational r = s_->fmt->streams[s_->stream]->avg_frame_rate;
+    const AVStream* st = s_->fmt->streams[s_->stream];
+    const AVRational r = st->r_frame_rate.den && st->r_frame_rate.num ? st->r_frame_rate : st->avg_frame_rate;
     return r.den ? av_q2d(r) : 0.0;
 }
 

@@ -70,7 +70,10 @@ Value* Machine::run() {
                 if (marks_.size() >= limits_.max_mark_depth) fail("nesting too deep");
                 marks_.push_back(stack_.size());
                 break;
-            case '0': pop(); break;
+            case '0':
+                if (above_mark() == 0 && !marks_.empty()) marks_.pop_back();  // POP of a bare MARK drops the mark
+                else pop();
+                break;
             case '1': pop_mark(); break;
             case '2': stack_.push_back(top()); break;
             case 'N': stack_.push_back(make(Kind::none)); break;
@@ -174,7 +177,7 @@ Value* Machine::run() {
             case 0x86:
             case 0x87: {
                 const size_t n = op - 0x84u;
-                if (stack_.size() < n) fail("stack underflow");
+                if (above_mark() < n) fail("stack underflow");
                 Value* v = make(Kind::tuple);
                 v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
                 stack_.resize(stack_.size() - n);

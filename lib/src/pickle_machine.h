@@ -87,14 +87,16 @@ private:
         if (n > budget_) fail("too much work for the file's size (hostile input?)");
         budget_ -= n;
     }
+    // Items above the innermost MARK: no opcode may take items from below it.
+    size_t above_mark() const { return stack_.size() - (marks_.empty() ? 0 : marks_.back()); }
     Value* pop() {
-        if (stack_.empty()) fail("stack underflow");
+        if (above_mark() == 0) fail("stack underflow");
         Value* v = stack_.back();
         stack_.pop_back();
         return v;
     }
     Value* top() {
-        if (stack_.empty()) fail("stack underflow");
+        if (above_mark() == 0) fail("stack underflow");
         return stack_.back();
     }
     std::vector<Value*> pop_mark() {

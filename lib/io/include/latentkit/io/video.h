@@ -48,7 +48,7 @@ public:
     bool read(Image8& frame);
     int width() const;
     int height() const;
-    /// Average frame rate from the container (0 when unknown).
+    /// Frame rate from the container (0 when unknown).
     double fps() const;
 
 private:
