@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     bool quiet = false, verbose = false;
     app.add_flag("-q,--quiet", quiet, "Only print errors");
     app.add_flag("-v,--verbose", verbose, "Print debug messages");
+    int threads = 0;
+    app.add_option("--threads", threads, "CPU threads for LibTorch (default: LibTorch's choice)")->check(CLI::Range(1, 1024));
 
     tools::register_info(app);
     tools::register_generate(app);
@@ -39,7 +41,10 @@ int main(int argc, char** argv) {
     });
 
     try {
-        app.parse_complete_callback([&]() { spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info); });
+        app.parse_complete_callback([&]() { 
+            spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+            if (threads > 0) torch::set_num_threads(threads);
+        });
         app.parse(argc, argv);
         return 0;
     } catch (const CLI::Success& e) {

@@ -102,7 +102,9 @@ public:
                                                     const SynthesisOptions& opt, size_t& noise_index) {
         const bool half = use_half(use_fp16_, opt.force_fp32, ws);
         const auto dtype = half ? torch::kHalf : torch::kFloat32;
-        const bool fused = opt.fused_modconv.value_or(!is_training() && (!half || ws.size(0) == 1));
+        // As the reference: fused (grouped) modconv for inference in fp32 or at batch 1. On the CPU a
+        // grouped convolution is slower than a shared one for batches, so batches there run unfused.
+        const bool fused = opt.fused_modconv.value_or(!is_training() && (ws.size(0) == 1 || (!half && !ws.device().is_cpu())));
         int wi = 0;
         auto next_w = [&]() { return ws.select(1, wi++); };
         auto next_noise = [&]() {
