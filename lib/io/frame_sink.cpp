@@ -89,7 +89,6 @@ public:
     void finish() override {
         {
             std::unique_lock<std::mutex> lock(m_);
-            closing_ = true;
             cv_.notify_all();
             cv_.wait(lock, [&] { return (queue_.empty() && !busy_) || error_; });
             if (error_) std::rethrow_exception(error_);
@@ -134,7 +133,7 @@ private:
     std::mutex m_;
     std::condition_variable cv_;
     std::deque<Image8> queue_;
-    bool stop_ = false, closing_ = false, busy_ = false;
+    bool stop_ = false, busy_ = false;
     std::exception_ptr error_;
     std::thread worker_;
 };
