@@ -5,6 +5,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
+#include "torch_convert.h"
 
 using namespace latentkit;
 using lktest::max_abs_diff;
@@ -135,8 +136,8 @@ TEST_CASE("every architecture builds, runs forward and backward, and round-trips
         CHECK(back.D->config.freeze_layers == 2);
         // a bare state dict of this generator infers the same architecture
         TensorFile bare;
-        for (const auto& p : m.G_ema->named_parameters(true)) bare.tensors.emplace_back(p.key(), TensorData::from_floats(p.value().sizes().vec(), std::vector<float>(p.value().data_ptr<float>(), p.value().data_ptr<float>() + p.value().numel())));
-        for (const auto& p : m.G_ema->named_buffers(true)) bare.tensors.emplace_back(p.key(), TensorData::from_floats(p.value().sizes().vec(), std::vector<float>(p.value().data_ptr<float>(), p.value().data_ptr<float>() + p.value().numel())));
+        for (const auto& p : m.G_ema->named_parameters(true)) bare.tensors.emplace_back(p.key(), from_torch(p.value()));
+        for (const auto& b : m.G_ema->named_buffers(true)) bare.tensors.emplace_back(b.key(), from_torch(b.value()));
         write_safetensors(dir / "bare.safetensors", bare);
         const Model inferred = load_model(dir / "bare.safetensors");
         CHECK(inferred.G_ema->config.to_kwargs_json() == m.G_ema->config.to_kwargs_json());

@@ -53,7 +53,10 @@ void register_info(CLI::App& app) {
         if (m.D) params["D"] = count_parameters(*m.D);
         j["parameters"] = params;
         if (m.augment_p) j["augment_p"] = *m.augment_p;
-        if (!m.training_set_kwargs.empty()) j["training_set_kwargs"] = nlohmann::ordered_json::parse(m.training_set_kwargs, nullptr, false);
+        if (!m.training_set_kwargs.empty()) {
+            auto kwargs = nlohmann::ordered_json::parse(m.training_set_kwargs, nullptr, false);
+            j["training_set_kwargs"] = kwargs.is_discarded() ? nlohmann::ordered_json(m.training_set_kwargs) : kwargs;
+        }
         if (!m.info.empty()) j["info"] = m.info;
         if (opts->json) {
             std::cout << j.dump(2) << "\n";

@@ -45,6 +45,19 @@ void quiet_libav() {
 class VideoFileSink : public FrameSink {
 public:
     VideoFileSink(const std::string& path, int width, int height, const VideoOptions& o) : path_(path), width_(width), height_(height) {
+        try {
+            open(o);
+        } catch (...) {
+            release();  // the destructor does not run for a constructor that throws
+            throw;
+        }
+    }
+
+    ~VideoFileSink() override { release(); }
+
+    void open(const VideoOptions& o) {
+        const std::string& path = path_;
+        const int width = width_, height = height_;
         quiet_libav();
         const std::string ext = lower_extension(path);
         const char* codec_name = nullptr;
@@ -123,14 +136,16 @@ public:
         padded_.resize(size_t(enc_width_) * enc_height_ * 3);
     }
 
-    ~VideoFileSink() override {
+    void release() {
         sws_freeContext(sws_);
+        sws_ = nullptr;
         av_frame_free(&frame_);
         av_packet_free(&packet_);
         avcodec_free_context(&enc_);
         if (fmt_) {
             if (fmt_->pb) avio_closep(&fmt_->pb);
             avformat_free_context(fmt_);
+            fmt_ = nullptr;
         }
     }
 

@@ -167,7 +167,7 @@ torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Ten
                                int64_t padding, const torch::Tensor& resample_filter, bool demodulate, bool flip_weight,
                                bool fused_modconv) {
     const int64_t batch = x.size(0);
-    const int64_t out_channels = weight.size(0), in_channels = weight.size(1), kh = weight.size(2), kw = weight.size(3);
+    const int64_t in_channels = weight.size(1), kh = weight.size(2), kw = weight.size(3);
     if (x.scalar_type() == torch::kHalf && demodulate) {
         weight = weight * (1.0 / std::sqrt(static_cast<double>(in_channels * kh * kw)) /
                            weight.norm(INFINITY, {1, 2, 3}, true));
@@ -196,7 +196,6 @@ torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Ten
     w = w.reshape({-1, in_channels, kh, kw});
     x = conv2d_resample(x, w.to(x.dtype()), resample_filter, up, 1, padding, batch, flip_weight);
     x = x.reshape({batch, -1, x.size(2), x.size(3)});
-    (void)out_channels;
     if (noise.defined()) x = x + noise.to(x.dtype());
     return x;
 }
