@@ -10,9 +10,11 @@ packages=(
   libtorch-dev libeigen3-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   # I/O layer
   libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
-  libdlib-dev libdlib-data
+  libdlib-dev libdlib-data opencv-data
   # command line tool and tests
   libcli11-dev libspdlog-dev doctest-dev
+  # test data: real photos and videos, and numpy to check written .npz files
+  opencv-doc python3-numpy
   # viewer
   libimgui-dev libglfw3-dev python3-glad
   # distributed training

@@ -11,8 +11,13 @@
 #include "latentkit/io/video.h"
 #include "latentkit/morph.h"
 #include "latentkit/networks.h"
+#include "latentkit/projector.h"
 #include <filesystem>
+#include <sys/resource.h>
 #include <unistd.h>
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace latentkit::tools {
 namespace {
@@ -130,6 +135,107 @@ void bench_morph(const Opts& o, int frames) {
     fmt::print("encoding only     {:.2f} frames/s (H.264 crf 18, preset medium)\n", n / enc);
     fmt::print("encoding share    {:.1f}% of end-to-end time (encoding-only time / end-to-end time)\n", 100.0 * enc / all);
 }
+
+struct ProjectOpts {
+    int steps = 20, quality_steps = 0, targets = 1, w_avg_samples = 10000;
+    std::string space = "w", vgg;
+    std::vector<std::string> losses;
+};
+
+// Peak memory in MiB: the process's peak resident set on the CPU, the peak of allocated tensors on CUDA.
+double peak_memory_mib(const torch::Device& device) {
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+    if (device.is_cuda())
+        return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index()).allocated_bytes[0].peak / 1048576.0;
+#endif
+    if (device.is_cuda()) return -1;
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024.0;
+}
+
+void bench_project(const Opts& o, const ProjectOpts& p) {
+    if (p.steps < 3 || p.quality_steps < 0 || p.targets < 1) throw ArgumentError("--steps must be >= 3, --quality-steps >= 0, --targets >= 1");
+    const torch::Device device = parse_device(o.device);
+    std::string what;
+    std::shared_ptr<Generator> G;
+    std::shared_ptr<Discriminator> D;
+    if (o.model.empty()) {
+        G = bench_generator(o, what);
+        DiscriminatorConfig dc;
+        dc.img_resolution = o.random_resolution;
+        dc.channel_base = 16384;
+        dc.conv_clamp = 256;
+        dc.num_fp16_res = 4;
+        dc.validate();
+        D = std::make_shared<Discriminator>(dc);
+    } else {
+        const Model m = load_model_arg(o.model);
+        G = m.generator();
+        D = m.D;
+        what = o.model;
+    }
+    std::shared_ptr<LpipsModel> lpips;
+    if (!p.vgg.empty()) lpips = std::make_shared<LpipsModel>(p.vgg);
+    ProjectorOptions po;
+    po.space = parse_latent_space(p.space);
+    po.w_avg_samples = p.w_avg_samples;
+    po.loss = !p.losses.empty() ? parse_losses(p.losses) : lpips ? LossWeights{1, 0, 0} : D ? LossWeights{0, 1, 0} : LossWeights{0, 0, 1};
+    G->to(device);
+    if (D) D->to(device);
+    if (lpips) lpips->to(device);
+    Projector projector(G, po.loss.discriminator > 0 ? D : nullptr, lpips);
+
+    std::vector<uint32_t> seeds;
+    for (int k = 0; k < p.targets; ++k) seeds.push_back(static_cast<uint32_t>(k));
+    torch::Tensor targets;
+    {
+        torch::NoGradGuard no_grad;
+        G->eval();
+        const torch::Tensor ws = map_to_ws(*G, z_from_seeds(seeds, G->config.z_dim).to(device), torch::Tensor());
+        targets = (G->synthesis->forward(ws) * 127.5 + 128).clamp(0, 255).floor().to(torch::kCPU);
+    }
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+    if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#endif
+    // Steps/s from the third step on (the first ones include one-time set-up).
+    po.steps = p.steps;
+    std::chrono::steady_clock::time_point t_start;
+    projector.project(targets, po, [&](const ProjectionStep& s) {
+        sync(device);
+        if (s.step == 2) t_start = std::chrono::steady_clock::now();
+        return true;
+    });
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const double rate = (p.steps - 2) / secs;
+    const double peak = peak_memory_mib(device);
+    const int res = G->config.img_resolution;
+    fmt::print("model      {}\n", what);
+    fmt::print("device     {}  threads {}  targets {} at {}x{}  space {}  loss {}\n", device.str(), torch::get_num_threads(), p.targets, res,
+               res, p.space, describe_losses(po.loss));
+    fmt::print("speed      {:.2f} steps/s ({:.1f} ms/step) over {} steps\n", rate, 1000.0 / rate, p.steps - 2);
+    if (peak >= 0) fmt::print("peak mem   {:.0f} MiB ({})\n", peak, device.is_cuda() ? "CUDA tensors" : "process resident set");
+    else fmt::print("peak mem   not available (this build has no CUDA memory statistics)\n");
+
+    if (p.quality_steps > 0) {
+        po.steps = p.quality_steps;
+        const ProjectionResult r = projector.project(targets, po);
+        const torch::Tensor q = psnr(r.images, targets);
+        fmt::print("quality    {} steps: PSNR {:.2f} dB (mean of {} self-generated targets, seeds 0-{})\n", p.quality_steps, q.mean().item<double>(),
+                   p.targets, p.targets - 1);
+        if (lpips) {
+            torch::NoGradGuard no_grad;
+            auto resize = [](const torch::Tensor& x) {
+                return x.size(2) <= 256 ? x
+                                        : torch::nn::functional::interpolate(
+                                              x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
+            };
+            const torch::Tensor a = lpips->features(resize(((r.images.to(device) + 1) * 127.5)));
+            const torch::Tensor b = lpips->features(resize(targets.to(device)));
+            fmt::print("           LPIPS {:.4f} (mean)\n", (a - b).square().sum(1).mean().item<double>());
+        }
+    }
+}
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -154,6 +260,21 @@ void register_bench(CLI::App& app) {
     morph->add_option("--batch", mo->batch, "Batch size");
     morph->add_option("--device", mo->device, "cpu, cuda, cuda:N or auto");
     morph->callback([mo, frames]() { bench_morph(*mo, *frames); });
+
+    auto po = std::make_shared<Opts>();
+    auto pp = std::make_shared<ProjectOpts>();
+    auto* proj = bench->add_subcommand("project", "Time projection steps (steps/s, peak memory) and measure reconstruction quality");
+    proj->add_option("--model,-m", po->model, "Model file");
+    proj->add_option("--random", po->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    proj->add_option("--steps", pp->steps, "Timed steps (the first two are not counted)");
+    proj->add_option("--targets", pp->targets, "Self-generated targets (seeds 0..N-1) projected together");
+    proj->add_option("--space", pp->space, "w or w+")->check(CLI::IsMember({"w", "w+"}));
+    proj->add_option("--loss", pp->losses, "lpips, discriminator and/or pixel (=WEIGHT)")->delimiter(',');
+    proj->add_option("--vgg", pp->vgg, "TorchScript VGG16 for LPIPS (the reference's vgg16.pt)");
+    proj->add_option("--quality-steps", pp->quality_steps, "Also run a full projection of this many steps and report PSNR / LPIPS");
+    proj->add_option("--w-avg-samples", pp->w_avg_samples, "z samples for the W mean and spread");
+    proj->add_option("--device", po->device, "cpu, cuda, cuda:N or auto");
+    proj->callback([po, pp]() { bench_project(*po, *pp); });
 }
 
 }  // namespace latentkit::tools

@@ -10,6 +10,7 @@
 #include "latentkit/io/npz.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
+#include "latentkit/projector.h"
 
 namespace latentkit::tools {
 namespace fs = std::filesystem;
@@ -109,6 +110,44 @@ void ensure_output_dir(const std::string& dir) {
     if (ec) throw IoError(dir + ": cannot create output folder: " + ec.message());
     if (!fs::is_directory(dir)) throw IoError(dir + ": exists and is not a folder");
     if (::access(dir.c_str(), W_OK) != 0) throw IoError(dir + ": output folder is not writable");
+}
+
+LossWeights parse_losses(const std::vector<std::string>& items) {
+    LossWeights w;
+    for (const std::string& item : items) {
+        const size_t eq = item.find('=');
+        const std::string name = item.substr(0, eq);
+        double weight = 1.0;
+        if (eq != std::string::npos) {
+            try {
+                size_t used = 0;
+                weight = std::stod(item.substr(eq + 1), &used);
+                if (used != item.size() - eq - 1) throw std::invalid_argument("trailing text");
+            } catch (const std::exception&) {
+                throw ArgumentError("--loss " + item + ": the weight is not a number");
+            }
+            if (!(weight >= 0)) throw ArgumentError("--loss " + item + ": the weight must not be negative");
+        }
+        if (name == "lpips") w.lpips = weight;
+        else if (name == "discriminator" || name == "d") w.discriminator = weight;
+        else if (name == "pixel" || name == "mse") w.pixel = weight;
+        else throw ArgumentError("--loss " + item + ": unknown loss (use lpips, discriminator or pixel, optionally =WEIGHT)");
+    }
+    return w;
+}
+
+std::string describe_losses(const LossWeights& w) {
+    std::vector<std::string> parts;
+    if (w.lpips > 0) parts.push_back(fmt::format("lpips={:g}", w.lpips));
+    if (w.discriminator > 0) parts.push_back(fmt::format("discriminator={:g}", w.discriminator));
+    if (w.pixel > 0) parts.push_back(fmt::format("pixel={:g}", w.pixel));
+    return fmt::format("{}", fmt::join(parts, ","));
+}
+
+void write_ws_npz(const std::string& path, const torch::Tensor& ws) {
+    const torch::Tensor w = ws.to(torch::kCPU, torch::kFloat32).contiguous();
+    std::vector<float> values(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    io::write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), values)}});
 }
 
 }  // namespace latentkit::tools

@@ -18,6 +18,7 @@ class Tensor;
 
 namespace latentkit {
 enum class NoiseMode;
+struct LossWeights;
 }
 
 namespace latentkit::tools {
@@ -48,6 +49,15 @@ Model load_model_arg(const std::string& path);
 /// Creates `dir` (and parents) if needed; throws IoError naming it when that fails or it is not writable.
 void ensure_output_dir(const std::string& dir);
 
+/// Writes W+ latents [N, num_ws, w_dim] as the reference projected_w.npz (key 'w', float32), atomically.
+void write_ws_npz(const std::string& path, const at::Tensor& ws);
+
+/// Parses --loss items "lpips", "discriminator", "pixel", each optionally "=WEIGHT".
+LossWeights parse_losses(const std::vector<std::string>& items);
+
+/// "lpips=1,pixel=0.5": the terms with a positive weight.
+std::string describe_losses(const LossWeights& weights);
+
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
@@ -55,5 +65,7 @@ void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_morph(CLI::App& app);
 void register_style_mix(CLI::App& app);
+void register_project(CLI::App& app);
+void register_align(CLI::App& app);
 
 }  // namespace latentkit::tools

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
     tools::register_convert(app);
     tools::register_morph(app);
     tools::register_style_mix(app);
+    tools::register_project(app);
+    tools::register_align(app);
     tools::register_bench(app);
 
     auto logger = spdlog::stderr_color_mt("latentkit");

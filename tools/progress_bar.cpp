@@ -41,8 +41,8 @@ void ProgressBar::draw(bool force) {
         const auto left = static_cast<int64_t>((total_ - done_) / rate);
         eta = fmt::format("{}:{:02d}", left / 60, left % 60);
     }
-    fmt::print(stderr, "\r{} [{}{}] {}/{}  {:.2f} {}/s  ETA {}  ", label_, std::string(filled, '#'), std::string(width - filled, ' '), done_,
-               total_, rate, unit_, eta);
+    fmt::print(stderr, "\r{} [{}{}] {}/{}  {:.2f} {}/s  ETA {}  {}  ", label_, std::string(filled, '#'), std::string(width - filled, ' '),
+               done_, total_, rate, unit_, eta, note_);
     std::fflush(stderr);
 }
 

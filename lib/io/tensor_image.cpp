@@ -22,6 +22,11 @@ std::vector<Image8> images_from_batch(const torch::Tensor& img) {
     return out;
 }
 
+torch::Tensor tensor_from_image(const Image8& image) {
+    const auto bytes = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, image.channels}, torch::kUInt8);
+    return bytes.permute({2, 0, 1}).to(torch::kFloat32).contiguous();
+}
+
 void paste(Image8& canvas, const Image8& tile, int x, int y) {
     if (tile.channels != canvas.channels) throw ArgumentError("cannot paste images with different channel counts");
     for (int r = 0; r < tile.height && y + r < canvas.height; ++r) {

@@ -315,11 +315,28 @@ Discriminator::Discriminator(const DiscriminatorConfig& cfg) : config(cfg) {
     epilogue_ = register_module("b4", std::make_shared<DiscriminatorEpilogue>(cfg.channels_at(4), cmap_dim, cfg));
 }
 
-torch::Tensor Discriminator::forward(const torch::Tensor& img_in, const torch::Tensor& c, bool force_fp32) {
+namespace {
+void check_discriminator_input(const torch::Tensor& img_in, const DiscriminatorConfig& config) {
     if (!img_in.defined() || img_in.dim() != 4 || img_in.size(1) != config.img_channels || img_in.size(2) != config.img_resolution ||
         img_in.size(3) != config.img_resolution)
         throw ShapeError(fmt::format("discriminator input must have shape [N, {}, {}, {}]", config.img_channels, config.img_resolution,
                                      config.img_resolution));
+}
+}  // namespace
+
+std::vector<torch::Tensor> Discriminator::features(const torch::Tensor& img_in, bool force_fp32) {
+    check_discriminator_input(img_in, config);
+    torch::Tensor x, img = img_in;
+    std::vector<torch::Tensor> out;
+    for (auto& block : blocks_) {
+        std::tie(x, img) = block->forward(x, img, force_fp32);
+        out.push_back(x.to(torch::kFloat32));
+    }
+    return out;
+}
+
+torch::Tensor Discriminator::forward(const torch::Tensor& img_in, const torch::Tensor& c, bool force_fp32) {
+    check_discriminator_input(img_in, config);
     torch::Tensor x, img = img_in;
     for (auto& block : blocks_) std::tie(x, img) = block->forward(x, img, force_fp32);
     torch::Tensor cmap;

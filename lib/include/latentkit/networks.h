@@ -90,6 +90,9 @@ public:
     explicit Discriminator(const DiscriminatorConfig& config);
     /// img [N, C, R, R], c [N, c_dim] (undefined when c_dim == 0). N must be a multiple of the mbstd group.
     torch::Tensor forward(const torch::Tensor& img, const torch::Tensor& c, bool force_fp32 = false);
+    /// The activations after each block (highest resolution first, the 4x4 epilogue excluded), float32.
+    /// They do not mix samples, so each image's features depend on that image only.
+    std::vector<torch::Tensor> features(const torch::Tensor& img, bool force_fp32 = false);
 
     const DiscriminatorConfig config;
 

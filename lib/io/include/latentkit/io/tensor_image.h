@@ -12,6 +12,9 @@ namespace latentkit::io {
 /// ((img * 127.5 + 128) clamped to 0..255); 1-channel batches stay gray.
 std::vector<Image8> images_from_batch(const torch::Tensor& img);
 
+/// An image as a float32 tensor [C, H, W] with values 0..255 (the layout generators produce).
+torch::Tensor tensor_from_image(const Image8& image);
+
 /// Lays images of one size out in a grid, row by row (`cols` wide); missing cells stay black.
 Image8 tile_images(const std::vector<Image8>& images, int cols, int rows);
 

@@ -1,0 +1,132 @@
+#pragma once
+// Projection: finds the latents (W or W+) and noise inputs with which a generator reproduces target
+// images, as the reference StyleGAN2-ADA projector does, with W+, several losses, batches of targets
+// and pivotal tuning of the generator.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace latentkit {
+
+class Generator;
+class Discriminator;
+
+/// Which latent is optimised.
+enum class LatentSpace {
+    w,      ///< one w, broadcast to every layer (the reference)
+    w_plus  ///< one w per layer
+};
+
+/// Parses "w" or "w+"; throws ArgumentError otherwise.
+LatentSpace parse_latent_space(const std::string& text);
+
+/// Weights of the terms of the image distance; terms with weight 0 are not computed.
+struct LossWeights {
+    double lpips = 0;          ///< LPIPS through a TorchScript VGG16 (needs an LpipsModel), as the reference
+    double discriminator = 0;  ///< distance of channel-normalised discriminator features (needs D)
+    double pixel = 0;          ///< mean squared pixel error in [-1, 1]
+};
+
+/// A perceptual distance network with the reference `vgg16.pt` interface:
+/// `forward(img, resize_images: bool, return_lpips: bool)` with img in [0, 255], returning [N, F]
+/// features whose squared Euclidean distance is LPIPS.
+class LpipsModel {
+public:
+    /// Loads a TorchScript file (on the CPU); throws ModelFormatError naming it when it is not a
+    /// TorchScript module or its forward lacks the resize_images / return_lpips arguments.
+    explicit LpipsModel(const std::string& path);
+    ~LpipsModel();
+    LpipsModel(const LpipsModel&) = delete;
+    LpipsModel& operator=(const LpipsModel&) = delete;
+    /// Features of images [N, 3, H, W] in [0, 255] (gray images are repeated to 3 channels).
+    torch::Tensor features(const torch::Tensor& img255);
+    /// Moves the module to `device`.
+    void to(const torch::Device& device);
+    const std::string& path() const;
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+/// Settings of a projection; the defaults are those of the reference projector.
+struct ProjectorOptions {
+    int steps = 1000;
+    LatentSpace space = LatentSpace::w;
+    double learning_rate = 0.1;          ///< peak Adam learning rate (betas 0.9, 0.999)
+    double lr_rampup = 0.05;             ///< fraction of steps with a linear warm-up
+    double lr_rampdown = 0.25;           ///< fraction of steps with a cosine ramp-down
+    double initial_noise_factor = 0.05;  ///< W noise at the start, in units of the W standard deviation
+    double noise_ramp_length = 0.75;     ///< fraction of steps after which the W noise is zero
+    bool optimize_noise = true;          ///< also optimise the per-pixel noise inputs
+    double noise_regularize_weight = 1e5;  ///< weight of the noise autocorrelation penalty
+    int w_avg_samples = 10000;           ///< z samples for the W mean and spread
+    uint32_t w_avg_seed = 123;           ///< numpy seed of those samples (the reference uses 123)
+    uint64_t seed = 303;                 ///< seed of the noise inputs and the W noise
+    LossWeights loss{1.0, 0.0, 0.0};     ///< the reference uses LPIPS alone
+    /// Optional start [N, num_ws, w_dim] or [1, num_ws, w_dim] (for example a W result to refine in W+);
+    /// in W space its first layer is used. Undefined: start at the W mean.
+    torch::Tensor initial_ws;
+};
+
+/// What a progress callback sees after each optimisation step.
+struct ProjectionStep {
+    int step = 0;             ///< steps done (1-based)
+    int steps = 0;            ///< steps in all
+    torch::Tensor loss;       ///< image distance per target, [N] on the CPU
+    torch::Tensor images;     ///< this step's synthesis [N, C, R, R] in [-1, 1], detached
+};
+
+/// Called after each step; returning false cancels (the call then throws CancelledError).
+using ProjectionCallback = std::function<bool(const ProjectionStep&)>;
+
+/// A finished projection.
+struct ProjectionResult {
+    torch::Tensor ws;                  ///< [N, num_ws, w_dim] on the CPU
+    std::vector<torch::Tensor> noise;  ///< optimised noise, one [N, 1, r, r] per layer (SynthesisNetwork::noise_resolutions)
+    torch::Tensor images;              ///< synthesis from ws and noise, [N, C, R, R] in [-1, 1], on the CPU
+    torch::Tensor loss;                ///< final image distance per target, [N]
+};
+
+/// Settings of pivotal tuning (fine-tuning the generator around projected latents).
+struct TuningOptions {
+    int steps = 350;
+    double learning_rate = 3e-4;
+    LossWeights loss{1.0, 0.0, 1.0};  ///< the pivotal tuning paper uses LPIPS + pixel L2
+};
+
+/// Projects targets into a generator. The generator, discriminator and LPIPS model stay unchanged.
+class Projector {
+public:
+    /// `D` is needed for the discriminator loss and `lpips` for the LPIPS loss; the networks must be on one device.
+    Projector(std::shared_ptr<Generator> G, std::shared_ptr<Discriminator> D = nullptr, std::shared_ptr<LpipsModel> lpips = nullptr);
+
+    /// Projects targets [N, C, R, R] (float, 0..255, the generator's channels and resolution) together,
+    /// each with its own latent, noise and optimiser state. Deterministic for a seed on the CPU.
+    ProjectionResult project(const torch::Tensor& targets, const ProjectorOptions& options, const ProjectionCallback& callback = {});
+
+    /// Pivotal tuning: a copy of the generator fine-tuned so `result`'s latents reproduce `targets` closely.
+    std::shared_ptr<Generator> tune(const ProjectionResult& result, const torch::Tensor& targets, const TuningOptions& options,
+                                    const ProjectionCallback& callback = {});
+
+private:
+    std::shared_ptr<Generator> G_;
+    std::shared_ptr<Discriminator> D_;
+    std::shared_ptr<LpipsModel> lpips_;
+};
+
+/// The W mean [1, w_dim] and the reference's W spread (root mean squared distance to the mean) of
+/// `samples` mapped latents, from numpy.random.RandomState(seed) z's.
+std::pair<torch::Tensor, double> w_statistics(Generator& G, int samples, uint32_t seed);
+
+/// Peak signal-to-noise ratio in dB of images in [-1, 1] against targets in [0, 255], per image ([N]).
+torch::Tensor psnr(const torch::Tensor& images, const torch::Tensor& targets255);
+
+/// A copy of a generator (parameters and buffers) on the same device.
+std::shared_ptr<Generator> clone_generator(const Generator& G);
+
+}  // namespace latentkit

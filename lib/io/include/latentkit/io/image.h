@@ -1,0 +1,35 @@
+#pragma once
+// Photos in any format OpenCV decodes, with EXIF orientation, and the resampling used to prepare
+// projection targets and datasets.
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "latentkit/io/png.h"
+
+namespace latentkit::io {
+
+/// How read_image converts what it decodes.
+struct ReadImageOptions {
+    int channels = 3;                               ///< 1 (gray) or 3 (RGB)
+    std::array<uint8_t, 3> background{255, 255, 255};  ///< RGB that transparent pixels are composited on
+};
+
+/// Reads a JPEG, PNG, WebP, TIFF, BMP, ... file: applies the EXIF orientation, converts 16-bit to
+/// 8-bit and gray / RGB / RGBA to `options.channels`. Throws IoError naming the file when it is
+/// missing, empty, truncated or not a decodable image.
+Image8 read_image(const std::string& path, const ReadImageOptions& options = {});
+
+/// Decodes image bytes as read_image does; `name` is used in error messages.
+Image8 decode_image(const std::string& bytes, const std::string& name, const ReadImageOptions& options = {});
+
+/// The EXIF orientation (1-8) stored in JPEG bytes, 1 when there is none.
+int jpeg_exif_orientation(const std::string& bytes);
+
+/// Resizes with area averaging when shrinking and Lanczos when enlarging.
+Image8 resize_image(const Image8& image, int width, int height);
+
+/// The largest centred square, resized to size x size (the reference projector's preparation).
+Image8 center_crop(const Image8& image, int size);
+
+}  // namespace latentkit::io
