@@ -170,6 +170,17 @@ TEST_CASE("project: LPIPS files that are not TorchScript or lack the interface a
     CHECK_THROWS_WITH_AS(LpipsModel(dir / "plain.pt"), doctest::Contains("resize_images"), ModelFormatError);
 }
 
+TEST_CASE("project: LPIPS sees images above 256 pixels area-downsampled to 256, gray repeated to RGB") {
+    lktest::TempDir dir;
+    save_fake_vgg(dir / "vgg.pt");
+    LpipsModel lpips(dir / "vgg.pt");
+    const torch::Tensor big = torch::rand({2, 3, 512, 512}) * 255;
+    const torch::Tensor small = torch::avg_pool2d(big, 2);  // area downsampling by 2
+    CHECK(lktest::max_abs_diff(lpips.features(big), lpips.features(small)) < 1e-5);
+    const torch::Tensor gray = torch::rand({1, 1, 64, 64}) * 255;
+    CHECK(lktest::max_abs_diff(lpips.features(gray), lpips.features(gray.repeat({1, 3, 1, 1}))) < 1e-6);
+}
+
 TEST_CASE("project: pivotal tuning brings the tuned copy closer and leaves the model unchanged") {
     auto G = tiny().generator();
     const torch::Tensor before = G->synthesis->parameters().front().clone();

@@ -225,13 +225,8 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
                    p.targets, p.targets - 1);
         if (lpips) {
             torch::NoGradGuard no_grad;
-            auto resize = [](const torch::Tensor& x) {
-                return x.size(2) <= 256 ? x
-                                        : torch::nn::functional::interpolate(
-                                              x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
-            };
-            const torch::Tensor a = lpips->features(resize(((r.images.to(device) + 1) * 127.5)));
-            const torch::Tensor b = lpips->features(resize(targets.to(device)));
+            const torch::Tensor a = lpips->features((r.images.to(device) + 1) * 127.5);
+            const torch::Tensor b = lpips->features(targets.to(device));
             fmt::print("           LPIPS {:.4f} (mean)\n", (a - b).square().sum(1).mean().item<double>());
         }
     }

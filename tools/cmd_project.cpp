@@ -219,9 +219,8 @@ void run(const Opts& o) {
                 out.G_ema = tuned[k];
                 out.info["description"] = fmt::format("{} pivotally tuned for {} ({} steps)", fs::path(o.model).filename().string(),
                                                       fs::path(t.path).filename().string(), o.tune_steps);
-                G->to(torch::kCPU), tuned[k]->to(torch::kCPU);
+                tuned[k]->to(torch::kCPU);
                 save_model((dir / "tuned.safetensors").string(), out, {true});
-                G->to(device);
                 io::write_png((dir / "proj_tuned.png").string(), tuned_images[k]);
                 info["tuned_steps"] = o.tune_steps;
                 info["tuned_psnr_db"] = tuned_psnr[k];

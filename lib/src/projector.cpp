@@ -57,6 +57,9 @@ LpipsModel::~LpipsModel() = default;
 torch::Tensor LpipsModel::features(const torch::Tensor& img255) {
     torch::Tensor x = img255.to(torch::kFloat32);
     if (x.size(1) == 1) x = x.repeat({1, 3, 1, 1});
+    if (x.size(2) > 256)
+        x = torch::nn::functional::interpolate(
+            x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
     c10::IValue out;
     try {
         out = s_->module.get_method("forward")({x}, {{"resize_images", false}, {"return_lpips", true}});
@@ -154,7 +157,7 @@ public:
         if (w.discriminator > 0 && !D) throw ArgumentError("the discriminator loss needs a model file that contains D");
         torch::NoGradGuard no_grad;
         target_ = targets255 / 127.5 - 1.0;
-        if (w.lpips > 0) target_lpips_ = lpips->features(for_lpips(targets255));
+        if (w.lpips > 0) target_lpips_ = lpips->features(targets255);
         if (w.discriminator > 0)
             for (const auto& f : D->features(target_, true)) target_d_.push_back(normalize(f));
     }
@@ -162,7 +165,7 @@ public:
     torch::Tensor operator()(const torch::Tensor& synth) const {
         torch::Tensor total = torch::zeros({synth.size(0)}, synth.options());
         if (w_.lpips > 0) {
-            const torch::Tensor f = lpips_->features(for_lpips((synth + 1) * 127.5));
+            const torch::Tensor f = lpips_->features((synth + 1) * 127.5);
             total = total + w_.lpips * (target_lpips_ - f).square().sum(1);
         }
         if (w_.discriminator > 0) {
@@ -180,12 +183,6 @@ public:
     }
 
 private:
-    // As the reference: images larger than 256 are area-downsampled to 256 for VGG16.
-    static torch::Tensor for_lpips(const torch::Tensor& img255) {
-        if (img255.size(2) <= 256) return img255;
-        return torch::nn::functional::interpolate(
-            img255, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
-    }
     static torch::Tensor normalize(const torch::Tensor& f) { return f / (f.square().sum(1, true).sqrt() + 1e-8); }
 
     LossWeights w_;

@@ -42,7 +42,8 @@ public:
     ~LpipsModel();
     LpipsModel(const LpipsModel&) = delete;
     LpipsModel& operator=(const LpipsModel&) = delete;
-    /// Features of images [N, 3, H, W] in [0, 255] (gray images are repeated to 3 channels).
+    /// Features of images [N, 3, H, W] in [0, 255] (gray images are repeated to 3 channels; images
+    /// larger than 256 are area-downsampled to 256 first, as the reference projector does).
     torch::Tensor features(const torch::Tensor& img255);
     /// Moves the module to `device`.
     void to(const torch::Device& device);
