@@ -10,7 +10,7 @@ packages=(
   libtorch-dev libeigen3-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   # I/O layer
   libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
-  libdlib-dev libdlib-data opencv-data
+  libdlib-dev libdlib-data opencv-data libblas-dev liblapack-dev libjpeg-dev libpng-dev libsqlite3-dev
   # command line tool and tests
   libcli11-dev libspdlog-dev doctest-dev
   # test data: real photos and videos, and numpy to check written .npz files
