@@ -67,5 +67,7 @@ void register_morph(CLI::App& app);
 void register_style_mix(CLI::App& app);
 void register_project(CLI::App& app);
 void register_align(CLI::App& app);
+void register_directions(CLI::App& app);
+void register_edit(CLI::App& app);
 
 }  // namespace latentkit::tools

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
     tools::register_style_mix(app);
     tools::register_project(app);
     tools::register_align(app);
+    tools::register_directions(app);
+    tools::register_edit(app);
     tools::register_bench(app);
 
     auto logger = spdlog::stderr_color_mt("latentkit");
