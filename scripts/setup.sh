@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   # core
   libtorch-dev libeigen3-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
+  # an optimised BLAS for LibTorch and Eigen (Debian otherwise links the slow reference BLAS)
+  libopenblas0-pthread
   # I/O layer
   libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
   libdlib-dev libdlib-data opencv-data libblas-dev liblapack-dev libjpeg-dev libpng-dev libsqlite3-dev

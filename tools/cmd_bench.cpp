@@ -12,6 +12,9 @@
 #include "latentkit/morph.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
+#include "latentkit/directions.h"
+#include "latentkit/editing.h"
+#include <random>
 #include <filesystem>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -231,6 +234,75 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
         }
     }
 }
+struct DirectionsOpts {
+    int samples = 10000, pca_samples = 100000, batch = 1000;
+};
+
+void bench_directions(const Opts& o, const DirectionsOpts& p) {
+    if (p.samples < 100 || p.pca_samples < 2 || p.batch < 1) throw ArgumentError("--samples must be >= 100, --pca-samples >= 2, --batch >= 1");
+    const torch::Device device = parse_device(o.device);
+    std::string what;
+    auto G = bench_generator(o, what);
+    G->to(device);
+    G->eval();
+    const int d = G->config.w_dim;
+    using clock = std::chrono::steady_clock;
+    auto secs = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };
+
+    std::vector<uint32_t> seeds(static_cast<size_t>(p.samples));
+    for (size_t k = 0; k < seeds.size(); ++k) seeds[k] = static_cast<uint32_t>(k);
+    auto t0 = clock::now();
+    const torch::Tensor w = sample_w(*G, seeds, 1.0, p.batch);
+    const double t_sample = secs(t0);
+    // Labels from a planted direction plus noise, so the fits have something to find.
+    std::mt19937_64 rng(7);
+    std::normal_distribution<float> g;
+    std::vector<float> truth(static_cast<size_t>(d));
+    for (auto& v : truth) v = g(rng);
+    const torch::Tensor score = w.matmul(torch::tensor(truth)) ;
+    LabelledSamples ls;
+    ls.n = p.samples;
+    ls.d = d;
+    ls.x.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+    const double spread = score.std().item<double>();
+    for (int64_t k = 0; k < ls.n; ++k) ls.y.push_back(score[k].item<double>() + 0.2 * spread * g(rng));
+    fmt::print("model      {}\n", what);
+    fmt::print("device     {}  threads {}\n", device.str(), torch::get_num_threads());
+    fmt::print("sampling   {} latents in {:.2f} s\n", p.samples, t_sample);
+    const double median = [&] { std::vector<double> y = ls.y; std::nth_element(y.begin(), y.begin() + y.size() / 2, y.end()); return y[y.size() / 2]; }();
+    for (const char* m : {"ridge", "logistic", "svm"}) {
+        FitOptions fo;
+        fo.method = parse_fit_method(m);
+        if (fo.method != FitMethod::ridge) fo.threshold = median;
+        t0 = clock::now();
+        const Direction dir = fit_direction(ls, fo);
+        const double t = secs(t0);
+        double cos = 0, nt = 0;
+        for (int k = 0; k < d; ++k) cos += dir.vector[static_cast<size_t>(k)] * truth[static_cast<size_t>(k)], nt += double(truth[static_cast<size_t>(k)]) * truth[static_cast<size_t>(k)];
+        fmt::print("fit {:<8} {} x {} in {:.2f} s  (cosine to the planted direction {:.3f}, {} {:.3f})\n", m, p.samples, d, t, cos / std::sqrt(nt),
+                   dir.stats.count("r2") ? "r2" : "accuracy", dir.stats.count("r2") ? dir.stats.at("r2") : dir.stats.at("accuracy"));
+    }
+    PcaAccumulator acc(d);
+    double t_map = 0, t_acc = 0;
+    for (int start = 0; start < p.pca_samples; start += p.batch) {
+        std::vector<uint32_t> chunk;
+        for (int k = start; k < std::min(p.pca_samples, start + p.batch); ++k) chunk.push_back(static_cast<uint32_t>(k));
+        t0 = clock::now();
+        const torch::Tensor cw = sample_w(*G, chunk, 1.0, p.batch).contiguous();
+        t_map += secs(t0);
+        t0 = clock::now();
+        acc.add(cw.data_ptr<float>(), cw.size(0));
+        t_acc += secs(t0);
+    }
+    std::vector<float> mean;
+    std::vector<std::vector<float>> comps;
+    std::vector<double> vars;
+    t0 = clock::now();
+    acc.solve(std::min(20, d), mean, comps, vars);
+    const double t_solve = secs(t0);
+    fmt::print("pca        {} samples: mapping {:.2f} s, accumulating {:.2f} s, 20 components {:.2f} s (memory: one {}x{} matrix)\n",
+               p.pca_samples, t_map, t_acc, t_solve, d, d);
+}
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -270,6 +342,17 @@ void register_bench(CLI::App& app) {
     proj->add_option("--w-avg-samples", pp->w_avg_samples, "z samples for the W mean and spread");
     proj->add_option("--device", po->device, "cpu, cuda, cuda:N or auto");
     proj->callback([po, pp]() { bench_project(*po, *pp); });
+
+    auto dopt = std::make_shared<Opts>();
+    auto dd = std::make_shared<DirectionsOpts>();
+    auto* dirs = bench->add_subcommand("directions", "Time direction fitting (ridge, logistic, SVM) and PCA of sampled W");
+    dirs->add_option("--model,-m", dopt->model, "Model file");
+    dirs->add_option("--random", dopt->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    dirs->add_option("--samples", dd->samples, "Latents for the fits");
+    dirs->add_option("--pca-samples", dd->pca_samples, "Latents for the PCA");
+    dirs->add_option("--batch", dd->batch, "Latents mapped per batch");
+    dirs->add_option("--device", dopt->device, "cpu, cuda, cuda:N or auto");
+    dirs->callback([dopt, dd]() { bench_directions(*dopt, *dd); });
 }
 
 }  // namespace latentkit::tools

@@ -168,6 +168,19 @@ SynthesisNetwork::SynthesisNetwork(const GeneratorConfig& config) : num_ws(confi
 torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const SynthesisOptions& options) {
     if (!ws_in.defined() || ws_in.dim() != 3 || ws_in.size(1) != num_ws || ws_in.size(2) != config_.w_dim)
         throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
+    // On the CPU, LibTorch's convolutions are several times slower per image for a batch than for
+    // single images, so inference batches there run image by image.
+    const int64_t n = ws_in.size(0);
+    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !torch::GradMode::is_enabled() && !options.fused_modconv) {
+        std::vector<torch::Tensor> out;
+        for (int64_t k = 0; k < n; ++k) {
+            SynthesisOptions one = options;
+            for (auto& t : one.noise)
+                if (t.dim() == 4 && t.size(0) == n) t = t.narrow(0, k, 1);
+            out.push_back(forward(ws_in.narrow(0, k, 1), one));
+        }
+        return torch::cat(out);
+    }
     torch::Tensor ws = ws_in.to(torch::kFloat32);
     torch::Tensor x, img;
     int64_t w_idx = 0;
