@@ -1,0 +1,158 @@
+// The viewer: render worker and state logic without a window, and the real viewer under Xvfb.
+#include "test_util.h"
+#include "cli_util.h"
+
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "latentkit/atomic_file.h"
+#include "latentkit/error.h"
+#include "latentkit/io/png.h"
+#include "latentkit/latent.h"
+#include "render_worker.h"
+#include "viewer_state.h"
+
+using namespace latentkit;
+using namespace latentkit::viewer;
+namespace fs = std::filesystem;
+using lktest::data_path;
+
+namespace {
+
+int max_diff(const io::Image8& a, const io::Image8& b) {
+    REQUIRE(a.pixels.size() == b.pixels.size());
+    int d = 0;
+    for (size_t k = 0; k < a.pixels.size(); ++k) d = std::max(d, std::abs(int(a.pixels[k]) - int(b.pixels[k])));
+    return d;
+}
+
+// The golden image of seed 42 (sample 2) in the reference 8-bit conversion, as RGB.
+io::Image8 golden_seed42() {
+    const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor("tiny32.expected.safetensors", "img_psi1.0_const").narrow(0, 2, 1))[0].contiguous();
+    return io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
+}
+
+// Runs the viewer under a virtual X server.
+lktest::Result run_viewer(const std::vector<std::string>& args, bool display = true) {
+    static const lktest::TempDir logs;
+    std::string cmd = display ? "xvfb-run -a -s '-screen 0 1280x1024x24' " : "env -u DISPLAY -u WAYLAND_DISPLAY ";
+    cmd += lktest::quote(LATENTKIT_VIEWER);
+    for (const auto& a : args) cmd += " " + lktest::quote(a);
+    cmd += " >" + lktest::quote(logs / "out") + " 2>" + lktest::quote(logs / "err");
+    const int status = std::system(cmd.c_str());
+    lktest::Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_file(logs / "out");
+    r.err = read_file(logs / "err");
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("viewer: seeds blend bilinearly between the four neighbouring integer positions") {
+    auto b = blend_seeds(3, 0);
+    REQUIRE(b.size() == 1);
+    CHECK(b[0] == std::pair<uint32_t, double>{3, 1.0});
+    b = blend_seeds(2.5, 0);
+    REQUIRE(b.size() == 2);
+    CHECK(b[0].first == 2);
+    CHECK(b[1].first == 3);
+    CHECK(b[0].second == doctest::Approx(0.5));
+    b = blend_seeds(0.25, 1.5);
+    REQUIRE(b.size() == 4);
+    double total = 0;
+    for (const auto& [seed, w] : b) total += w;
+    CHECK(total == doctest::Approx(1.0));
+    CHECK(b[0].first == 100);  // x 0, y 1
+    CHECK(b[3].first == 201);  // x 1, y 2
+}
+
+TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest request, reports errors") {
+    RenderWorker worker;
+    RenderRequest r;
+    r.model_path = data_path("golden/tiny32.pkl");
+    r.seed_x = 42;
+    RenderResult res = worker.render_now(r);
+    REQUIRE_MESSAGE(res.error.empty(), res.error);
+    REQUIRE(res.model.has_value());
+    CHECK(res.model->resolution == 32);
+    CHECK(max_diff(res.image, golden_seed42()) <= 1);
+
+    for (uint64_t id = 1; id <= 6; ++id) {
+        r.id = id;
+        r.seed_x = static_cast<double>(id);
+        worker.submit(r);
+    }
+    std::optional<RenderResult> last;
+    for (int k = 0; k < 2000 && (worker.busy() || !last || last->id != 6); ++k) {
+        if (auto got = worker.poll()) last = std::move(got);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(last.has_value());
+    CHECK(last->id == 6);
+    CHECK(last->error.empty());
+
+    r.model_path = "/nonexistent/model.pkl";
+    res = worker.render_now(r);
+    CHECK(res.image.pixels.empty());
+    CHECK(res.error.find("/nonexistent/model.pkl") != std::string::npos);
+}
+
+TEST_CASE("viewer: script lines edit the state, and requests compare by content") {
+    ViewerState s;
+    CHECK(apply_script_line(s, "seed 3.5 2"));
+    CHECK(s.seed_x == 3.5);
+    CHECK(s.seed_y == 2);
+    CHECK(apply_script_line(s, "psi 0.7"));
+    CHECK(apply_script_line(s, "noise none"));
+    CHECK(request_from(s).noise_mode == "none");
+    CHECK_FALSE(apply_script_line(s, "dance"));
+    CHECK_THROWS_AS(apply_script_line(s, "slider 0 1"), ArgumentError);
+    CHECK_THROWS_AS(apply_script_line(s, "psi"), ArgumentError);
+    const RenderRequest a = request_from(s);
+    RenderRequest b = a;
+    b.id = 99;
+    CHECK(same_render(a, b));
+    b.psi = 0.5;
+    CHECK_FALSE(same_render(a, b));
+}
+
+TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slider, and shows load errors") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    REQUIRE(lktest::run({"directions", "pca", "-m", model, "--seeds", "0-999", "-k", "2", "-o", dir / "pca.json"}).code == 0);
+    const std::string script = "seed 42\nsync\nwait 2\nsave-image " + (dir / "a.png") + "\nscreenshot " + (dir / "window.png") +
+                               "\ndirection " + (dir / "pca.json#0") + "\nslider 0 3\nsync\nwait 2\nsave-image " + (dir / "b.png") + "\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    lktest::Result r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const io::Image8 a = io::read_png(dir / "a.png");
+    CHECK(max_diff(a, golden_seed42()) <= 1);  // the image the viewer shows is generate's image
+    const io::Image8 b = io::read_png(dir / "b.png");
+    CHECK(max_diff(a, b) > 10);  // the slider moved it
+    const io::Image8 w = io::read_png(dir / "window.png");
+    CHECK(w.width == 1280);
+    CHECK(w.height == 800);
+    std::set<uint32_t> colours;
+    for (size_t k = 0; k + 2 < w.pixels.size(); k += 3 * 97) colours.insert(w.pixels[k] << 16 | w.pixels[k + 1] << 8 | w.pixels[k + 2]);
+    CHECK(colours.size() > 20);  // panels and image, not a blank window
+    CHECK(nlohmann::json::parse(read_file(dir / "state.json"))["directions"] == 1);
+
+    // A model that cannot be loaded: the error is shown in the window, the viewer keeps running.
+    const std::string broken = "sync\nwait 2\nscreenshot " + (dir / "broken.png") + "\nquit\n";
+    latentkit::write_file_atomic(dir / "broken.txt", broken.data(), broken.size());
+    r = run_viewer({dir / "missing.pkl", "--script", dir / "broken.txt", "--dump-state", dir / "broken.json"});
+    CHECK(r.code == 0);
+    CHECK(nlohmann::json::parse(read_file(dir / "broken.json"))["error"].get<std::string>().find("missing.pkl") != std::string::npos);
+    CHECK(fs::exists(dir / "broken.png"));
+}
+
+TEST_CASE("viewer: without a display it says so in one line and exits 1") {
+    const lktest::Result r = run_viewer({"--frames", "1"}, false);
+    CHECK(r.code == 1);
+    CHECK(r.err == "latentkit-viewer: error: no display (set DISPLAY, or run it under xvfb-run)\n");
+}

@@ -1,0 +1,390 @@
+// latentkit-viewer: explore a model live. Widgets edit ViewerState; the RenderWorker renders the
+// newest request on its own thread; GlImage shows the result.
+#include <glad/gl.h>
+// glad's header first: it provides the GL declarations GLFW would otherwise include.
+#define GLFW_INCLUDE_NONE
+#include <GLFW/glfw3.h>
+#include <backends/imgui_impl_glfw.h>
+#include <backends/imgui_impl_opengl3.h>
+#include <fmt/format.h>
+#include <imgui.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "gl_image.h"
+#include "latentkit/atomic_file.h"
+#include "latentkit/error.h"
+#include "latentkit/io/png.h"
+#include "render_worker.h"
+#include "viewer_state.h"
+
+namespace fs = std::filesystem;
+using namespace latentkit;
+using namespace latentkit::viewer;
+
+namespace {
+
+struct Options {
+    std::string model, screenshot, save_image, script, dump_state;
+    int frames = 0;
+    bool benchmark = false;
+    int width = 1280, height = 800;
+};
+
+fs::path settings_path() {
+    const char* xdg = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    const fs::path base = xdg && *xdg ? fs::path(xdg) : home ? fs::path(home) / ".config" : fs::temp_directory_path();
+    return base / "latentkit" / "viewer.json";
+}
+
+void load_settings(ViewerState& s) {
+    try {
+        const auto j = nlohmann::json::parse(read_file(settings_path().string()));
+        s.recent_models = j.value("recent_models", std::vector<std::string>{});
+        s.seed_x = j.value("seed_x", 0.0);
+        s.seed_y = j.value("seed_y", 0.0);
+        s.psi = j.value("psi", 1.0);
+        s.vsync = j.value("vsync", true);
+    } catch (const std::exception&) {
+        // No settings yet (or unreadable ones): defaults.
+    }
+}
+
+void save_settings(const ViewerState& s) {
+    try {
+        fs::create_directories(settings_path().parent_path());
+        const std::string text = nlohmann::json{{"recent_models", s.recent_models}, {"seed_x", s.seed_x}, {"seed_y", s.seed_y},
+                                                {"psi", s.psi}, {"vsync", s.vsync}}.dump(1);
+        write_file_atomic(settings_path().string(), text.data(), text.size());
+    } catch (const std::exception&) {
+        // Settings are a convenience: failing to save them is not an error worth stopping for.
+    }
+}
+
+io::Image8 read_window(int w, int h) {
+    io::Image8 img{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
+    std::vector<uint8_t> flipped(img.pixels.size());
+    glPixelStorei(GL_PACK_ALIGNMENT, 1);
+    glReadBuffer(GL_BACK);
+    glReadPixels(0, 0, w, h, GL_RGB, GL_UNSIGNED_BYTE, flipped.data());
+    for (int y = 0; y < h; ++y) std::copy_n(&flipped[static_cast<size_t>(h - 1 - y) * w * 3], w * 3, &img.pixels[static_cast<size_t>(y) * w * 3]);
+    return img;
+}
+
+constexpr float kPanelWidth = 380.0f;
+
+// The panels; each edits the state only.
+void draw_panels(ViewerState& s, GlImage& image) {
+    ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
+    ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
+    ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
+    if (!s.error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+        ImGui::TextWrapped("%s", s.error.c_str());
+        ImGui::PopStyleColor();
+    }
+    if (ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) {
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.model_input.c_str());
+        if (ImGui::InputText("path", buf, sizeof(buf), ImGuiInputTextFlags_EnterReturnsTrue)) s.model_path = buf;
+        s.model_input = buf;
+        if (ImGui::Button("Open")) s.model_path = s.model_input;
+        for (const auto& r : s.recent_models)
+            if (ImGui::Selectable(r.c_str())) s.model_path = s.model_input = r;
+        if (s.model.resolution > 0)
+            ImGui::Text("%dx%d, %d channel(s), %d ws of %d, z %d, c %d\n%s, fingerprint %s", s.model.resolution, s.model.resolution, s.model.channels,
+                        s.model.num_ws, s.model.w_dim, s.model.z_dim, s.model.c_dim, s.model.format.c_str(), s.model.fingerprint.c_str());
+    }
+    if (ImGui::CollapsingHeader("Latent", ImGuiTreeNodeFlags_DefaultOpen)) {
+        double step = 1.0;
+        ImGui::InputScalar("seed x", ImGuiDataType_Double, &s.seed_x, &step, nullptr, "%.3f");
+        ImGui::InputScalar("seed y", ImGuiDataType_Double, &s.seed_y, &step, nullptr, "%.3f");
+        if (ImGui::Button("Snap")) s.seed_x = std::round(s.seed_x), s.seed_y = std::round(s.seed_y);
+        ImGui::SameLine();
+        ImGui::Checkbox("Animate", &s.animate);
+        float speed = static_cast<float>(s.speed);
+        if (ImGui::SliderFloat("speed", &speed, 0.01f, 5.0f, "%.2f seeds/s")) s.speed = speed;
+        ImGui::TextDisabled("drag in the image to move through seeds");
+        float psi = static_cast<float>(s.psi);
+        if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
+        ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
+        ImGui::Combo("noise", &s.noise_mode, "const\0random\0none\0");
+        if (s.noise_mode == 1) ImGui::InputInt("noise seed", &s.noise_seed);
+    }
+    if (ImGui::CollapsingHeader("Style mixing")) {
+        ImGui::Checkbox("mix", &s.mix);
+        ImGui::InputInt("mix seed", &s.mix_seed);
+        if (s.mix_layers.size() != static_cast<size_t>(s.model.num_ws)) s.mix_layers.assign(static_cast<size_t>(std::max(0, s.model.num_ws)), false);
+        for (size_t l = 0; l < s.mix_layers.size(); ++l) {
+            bool on = s.mix_layers[l];
+            if (l % 6) ImGui::SameLine();
+            if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) s.mix_layers[l] = on;
+        }
+    }
+    if (ImGui::CollapsingHeader("Directions", ImGuiTreeNodeFlags_DefaultOpen)) {
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.direction_input.c_str());
+        ImGui::InputText("file", buf, sizeof(buf));
+        s.direction_input = buf;
+        if (ImGui::Button("Load")) {
+            try {
+                add_direction_file(s, s.direction_input);
+                s.error.clear();
+            } catch (const std::exception& e) {
+                s.error = e.what();
+            }
+        }
+        ImGui::SameLine();
+        if (ImGui::Button("Reset all"))
+            for (auto& d : s.directions) d.strength = 0;
+        for (size_t k = 0; k < s.directions.size(); ++k) {
+            auto& d = s.directions[k];
+            ImGui::PushID(static_cast<int>(k));
+            float v = static_cast<float>(d.strength);
+            if (ImGui::SliderFloat(d.direction.name.c_str(), &v, static_cast<float>(d.direction.strength_min), static_cast<float>(d.direction.strength_max)))
+                d.strength = v;
+            int range[2] = {d.first_layer, d.last_layer < 0 ? std::max(0, s.model.num_ws - 1) : d.last_layer};
+            if (ImGui::SliderInt2("layers", range, 0, std::max(0, s.model.num_ws - 1))) d.first_layer = range[0], d.last_layer = range[1];
+            ImGui::PopID();
+        }
+    }
+    if (ImGui::CollapsingHeader("Display and capture")) {
+        ImGui::Checkbox("nearest filtering", &s.nearest);
+        float zoom = static_cast<float>(s.zoom);
+        if (ImGui::SliderFloat("zoom", &zoom, 0.1f, 16.0f, "%.2f", ImGuiSliderFlags_Logarithmic)) s.zoom = zoom;
+        if (ImGui::Button("Fit")) s.zoom = 1, s.pan_x = s.pan_y = 0;
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.capture_path.c_str());
+        ImGui::InputText("capture", buf, sizeof(buf));
+        s.capture_path = buf;
+        if (ImGui::Button("Save image")) {
+            try {
+                io::write_png(s.capture_path, image.read_back());
+                s.status = "saved " + s.capture_path;
+            } catch (const std::exception& e) {
+                s.error = e.what();
+            }
+        }
+    }
+    if (ImGui::CollapsingHeader("Performance", ImGuiTreeNodeFlags_DefaultOpen)) {
+        ImGui::Text("frame %.1f ms, render %.1f ms", s.frame_ms, s.render_ms);
+        ImGui::Checkbox("vsync", &s.vsync);
+        ImGui::SliderInt("FPS cap", &s.fps_cap, 10, 240);
+    }
+    if (!s.status.empty()) ImGui::TextDisabled("%s", s.status.c_str());
+    ImGui::End();
+}
+
+int run(const Options& o) {
+    glfwSetErrorCallback([](int, const char*) {});
+    if (!glfwInit()) {
+        std::fprintf(stderr, "latentkit-viewer: error: no display (set DISPLAY, or run it under xvfb-run)\n");
+        return 1;
+    }
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+    glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GLFW_TRUE);
+    GLFWwindow* window = glfwCreateWindow(o.width, o.height, "latentkit viewer", nullptr, nullptr);
+    if (!window) {
+        glfwTerminate();
+        std::fprintf(stderr, "latentkit-viewer: error: cannot create an OpenGL 3.3 core window on this display\n");
+        return 1;
+    }
+    glfwMakeContextCurrent(window);
+    if (!gladLoadGL(glfwGetProcAddress)) {
+        std::fprintf(stderr, "latentkit-viewer: error: cannot load OpenGL functions\n");
+        return 1;
+    }
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    static std::string ini = (settings_path().parent_path() / "imgui.ini").string();
+    ImGui::GetIO().IniFilename = o.screenshot.empty() && o.script.empty() ? ini.c_str() : nullptr;
+    ImGui::StyleColorsDark();
+    ImGui_ImplGlfw_InitForOpenGL(window, true);
+    ImGui_ImplOpenGL3_Init("#version 330");
+
+    int rc = 0;
+    {
+        GlImage image(find_shader_dir());
+        RenderWorker worker;
+        ViewerState s;
+        if (o.script.empty() && o.screenshot.empty()) load_settings(s);
+        if (!o.model.empty()) s.model_path = s.model_input = o.model;
+        std::deque<std::string> script;
+        if (!o.script.empty()) {
+            std::ifstream in(o.script);
+            if (!in) throw IoError(o.script + ": cannot open the script");
+            for (std::string line; std::getline(in, line);)
+                if (!line.empty() && line[0] != '#') script.push_back(line);
+        }
+        RenderRequest last_sent;
+        bool have_sent = false;
+        uint64_t next_id = 1, shown_id = 0;
+        int frame = 0, wait_frames = 0;
+        bool quit = false;
+        std::string pending_screenshot;
+        std::vector<double> bench_frame_ms, bench_render_ms;
+        auto last = std::chrono::steady_clock::now();
+        while (!glfwWindowShouldClose(window) && !quit) {
+            glfwPollEvents();
+            const auto now = std::chrono::steady_clock::now();
+            const double dt = std::chrono::duration<double>(now - last).count();
+            last = now;
+            s.frame_ms = dt * 1000.0;
+            if (s.animate || o.benchmark) s.seed_x += s.speed * dt * (o.benchmark ? 4 : 1);
+
+            // Script: one command per frame; "sync" waits for the newest request to be shown.
+            if (wait_frames > 0) {
+                --wait_frames;
+            } else if (!script.empty()) {
+                const std::string line = script.front();
+                const bool synced = have_sent && shown_id == last_sent.id && !worker.busy();
+                if (line == "sync") {
+                    if (synced) script.pop_front();
+                } else {
+                    script.pop_front();
+                    std::istringstream in(line);
+                    std::string cmd, arg;
+                    in >> cmd >> arg;
+                    try {
+                        if (cmd == "wait") wait_frames = std::stoi(arg);
+                        else if (cmd == "screenshot") pending_screenshot = arg;  // taken after this frame is drawn
+                        else if (cmd == "save-image") io::write_png(arg, image.read_back());
+                        else if (cmd == "quit") quit = true;
+                        else if (!apply_script_line(s, line)) throw ArgumentError("script: unknown command '" + cmd + "'");
+                    } catch (const std::exception& e) {
+                        std::fprintf(stderr, "latentkit-viewer: error: %s\n", e.what());
+                        rc = 1;
+                        quit = true;
+                    }
+                }
+            }
+
+            if (auto r = worker.poll()) {
+                shown_id = r->id;
+                if (r->model) {
+                    s.model = *r->model;
+                    remember_model(s, r->model->path);
+                }
+                s.render_ms = r->render_ms;
+                if (r->error.empty()) {
+                    image.upload(r->image);
+                    s.error.clear();
+                } else {
+                    s.error = r->error;
+                }
+                if (o.benchmark) bench_render_ms.push_back(r->render_ms);
+            }
+            RenderRequest want = request_from(s);
+            want.id = last_sent.id;
+            const bool changed = !have_sent || !same_render(want, last_sent);
+            if (changed && !s.model_path.empty()) {
+                want.id = next_id++;
+                worker.submit(want);
+                last_sent = want;
+                have_sent = true;
+            }
+
+            ImGui_ImplOpenGL3_NewFrame();
+            ImGui_ImplGlfw_NewFrame();
+            ImGui::NewFrame();
+            draw_panels(s, image);
+            // Dragging in the image moves through seeds; the wheel zooms; the right button pans.
+            ImGuiIO& io = ImGui::GetIO();
+            if (!io.WantCaptureMouse && io.MousePos.x > kPanelWidth) {
+                if (ImGui::IsMouseDown(ImGuiMouseButton_Left)) s.seed_x -= io.MouseDelta.x * 0.01, s.seed_y -= io.MouseDelta.y * 0.01;
+                if (ImGui::IsMouseDown(ImGuiMouseButton_Right)) s.pan_x += io.MouseDelta.x, s.pan_y += io.MouseDelta.y;
+                if (io.MouseWheel != 0) s.zoom = std::clamp(s.zoom * std::pow(1.1, io.MouseWheel), 0.1, 16.0);
+            }
+            ImGui::Render();
+            int fb_w, fb_h;
+            glfwGetFramebufferSize(window, &fb_w, &fb_h);
+            glViewport(0, 0, fb_w, fb_h);
+            glClearColor(0.08f, 0.08f, 0.09f, 1.0f);
+            glClear(GL_COLOR_BUFFER_BIT);
+            const int panel = static_cast<int>(kPanelWidth);
+            image.draw(panel, 0, fb_w - panel, fb_h, fb_w, fb_h, ImageView{s.zoom, s.pan_x, s.pan_y, s.nearest});
+            ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+            ++frame;
+            if (!pending_screenshot.empty()) {
+                io::write_png(pending_screenshot, read_window(fb_w, fb_h));
+                pending_screenshot.clear();
+            }
+            if (!o.screenshot.empty() && o.frames > 0 && frame == o.frames) {
+                io::write_png(o.screenshot, read_window(fb_w, fb_h));
+                quit = true;
+            }
+            if (!o.save_image.empty() && o.frames > 0 && frame == o.frames && !image.empty()) io::write_png(o.save_image, image.read_back());
+            if (o.frames > 0 && frame >= o.frames && o.script.empty()) quit = true;
+            glfwSwapInterval(s.vsync && !o.benchmark ? 1 : 0);
+            glfwSwapBuffers(window);
+            if (o.benchmark && frame > 2) bench_frame_ms.push_back(s.frame_ms);
+            if (!s.vsync && s.fps_cap > 0 && !o.benchmark) {
+                const double budget = 1.0 / s.fps_cap - std::chrono::duration<double>(std::chrono::steady_clock::now() - now).count();
+                if (budget > 0) std::this_thread::sleep_for(std::chrono::duration<double>(budget));
+            }
+            if (o.script.size() && script.empty() && !quit && o.frames == 0) quit = true;
+        }
+        if (o.benchmark) {
+            auto median = [](std::vector<double> v) {
+                if (v.empty()) return 0.0;
+                std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+                return v[v.size() / 2];
+            };
+            std::printf("viewer benchmark: %d frames, frame time median %.2f ms (%.1f FPS), render time median %.1f ms over %zu renders\n", frame,
+                        median(bench_frame_ms), 1000.0 / std::max(1e-3, median(bench_frame_ms)), median(bench_render_ms), bench_render_ms.size());
+        }
+        if (!o.dump_state.empty()) {
+            const std::string text = nlohmann::json{{"error", s.error}, {"model", s.model_path}, {"resolution", s.model.resolution},
+                                                    {"seed_x", s.seed_x}, {"directions", s.directions.size()}}.dump(1);
+            write_file_atomic(o.dump_state, text.data(), text.size());
+        }
+        if (o.script.empty() && o.screenshot.empty() && !o.benchmark) save_settings(s);
+    }
+    ImGui_ImplOpenGL3_Shutdown();
+    ImGui_ImplGlfw_Shutdown();
+    ImGui::DestroyContext();
+    glfwDestroyWindow(window);
+    glfwTerminate();
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"latentkit-viewer: explore a StyleGAN2-ADA model live"};
+    Options o;
+    app.add_option("model", o.model, "Model file to open (.pkl or .safetensors)");
+    app.add_option("--screenshot", o.screenshot, "Save the window to this PNG after --frames frames, then exit");
+    app.add_option("--save-image", o.save_image, "Save the generated image to this PNG after --frames frames");
+    app.add_option("--frames", o.frames, "Frames to run before --screenshot / exit");
+    app.add_option("--script", o.script, "Replay UI actions from this file, one per frame, then exit");
+    app.add_option("--dump-state", o.dump_state, "Write the final state (error, model, seed) as JSON at exit");
+    app.add_flag("--benchmark", o.benchmark, "Animate through seeds without vsync and report frame and render times");
+    app.add_option("--width", o.width, "Window width");
+    app.add_option("--height", o.height, "Window height");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (o.benchmark && o.frames == 0) o.frames = 300;
+    try {
+        return run(o);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "latentkit-viewer: error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,156 @@
+// The render worker: model loading, seed blending, truncation, style mixing, directions.
+#include "render_worker.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "latentkit/editing.h"
+#include "latentkit/error.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/latent.h"
+#include "latentkit/model_io.h"
+#include "latentkit/networks.h"
+
+namespace latentkit::viewer {
+
+std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y) {
+    std::vector<std::pair<uint32_t, double>> out;
+    for (const auto& [ox, oy] : {std::pair{0, 0}, {1, 0}, {0, 1}, {1, 1}}) {
+        const double sx = std::floor(x) + ox, sy = std::floor(y) + oy;
+        const double weight = (1 - std::abs(x - sx)) * (1 - std::abs(y - sy));
+        if (weight <= 0) continue;
+        const auto seed = static_cast<uint32_t>(static_cast<int64_t>(sx) + static_cast<int64_t>(sy) * 100);
+        out.emplace_back(seed, weight);
+    }
+    return out;
+}
+
+struct RenderWorker::Model {
+    std::string path, device;
+    std::shared_ptr<Generator> G;
+    ModelSummary summary;
+};
+
+RenderWorker::RenderWorker() : thread_([this] { loop(); }) {}
+
+RenderWorker::~RenderWorker() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+void RenderWorker::submit(RenderRequest request) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending_ = std::move(request);
+    }
+    wake_.notify_all();
+}
+
+std::optional<RenderResult> RenderWorker::poll() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::optional<RenderResult> r = std::move(done_);
+    done_.reset();
+    return r;
+}
+
+bool RenderWorker::busy() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pending_.has_value() || rendering_;
+}
+
+void RenderWorker::loop() {
+    while (true) {
+        RenderRequest request;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [this] { return stop_ || pending_.has_value(); });
+            if (stop_) return;
+            request = std::move(*pending_);
+            pending_.reset();
+            rendering_ = true;
+        }
+        RenderResult result = render_now(request);
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_ = std::move(result);
+        rendering_ = false;
+    }
+}
+
+RenderResult RenderWorker::render_now(const RenderRequest& r) {
+    RenderResult out;
+    out.id = r.id;
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        if (r.model_path.empty()) throw ArgumentError("no model open");
+        if (!model_ || model_->path != r.model_path || model_->device != r.device) {
+            model_.reset();
+            auto m = std::make_unique<Model>();
+            latentkit::Model loaded = load_model(r.model_path);
+            m->G = loaded.generator();
+            m->path = r.model_path;
+            m->device = r.device;
+            m->G->to(torch::Device(r.device));
+            m->G->eval();
+            const auto& c = m->G->config;
+            m->summary = {r.model_path, loaded.format, model_fingerprint(*m->G), c.img_resolution, c.img_channels, c.num_ws(), c.w_dim, c.z_dim, c.c_dim};
+            model_ = std::move(m);
+            out.model = model_->summary;
+        }
+        Generator& G = *model_->G;
+        const auto& cfg = G.config;
+        const torch::Device device(r.device);
+        torch::NoGradGuard no_grad;
+        torch::Tensor c;
+        if (cfg.c_dim > 0) c = class_labels(cfg.c_dim, 0, 1).to(device);
+        auto ws_of_seed = [&](uint32_t seed) {
+            return map_to_ws(G, z_from_seeds({seed}, cfg.z_dim).to(device), c, r.psi, r.cutoff >= 0 ? std::optional<int>(r.cutoff) : std::nullopt);
+        };
+        torch::Tensor ws;
+        if (!r.base_ws.empty()) {
+            if (static_cast<int64_t>(r.base_ws.size()) != static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim)
+                throw ShapeError("the latent does not fit this model");
+            ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim}).to(device);
+        } else {
+            for (const auto& [seed, weight] : blend_seeds(r.seed_x, r.seed_y)) {
+                const torch::Tensor w = ws_of_seed(seed) * weight;
+                ws = ws.defined() ? ws + w : w;
+            }
+        }
+        if (r.mix && !r.mix_layers.empty()) ws = mix_layers(ws, ws_of_seed(r.mix_seed), r.mix_layers);
+        for (const auto& e : r.edits) {
+            if (e.strength == 0) continue;
+            std::vector<int> layers;
+            const int last = e.last_layer < 0 ? cfg.num_ws() - 1 : std::min(e.last_layer, cfg.num_ws() - 1);
+            for (int l = std::max(0, e.first_layer); l <= last; ++l) layers.push_back(l);
+            if (!layers.empty()) ws = apply_direction(ws, e.direction, e.strength, layers);
+        }
+        SynthesisOptions so;
+        if (r.noise_mode == "const") so.noise_mode = NoiseMode::constant;
+        else if (r.noise_mode == "none") so.noise_mode = NoiseMode::none;
+        else if (r.noise_mode == "random") {
+            so.noise_mode = NoiseMode::custom;
+            at::Generator gen = at::detail::createCPUGenerator(r.noise_seed);
+            for (int res : G.synthesis->noise_resolutions()) so.noise.push_back(torch::randn({res, res}, gen, torch::TensorOptions()).to(device));
+        } else {
+            throw ArgumentError("unknown noise mode " + r.noise_mode);
+        }
+        const torch::Tensor img = G.synthesis->forward(ws, so);
+        out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
+    } catch (const c10::Error& e) {
+        out.error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+        out.error = e.what();
+    }
+    if (!out.error.empty() && out.error.find('\n') != std::string::npos) out.error = out.error.substr(0, out.error.find('\n'));
+    out.render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+}  // namespace latentkit::viewer

@@ -1,0 +1,89 @@
+#pragma once
+// The viewer's render worker: owns the model on its own thread, renders only the newest request
+// (older ones are dropped), and hands back an image or an error message. No GL here.
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "latentkit/directions.h"
+#include "latentkit/io/png.h"
+
+namespace latentkit::viewer {
+
+/// One direction applied with a strength.
+struct DirectionEdit {
+    Direction direction;
+    double strength = 0;
+    int first_layer = 0, last_layer = -1;  ///< W+ layers it acts on (last -1: to the end)
+};
+
+/// Everything needed to render one image.
+struct RenderRequest {
+    uint64_t id = 0;
+    std::string model_path;
+    std::string device = "cpu";
+    double seed_x = 0, seed_y = 0;  ///< continuous seed position: integer points are seeds (x + 100 * y)
+    double psi = 1.0;
+    int cutoff = -1;                ///< truncate only the first `cutoff` layers (-1: all)
+    std::string noise_mode = "const";  ///< const, random or none
+    uint32_t noise_seed = 0;        ///< seed of random noise
+    bool mix = false;
+    uint32_t mix_seed = 0;
+    std::vector<int> mix_layers;    ///< layers taken from mix_seed
+    std::vector<DirectionEdit> edits;
+    std::vector<float> base_ws;     ///< a W+ latent to start from instead of the seeds (num_ws * w_dim), e.g. a projection
+};
+
+/// What the model is, for the UI.
+struct ModelSummary {
+    std::string path, format, fingerprint;
+    int resolution = 0, channels = 0, num_ws = 0, w_dim = 0, z_dim = 0, c_dim = 0;
+};
+
+/// The answer to a request.
+struct RenderResult {
+    uint64_t id = 0;
+    io::Image8 image;      ///< RGB, the model's resolution (empty on error)
+    std::string error;     ///< one line when the request failed
+    double render_ms = 0;
+    std::optional<ModelSummary> model;  ///< set when a model was (re)loaded for this request
+};
+
+/// The four integer seeds around a continuous position and their bilinear weights (as the reference
+/// visualizer: seed = x + 100 * y, modulo 2^32).
+std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y);
+
+/// Renders requests on a background thread.
+class RenderWorker {
+public:
+    RenderWorker();
+    ~RenderWorker();
+    RenderWorker(const RenderWorker&) = delete;
+    RenderWorker& operator=(const RenderWorker&) = delete;
+    /// Queues a request, replacing one that has not started yet.
+    void submit(RenderRequest request);
+    /// The newest finished result, if one arrived since the last call.
+    std::optional<RenderResult> poll();
+    /// True while a request is queued or rendering.
+    bool busy() const;
+    /// Renders on the calling thread (tests, benchmarks).
+    RenderResult render_now(const RenderRequest& request);
+
+private:
+    struct Model;
+    void loop();
+    std::unique_ptr<Model> model_;
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::optional<RenderRequest> pending_;
+    std::optional<RenderResult> done_;
+    bool rendering_ = false, stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace latentkit::viewer

@@ -1,0 +1,118 @@
+// Viewer state: render requests, direction files, recent models, script commands.
+#include "viewer_state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "latentkit/error.h"
+
+namespace latentkit::viewer {
+
+RenderRequest request_from(const ViewerState& s) {
+    RenderRequest r;
+    r.model_path = s.model_path;
+    r.device = s.device;
+    r.seed_x = s.seed_x;
+    r.seed_y = s.seed_y;
+    r.psi = s.psi;
+    r.cutoff = s.cutoff;
+    r.noise_mode = s.noise_mode == 1 ? "random" : s.noise_mode == 2 ? "none" : "const";
+    r.noise_seed = static_cast<uint32_t>(s.noise_seed);
+    r.mix = s.mix;
+    r.mix_seed = static_cast<uint32_t>(s.mix_seed);
+    for (size_t k = 0; k < s.mix_layers.size(); ++k)
+        if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
+    for (const auto& d : s.directions) r.edits.push_back({d.direction, d.strength, d.first_layer, d.last_layer});
+    return r;
+}
+
+bool same_render(const RenderRequest& a, const RenderRequest& b) {
+    if (a.model_path != b.model_path || a.device != b.device || a.seed_x != b.seed_x || a.seed_y != b.seed_y || a.psi != b.psi ||
+        a.cutoff != b.cutoff || a.noise_mode != b.noise_mode || a.noise_seed != b.noise_seed || a.mix != b.mix || a.mix_seed != b.mix_seed ||
+        a.mix_layers != b.mix_layers || a.base_ws != b.base_ws || a.edits.size() != b.edits.size())
+        return false;
+    for (size_t k = 0; k < a.edits.size(); ++k) {
+        const auto &x = a.edits[k], &y = b.edits[k];
+        if (x.strength != y.strength || x.first_layer != y.first_layer || x.last_layer != y.last_layer || x.direction.vector != y.direction.vector)
+            return false;
+    }
+    return true;
+}
+
+void add_direction_file(ViewerState& s, const std::string& spec) {
+    const size_t hash = spec.rfind('#');
+    const std::string path = hash == std::string::npos ? spec : spec.substr(0, hash);
+    const DirectionSet set = load_directions(path);
+    if (s.model.w_dim > 0) check_directions_fit(set, path, s.model.w_dim, s.model.fingerprint);
+    std::vector<const Direction*> chosen;
+    if (hash != std::string::npos) chosen.push_back(&select_direction(set, spec.substr(hash + 1), path));
+    else
+        for (const auto& d : set.directions) chosen.push_back(&d);
+    for (const Direction* d : chosen) {
+        DirectionSlider slider;
+        slider.file = path;
+        slider.direction = *d;
+        if (d->layers) slider.first_layer = d->layers->first, slider.last_layer = d->layers->second;
+        s.directions.push_back(slider);
+    }
+}
+
+void remember_model(ViewerState& s, const std::string& path) {
+    auto& r = s.recent_models;
+    r.erase(std::remove(r.begin(), r.end(), path), r.end());
+    r.insert(r.begin(), path);
+    if (r.size() > 8) r.resize(8);
+}
+
+bool apply_script_line(ViewerState& s, const std::string& line) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    auto number = [&](const char* what) {
+        double v;
+        if (!(in >> v)) throw ArgumentError(fmt::format("script: '{}' needs {}", line, what));
+        return v;
+    };
+    if (cmd == "seed") {
+        s.seed_x = number("a seed");
+        double y;
+        s.seed_y = (in >> y) ? y : 0.0;
+    } else if (cmd == "psi") {
+        s.psi = number("a value");
+    } else if (cmd == "cutoff") {
+        s.cutoff = static_cast<int>(number("a layer count"));
+    } else if (cmd == "noise") {
+        std::string mode;
+        in >> mode;
+        if (mode == "const") s.noise_mode = 0;
+        else if (mode == "random") s.noise_mode = 1;
+        else if (mode == "none") s.noise_mode = 2;
+        else throw ArgumentError("script: noise must be const, random or none");
+    } else if (cmd == "mix") {
+        s.mix_seed = static_cast<int>(number("a seed"));
+        s.mix = true;
+        s.mix_layers.assign(static_cast<size_t>(std::max(s.model.num_ws, 32)), false);
+        for (int l; in >> l;)
+            if (l >= 0 && l < static_cast<int>(s.mix_layers.size())) s.mix_layers[static_cast<size_t>(l)] = true;
+    } else if (cmd == "direction") {
+        std::string spec;
+        in >> spec;
+        add_direction_file(s, spec);
+    } else if (cmd == "slider") {
+        const auto k = static_cast<size_t>(number("a slider index"));
+        const double v = number("a strength");
+        if (k >= s.directions.size()) throw ArgumentError(fmt::format("script: there is no slider {}", k));
+        s.directions[k].strength = v;
+    } else if (cmd == "model") {
+        std::string path;
+        std::getline(in >> std::ws, path);
+        s.model_path = s.model_input = path;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace latentkit::viewer

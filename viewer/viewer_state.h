@@ -1,0 +1,67 @@
+#pragma once
+// The viewer's plain state: widgets and scripts edit it; the app turns it into render requests.
+#include <string>
+#include <vector>
+
+#include "latentkit/directions.h"
+#include "render_worker.h"
+
+namespace latentkit::viewer {
+
+/// A loaded direction with its slider.
+struct DirectionSlider {
+    std::string file;
+    Direction direction;
+    double strength = 0;
+    int first_layer = 0, last_layer = -1;
+};
+
+/// Everything the panels show and edit.
+struct ViewerState {
+    // Model
+    std::string model_path, model_input, device = "cpu";
+    std::vector<std::string> recent_models;
+    ModelSummary model;
+    // Latent
+    double seed_x = 0, seed_y = 0;
+    bool animate = false;
+    double speed = 0.25;  ///< seeds per second while animating
+    double psi = 1.0;
+    int cutoff = -1;
+    int noise_mode = 0;  ///< 0 const, 1 random, 2 none
+    int noise_seed = 0;
+    // Style mixing
+    bool mix = false;
+    int mix_seed = 1;
+    std::vector<bool> mix_layers;
+    // Directions
+    std::vector<DirectionSlider> directions;
+    std::string direction_input;
+    // Display and capture
+    bool nearest = false;
+    double zoom = 1.0, pan_x = 0, pan_y = 0;
+    std::string capture_path = "latentkit-capture.png";
+    bool vsync = true;
+    int fps_cap = 60;
+    // Status
+    std::string error, status;
+    double render_ms = 0, frame_ms = 0;
+};
+
+/// The render request for the state.
+RenderRequest request_from(const ViewerState& s);
+
+/// Whether two requests render the same image (ids are ignored).
+bool same_render(const RenderRequest& a, const RenderRequest& b);
+
+/// Loads a direction file into the state (checking it fits the open model); throws on error.
+void add_direction_file(ViewerState& s, const std::string& spec);
+
+/// Adds `path` to the front of the recent list (at most 8 entries, no duplicates).
+void remember_model(ViewerState& s, const std::string& path);
+
+/// Applies one script line ("seed 3 0.5", "psi 0.7", "direction f.json", "slider 0 2.5", ...) to the
+/// state; returns false when the line is not a state command. Throws ArgumentError on a bad value.
+bool apply_script_line(ViewerState& s, const std::string& line);
+
+}  // namespace latentkit::viewer
