@@ -35,7 +35,7 @@ using namespace latentkit::viewer;
 namespace {
 
 struct Options {
-    std::string model, screenshot, save_image, script, dump_state;
+    std::string model, screenshot, save_image, script, dump_state, device = "cpu";
     int frames = 0;
     bool benchmark = false;
     int width = 1280, height = 800;
@@ -222,6 +222,7 @@ int run(const Options& o) {
         ViewerState s;
         if (o.script.empty() && o.screenshot.empty()) load_settings(s);
         if (!o.model.empty()) s.model_path = s.model_input = o.model;
+        s.device = o.device;
         std::deque<std::string> script;
         if (!o.script.empty()) {
             std::ifstream in(o.script);
@@ -372,6 +373,7 @@ int main(int argc, char** argv) {
     app.add_option("--frames", o.frames, "Frames to run before --screenshot / exit");
     app.add_option("--script", o.script, "Replay UI actions from this file, one per frame, then exit");
     app.add_option("--dump-state", o.dump_state, "Write the final state (error, model, seed) as JSON at exit");
+    app.add_option("--device", o.device, "Where the model runs: cpu or cuda[:N] (needs a LibTorch with CUDA)");
     app.add_flag("--benchmark", o.benchmark, "Animate through seeds without vsync and report frame and render times");
     app.add_option("--width", o.width, "Window width");
     app.add_option("--height", o.height, "Window height");

@@ -169,9 +169,10 @@ torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const Synthe
     if (!ws_in.defined() || ws_in.dim() != 3 || ws_in.size(1) != num_ws || ws_in.size(2) != config_.w_dim)
         throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
     // On the CPU, LibTorch's convolutions are several times slower per image for a batch than for
-    // single images, so inference batches there run image by image.
+    // single images, so batches there run image by image outside training (gradients flow through
+    // the concatenation; no layer mixes images, so the result is the same).
     const int64_t n = ws_in.size(0);
-    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !torch::GradMode::is_enabled() && !options.fused_modconv) {
+    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !options.fused_modconv) {
         std::vector<torch::Tensor> out;
         for (int64_t k = 0; k < n; ++k) {
             SynthesisOptions one = options;
