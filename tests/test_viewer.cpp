@@ -95,6 +95,14 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
     CHECK(last->id == 6);
     CHECK(last->error.empty());
 
+    // Directions computed by the worker with its model equal the library's.
+    const DirectionsResult pca = worker.run_job({"pca", 3, 500});
+    REQUIRE_MESSAGE(pca.error.empty(), pca.error);
+    CHECK(pca.set.directions.size() == 3);
+    CHECK(pca.set.model_fingerprint == res.model->fingerprint);
+    CHECK(worker.run_job({"sefa", 2, 0}).set.directions[1].name == "sefa1");
+    CHECK_FALSE(worker.run_job({"ica", 2, 0}).error.empty());
+
     r.model_path = "/nonexistent/model.pkl";
     res = worker.render_now(r);
     CHECK(res.image.pixels.empty());
@@ -125,7 +133,7 @@ TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slid
     const std::string model = data_path("golden/tiny32.pkl");
     REQUIRE(lktest::run({"directions", "pca", "-m", model, "--seeds", "0-999", "-k", "2", "-o", dir / "pca.json"}).code == 0);
     const std::string script = "seed 42\nsync\nwait 2\nsave-image " + (dir / "a.png") + "\nscreenshot " + (dir / "window.png") +
-                               "\ndirection " + (dir / "pca.json#0") + "\nslider 0 3\nsync\nwait 2\nsave-image " + (dir / "b.png") + "\nquit\n";
+                               "\ndirection " + (dir / "pca.json#0") + "\nslider 0 3\nsync\nwait 2\nsave-image " + (dir / "b.png") + "\ncompute sefa 2\nsync\nquit\n";
     latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
     lktest::Result r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
     INFO("stderr: " << r.err);
@@ -140,7 +148,7 @@ TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slid
     std::set<uint32_t> colours;
     for (size_t k = 0; k + 2 < w.pixels.size(); k += 3 * 97) colours.insert(w.pixels[k] << 16 | w.pixels[k + 1] << 8 | w.pixels[k + 2]);
     CHECK(colours.size() > 20);  // panels and image, not a blank window
-    CHECK(nlohmann::json::parse(read_file(dir / "state.json"))["directions"] == 1);
+    CHECK(nlohmann::json::parse(read_file(dir / "state.json"))["directions"] == 3);  // the loaded one and two computed
 
     // A model that cannot be loaded: the error is shown in the window, the viewer keeps running.
     const std::string broken = "sync\nwait 2\nscreenshot " + (dir / "broken.png") + "\nquit\n";

@@ -308,84 +308,35 @@ struct PcaOpts {
 
 void run_pca(const PcaOpts& o) {
     const auto seeds = parse_seeds(o.seeds);
-    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     G->to(parse_device(o.device));
     G->eval();
-    if (o.components < 1 || o.components > G->config.w_dim) throw ArgumentError(fmt::format("--components must be between 1 and {}", G->config.w_dim));
-    if (seeds.size() < 2) throw ArgumentError("PCA needs at least 2 samples");
-    PcaAccumulator acc(G->config.w_dim);
+    const auto layers = layer_range(o.layers, G->config.num_ws());
     ProgressBar bar("pca", static_cast<int64_t>(seeds.size()), "sample");
-    for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(o.batch)) {
-        const std::vector<uint32_t> chunk(seeds.begin() + static_cast<std::ptrdiff_t>(start),
-                                          seeds.begin() + static_cast<std::ptrdiff_t>(std::min(seeds.size(), start + o.batch)));
-        const torch::Tensor w = sample_w(*G, chunk, o.trunc, o.batch).contiguous();
-        acc.add(w.data_ptr<float>(), w.size(0));
-        bar.update(acc.count());
-    }
+    DirectionSet set = pca_directions(*G, seeds, o.components, o.trunc, o.batch, [&](int64_t done) { bar.update(done); });
     bar.finish();
-    DirectionSet set;
-    set.w_dim = G->config.w_dim;
-    set.num_ws = G->config.num_ws();
-    set.model_fingerprint = model_fingerprint(*G);
-    std::vector<std::vector<float>> comps;
-    std::vector<double> vars;
-    acc.solve(o.components, set.w_mean, comps, vars);
-    const double total = acc.total_variance();
-    const auto layers = layer_range(o.layers, set.num_ws);
-    for (size_t k = 0; k < comps.size(); ++k) {
-        Direction d;
-        d.name = fmt::format("pca{}", k);
-        d.source = "pca";
-        d.vector = comps[k];
-        d.scale = std::sqrt(std::max(vars[k], 1e-12));
+    double explained = 0;
+    for (auto& d : set.directions) {
         d.layers = layers;
-        d.stats = {{"variance", vars[k]}, {"explained", total > 0 ? vars[k] / total : 0.0}, {"samples", static_cast<double>(acc.count())}};
-        set.directions.push_back(d);
+        explained += d.stats["explained"];
     }
     save_directions(o.out, set);
-    double explained = 0;
-    for (double v : vars) explained += v;
-    log_info(fmt::format("{} components of {} samples explain {:.1f}% of the W variance -> {}", comps.size(), acc.count(),
-                         total > 0 ? 100 * explained / total : 0.0, o.out));
+    log_info(fmt::format("{} components of {} samples explain {:.1f}% of the W variance -> {}", set.directions.size(), seeds.size(),
+                         100 * explained, o.out));
 }
 
 void run_sefa(const PcaOpts& o) {
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     G->eval();
-    const int w_dim = G->config.w_dim;
-    if (o.components < 1 || o.components > w_dim) throw ArgumentError(fmt::format("--components must be between 1 and {}", w_dim));
     const std::vector<int> layers = o.layers.empty() ? std::vector<int>{} : parse_layers(o.layers, G->config.num_ws());
-    std::vector<std::vector<float>> rows;
-    for (const auto& wgt : style_weights(*G, layers)) {
-        const torch::Tensor t = wgt.contiguous();
-        for (int64_t r = 0; r < t.size(0); ++r) rows.emplace_back(t[r].data_ptr<float>(), t[r].data_ptr<float>() + w_dim);
-    }
-    std::vector<std::vector<float>> vecs;
-    std::vector<double> values;
-    closed_form_directions(rows, w_dim, o.components, vecs, values);
-    // Strength 1 = one W standard deviation along each direction (from 2000 samples).
-    std::vector<uint32_t> seeds(2000);
-    for (uint32_t k = 0; k < seeds.size(); ++k) seeds[k] = k;
-    const torch::Tensor w = sample_w(*G, seeds, o.trunc);
-    DirectionSet set;
-    set.w_dim = w_dim;
-    set.num_ws = G->config.num_ws();
-    set.model_fingerprint = model_fingerprint(*G);
-    for (size_t k = 0; k < vecs.size(); ++k) {
-        Direction d;
-        d.name = fmt::format("sefa{}", k);
-        d.source = "sefa";
-        d.vector = vecs[k];
-        d.scale = std::max(1e-12, w.matmul(torch::tensor(vecs[k])).std(0, false).item<double>());
-        d.layers = layer_range(o.layers, set.num_ws);
-        d.stats = {{"eigenvalue", values[k]}};
-        set.directions.push_back(d);
-    }
+    DirectionSet set = sefa_directions(*G, layers, o.components, o.trunc);
+    const auto range = layer_range(o.layers, set.num_ws);
+    for (auto& d : set.directions) d.layers = range;
     save_directions(o.out, set);
-    log_info(fmt::format("{} closed-form directions from {} style rows -> {}", vecs.size(), rows.size(), o.out));
+    log_info(fmt::format("{} closed-form directions from {} style rows -> {}", set.directions.size(),
+                         set.directions.front().stats["style_rows"], o.out));
 }
 
 }  // namespace

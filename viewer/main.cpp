@@ -148,6 +148,21 @@ void draw_panels(ViewerState& s, GlImage& image) {
         ImGui::SameLine();
         if (ImGui::Button("Reset all"))
             for (auto& d : s.directions) d.strength = 0;
+        ImGui::SameLine();
+        if (ImGui::Button("Remove all")) s.directions.clear();
+        ImGui::SetNextItemWidth(90);
+        ImGui::InputInt("k", &s.compute_components);
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(110);
+        ImGui::InputInt("PCA samples", &s.compute_samples, 1000);
+        s.compute_components = std::clamp(s.compute_components, 1, std::max(1, s.model.w_dim));
+        s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
+        ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
+        if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples};
+        ImGui::SameLine();
+        if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{"sefa", s.compute_components, 0};
+        ImGui::EndDisabled();
+        if (s.computing) ImGui::TextDisabled("computing directions...");
         for (size_t k = 0; k < s.directions.size(); ++k) {
             auto& d = s.directions[k];
             ImGui::PushID(static_cast<int>(k));
@@ -251,7 +266,7 @@ int run(const Options& o) {
                 --wait_frames;
             } else if (!script.empty()) {
                 const std::string line = script.front();
-                const bool synced = have_sent && shown_id == last_sent.id && !worker.busy();
+                const bool synced = have_sent && shown_id == last_sent.id && !worker.busy() && !s.computing && !s.job_request;
                 if (line == "sync") {
                     if (synced) script.pop_front();
                 } else {
@@ -287,6 +302,20 @@ int run(const Options& o) {
                     s.error = r->error;
                 }
                 if (o.benchmark) bench_render_ms.push_back(r->render_ms);
+            }
+            if (s.job_request && s.model.w_dim > 0) {
+                worker.submit_job(*s.job_request);
+                s.job_request.reset();
+                s.computing = true;
+            }
+            if (auto j = worker.poll_job()) {
+                s.computing = false;
+                if (j->error.empty()) {
+                    add_direction_set(s, j->set, j->set.directions.front().source);
+                    s.status = fmt::format("computed {} {} direction(s)", j->set.directions.size(), j->set.directions.front().source);
+                } else {
+                    s.error = j->error;
+                }
             }
             RenderRequest want = request_from(s);
             want.id = last_sent.id;

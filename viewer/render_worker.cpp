@@ -60,21 +60,69 @@ std::optional<RenderResult> RenderWorker::poll() {
     return r;
 }
 
+void RenderWorker::submit_job(DirectionsJob job) {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        pending_job_ = std::move(job);
+    }
+    wake_.notify_all();
+}
+
+std::optional<DirectionsResult> RenderWorker::poll_job() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::optional<DirectionsResult> r = std::move(job_done_);
+    job_done_.reset();
+    return r;
+}
+
 bool RenderWorker::busy() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return pending_.has_value() || rendering_;
+    return pending_.has_value() || pending_job_.has_value() || rendering_;
+}
+
+DirectionsResult RenderWorker::run_job(const DirectionsJob& job) {
+    DirectionsResult out;
+    try {
+        if (!model_) throw ArgumentError("open a model first");
+        Generator& G = *model_->G;
+        if (job.kind == "pca") {
+            std::vector<uint32_t> seeds(static_cast<size_t>(std::max(job.samples, 0)));
+            for (size_t k = 0; k < seeds.size(); ++k) seeds[k] = static_cast<uint32_t>(k);
+            out.set = pca_directions(G, seeds, job.components);
+        } else if (job.kind == "sefa") {
+            out.set = sefa_directions(G, {}, job.components);
+        } else {
+            throw ArgumentError("unknown directions job " + job.kind);
+        }
+    } catch (const std::exception& e) {
+        out.error = e.what();
+    }
+    return out;
 }
 
 void RenderWorker::loop() {
     while (true) {
         RenderRequest request;
+        std::optional<DirectionsJob> job;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [this] { return stop_ || pending_.has_value(); });
+            wake_.wait(lock, [this] { return stop_ || pending_.has_value() || pending_job_.has_value(); });
             if (stop_) return;
-            request = std::move(*pending_);
-            pending_.reset();
             rendering_ = true;
+            if (pending_) {  // renders first: a job waits for the image the user is looking at
+                request = std::move(*pending_);
+                pending_.reset();
+            } else {
+                job = std::move(pending_job_);
+                pending_job_.reset();
+            }
+        }
+        if (job) {
+            DirectionsResult jr = run_job(*job);
+            std::lock_guard<std::mutex> lock(mutex_);
+            job_done_ = std::move(jr);
+            rendering_ = false;
+            continue;
         }
         RenderResult result = render_now(request);
         std::lock_guard<std::mutex> lock(mutex_);

@@ -54,6 +54,19 @@ struct RenderResult {
     std::optional<ModelSummary> model;  ///< set when a model was (re)loaded for this request
 };
 
+/// A request to compute directions for the open model (on the worker, which owns it).
+struct DirectionsJob {
+    std::string kind = "pca";  ///< "pca" or "sefa"
+    int components = 10;
+    int samples = 10000;       ///< PCA samples (seeds 0..samples-1)
+};
+
+/// The answer to a DirectionsJob.
+struct DirectionsResult {
+    DirectionSet set;
+    std::string error;
+};
+
 /// The four integer seeds around a continuous position and their bilinear weights (as the reference
 /// visualizer: seed = x + 100 * y, modulo 2^32).
 std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y);
@@ -69,10 +82,16 @@ public:
     void submit(RenderRequest request);
     /// The newest finished result, if one arrived since the last call.
     std::optional<RenderResult> poll();
-    /// True while a request is queued or rendering.
+    /// Queues a directions job (jobs are never dropped for renders; a newer job replaces a queued one).
+    void submit_job(DirectionsJob job);
+    /// The finished job, if one arrived since the last call.
+    std::optional<DirectionsResult> poll_job();
+    /// True while a request or job is queued or running.
     bool busy() const;
     /// Renders on the calling thread (tests, benchmarks).
     RenderResult render_now(const RenderRequest& request);
+    /// Runs a job on the calling thread with the model of the last render (tests).
+    DirectionsResult run_job(const DirectionsJob& job);
 
 private:
     struct Model;
@@ -82,6 +101,8 @@ private:
     std::condition_variable wake_;
     std::optional<RenderRequest> pending_;
     std::optional<RenderResult> done_;
+    std::optional<DirectionsJob> pending_job_;
+    std::optional<DirectionsResult> job_done_;
     bool rendering_ = false, stop_ = false;
     std::thread thread_;
 };

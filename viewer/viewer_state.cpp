@@ -46,15 +46,21 @@ void add_direction_file(ViewerState& s, const std::string& spec) {
     const std::string path = hash == std::string::npos ? spec : spec.substr(0, hash);
     const DirectionSet set = load_directions(path);
     if (s.model.w_dim > 0) check_directions_fit(set, path, s.model.w_dim, s.model.fingerprint);
-    std::vector<const Direction*> chosen;
-    if (hash != std::string::npos) chosen.push_back(&select_direction(set, spec.substr(hash + 1), path));
-    else
-        for (const auto& d : set.directions) chosen.push_back(&d);
-    for (const Direction* d : chosen) {
+    if (hash == std::string::npos) {
+        add_direction_set(s, set, path);
+    } else {
+        DirectionSet one = set;
+        one.directions = {select_direction(set, spec.substr(hash + 1), path)};
+        add_direction_set(s, one, path);
+    }
+}
+
+void add_direction_set(ViewerState& s, const DirectionSet& set, const std::string& source) {
+    for (const auto& d : set.directions) {
         DirectionSlider slider;
-        slider.file = path;
-        slider.direction = *d;
-        if (d->layers) slider.first_layer = d->layers->first, slider.last_layer = d->layers->second;
+        slider.file = source;
+        slider.direction = d;
+        if (d.layers) slider.first_layer = d.layers->first, slider.last_layer = d.layers->second;
         s.directions.push_back(slider);
     }
 }
@@ -105,6 +111,14 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         const double v = number("a strength");
         if (k >= s.directions.size()) throw ArgumentError(fmt::format("script: there is no slider {}", k));
         s.directions[k].strength = v;
+    } else if (cmd == "compute") {
+        DirectionsJob job;
+        in >> job.kind;
+        if (job.kind != "pca" && job.kind != "sefa") throw ArgumentError("script: compute pca|sefa COMPONENTS [SAMPLES]");
+        job.components = static_cast<int>(number("a number of components"));
+        int samples;
+        if (in >> samples) job.samples = samples;
+        s.job_request = job;
     } else if (cmd == "model") {
         std::string path;
         std::getline(in >> std::ws, path);

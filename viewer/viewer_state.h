@@ -1,5 +1,6 @@
 #pragma once
 // The viewer's plain state: widgets and scripts edit it; the app turns it into render requests.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct ViewerState {
     // Directions
     std::vector<DirectionSlider> directions;
     std::string direction_input;
+    int compute_components = 10, compute_samples = 10000;
+    bool computing = false;
+    std::optional<DirectionsJob> job_request;  ///< set by a widget or script; the app hands it to the worker
     // Display and capture
     bool nearest = false;
     double zoom = 1.0, pan_x = 0, pan_y = 0;
@@ -56,6 +60,9 @@ bool same_render(const RenderRequest& a, const RenderRequest& b);
 
 /// Loads a direction file into the state (checking it fits the open model); throws on error.
 void add_direction_file(ViewerState& s, const std::string& spec);
+
+/// Adds sliders for the directions of a set (`source` names where they came from).
+void add_direction_set(ViewerState& s, const DirectionSet& set, const std::string& source);
 
 /// Adds `path` to the front of the recent list (at most 8 entries, no duplicates).
 void remember_model(ViewerState& s, const std::string& path);

@@ -68,6 +68,70 @@ std::vector<torch::Tensor> style_weights(Generator& G, const std::vector<int>& l
     return out;
 }
 
+DirectionSet pca_directions(Generator& G, const std::vector<uint32_t>& seeds, int k, double psi, int batch,
+                            const std::function<void(int64_t)>& progress) {
+    const int d = G.config.w_dim;
+    if (k < 1 || k > d) throw ArgumentError(fmt::format("the number of components must be between 1 and {}", d));
+    if (seeds.size() < 2) throw ArgumentError("PCA needs at least 2 samples");
+    if (batch < 1) throw ArgumentError("the batch must be at least 1");
+    PcaAccumulator acc(d);
+    for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(batch)) {
+        const std::vector<uint32_t> chunk(seeds.begin() + static_cast<std::ptrdiff_t>(start),
+                                          seeds.begin() + static_cast<std::ptrdiff_t>(std::min(seeds.size(), start + batch)));
+        const torch::Tensor w = sample_w(G, chunk, psi, batch).contiguous();
+        acc.add(w.data_ptr<float>(), w.size(0));
+        if (progress) progress(acc.count());
+    }
+    DirectionSet set;
+    set.w_dim = d;
+    set.num_ws = G.config.num_ws();
+    set.model_fingerprint = model_fingerprint(G);
+    std::vector<std::vector<float>> comps;
+    std::vector<double> vars;
+    acc.solve(k, set.w_mean, comps, vars);
+    const double total = acc.total_variance();
+    for (size_t j = 0; j < comps.size(); ++j) {
+        Direction dir;
+        dir.name = fmt::format("pca{}", j);
+        dir.source = "pca";
+        dir.vector = comps[j];
+        dir.scale = std::sqrt(std::max(vars[j], 1e-12));
+        dir.stats = {{"variance", vars[j]}, {"explained", total > 0 ? vars[j] / total : 0.0}, {"samples", static_cast<double>(acc.count())}};
+        set.directions.push_back(dir);
+    }
+    return set;
+}
+
+DirectionSet sefa_directions(Generator& G, const std::vector<int>& layers, int k, double psi) {
+    const int d = G.config.w_dim;
+    if (k < 1 || k > d) throw ArgumentError(fmt::format("the number of directions must be between 1 and {}", d));
+    std::vector<std::vector<float>> rows;
+    for (const auto& wgt : style_weights(G, layers)) {
+        const torch::Tensor t = wgt.contiguous();
+        for (int64_t r = 0; r < t.size(0); ++r) rows.emplace_back(t[r].data_ptr<float>(), t[r].data_ptr<float>() + d);
+    }
+    std::vector<std::vector<float>> vecs;
+    std::vector<double> values;
+    closed_form_directions(rows, d, k, vecs, values);
+    std::vector<uint32_t> seeds(2000);
+    for (uint32_t j = 0; j < seeds.size(); ++j) seeds[j] = j;
+    const torch::Tensor w = sample_w(G, seeds, psi);
+    DirectionSet set;
+    set.w_dim = d;
+    set.num_ws = G.config.num_ws();
+    set.model_fingerprint = model_fingerprint(G);
+    for (size_t j = 0; j < vecs.size(); ++j) {
+        Direction dir;
+        dir.name = fmt::format("sefa{}", j);
+        dir.source = "sefa";
+        dir.vector = vecs[j];
+        dir.scale = std::max(1e-12, w.matmul(torch::tensor(vecs[j])).std(0, false).item<double>());
+        dir.stats = {{"eigenvalue", values[j]}, {"style_rows", static_cast<double>(rows.size())}};
+        set.directions.push_back(dir);
+    }
+    return set;
+}
+
 torch::Tensor apply_direction(const torch::Tensor& ws, const Direction& d, double strength, const std::vector<int>& layers) {
     if (ws.dim() != 3 || ws.size(2) != static_cast<int64_t>(d.vector.size()))
         throw ShapeError(fmt::format("direction '{}' has {} values, the latents are {}", d.name, d.vector.size(), fmt::join(ws.sizes(), "x")));

@@ -3,6 +3,7 @@
 // factorisation, moving latents along directions, and user TorchScript scorers.
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,16 @@ std::vector<torch::Tensor> style_weights(Generator& G, const std::vector<int>& l
 
 /// The W+ index of each synthesis convolution layer, in layer order.
 std::vector<int> conv_layer_indices(const Generator& G);
+
+/// Principal components of W (GANSpace) for `seeds`, accumulated batch by batch: k directions named
+/// pca0.., scale = sqrt(variance), stats variance / explained / samples, the W mean in the set.
+/// `progress` (optional) is told the samples done after each batch.
+DirectionSet pca_directions(Generator& G, const std::vector<uint32_t>& seeds, int k, double truncation_psi = 1.0, int batch = 1000,
+                            const std::function<void(int64_t)>& progress = {});
+
+/// Closed-form factorisation (SeFa) of the style weights of `layers` (all when empty): k directions
+/// named sefa0.., strongest first; scale = W standard deviation along each (from 2000 samples).
+DirectionSet sefa_directions(Generator& G, const std::vector<int>& layers, int k, double truncation_psi = 1.0);
 
 /// ws [N, num_ws, w_dim] moved by strength * scale * vector on `layers` (the direction's own layer
 /// range when empty and it has one, else every layer). Strength 0 returns ws unchanged.
