@@ -159,6 +159,29 @@ TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slid
     CHECK(fs::exists(dir / "broken.png"));
 }
 
+TEST_CASE("viewer: a projection run from the viewer equals the command's and becomes the current latent") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    REQUIRE(lktest::run({"generate", "-m", model, "--seeds", "3", "-o", dir / "gen"}).code == 0);
+    const std::string target = dir / "gen/seed0003.png";
+    lktest::Result r = lktest::run({"project", "-m", model, "-t", target, "--align", "none", "--steps", "20", "--fixed-noise", "-o", dir / "cli"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const std::string script = "project " + target + " 20 none w\nsync\nuse-projection\nsync\nwait 2\nsave-image " + (dir / "v.png") +
+                               "\nsave-projection " + (dir / "v.npz") + "\nwait 1\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["projection"]["done"] == true);
+    CHECK(state["projection"]["alignment"] == "resize");
+    CHECK(state["projected_latent"] == true);
+    CHECK(max_diff(io::read_png(dir / "v.png"), io::read_png(dir / "cli/proj.png")) <= 1);
+    r = lktest::run({"generate", "-m", model, "--projected-w", dir / "v.npz", "-o", dir / "regen"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(max_diff(io::read_png(dir / "regen/proj00.png"), io::read_png(dir / "cli/proj.png")) <= 1);
+}
+
 TEST_CASE("viewer: without a display it says so in one line and exits 1") {
     const lktest::Result r = run_viewer({"--frames", "1"}, false);
     CHECK(r.code == 1);

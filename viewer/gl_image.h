@@ -31,6 +31,8 @@ public:
     bool empty() const { return width_ == 0; }
     int width() const { return width_; }
     int height() const { return height_; }
+    /// The GL texture name (for Dear ImGui's Image widget).
+    unsigned texture() const { return texture_; }
 
 private:
     unsigned program_ = 0, texture_ = 0, pbo_ = 0, vao_ = 0;

@@ -24,7 +24,9 @@
 #include "gl_image.h"
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
+#include "projection_runner.h"
 #include "render_worker.h"
 #include "viewer_state.h"
 
@@ -85,7 +87,52 @@ io::Image8 read_window(int w, int h) {
 constexpr float kPanelWidth = 380.0f;
 
 // The panels; each edits the state only.
-void draw_panels(ViewerState& s, GlImage& image) {
+void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
+    if (p.running) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
+    if (!ImGui::CollapsingHeader("Projection")) return;
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", s.project_target.c_str());
+    if (ImGui::InputText("photo", buf, sizeof(buf))) s.project_target = buf;
+    std::snprintf(buf, sizeof(buf), "%s", s.project_vgg.c_str());
+    if (ImGui::InputText("vgg16.pt", buf, sizeof(buf))) s.project_vgg = buf;
+    ImGui::Combo("align", &s.project_align, "auto\0face\0center\0none\0");
+    ImGui::Combo("space", &s.project_space, "w\0w+\0");
+    ImGui::SliderInt("steps", &s.project_steps, 10, 2000);
+    if (!p.running) {
+        if (ImGui::Button("Project")) {
+            ProjectionJob job;
+            job.target_path = s.project_target;
+            job.vgg = s.project_vgg;
+            job.align = std::array<const char*, 4>{"auto", "face", "center", "none"}[static_cast<size_t>(s.project_align)];
+            job.space = s.project_space == 1 ? "w+" : "w";
+            job.steps = s.project_steps;
+            s.project_request = job;
+        }
+    } else if (ImGui::Button("Cancel")) {
+        s.cancel_projection = true;
+    }
+    if (p.running || p.done || !p.error.empty()) {
+        ImGui::ProgressBar(p.steps > 0 ? static_cast<float>(p.step) / p.steps : 0.0f, ImVec2(-1, 0),
+                           fmt::format("step {}/{}  loss {:.4f}", p.step, p.steps, p.loss).c_str());
+        if (!p.alignment.empty()) ImGui::TextDisabled("%s", p.alignment.c_str());
+        if (!p.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", p.error.c_str());
+        const float side = (kPanelWidth - 30) / 2;
+        if (!target.empty()) ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(target.texture())), ImVec2(side, side));
+        if (!current.empty()) {
+            ImGui::SameLine();
+            ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(current.texture())), ImVec2(side, side));
+        }
+    }
+    if (p.done) {
+        if (ImGui::Button("Use as the current latent")) s.use_projection = true;
+        std::snprintf(buf, sizeof(buf), "%s", s.project_save.c_str());
+        if (ImGui::InputText("save as", buf, sizeof(buf))) s.project_save = buf;
+        if (ImGui::Button("Save .npz")) s.save_projection = true;
+    }
+    if (!s.base_ws.empty() && ImGui::Button("Back to seeds")) s.base_ws.clear();
+}
+
+void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
     ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
@@ -150,12 +197,12 @@ void draw_panels(ViewerState& s, GlImage& image) {
             for (auto& d : s.directions) d.strength = 0;
         ImGui::SameLine();
         if (ImGui::Button("Remove all")) s.directions.clear();
-        ImGui::SetNextItemWidth(90);
+        ImGui::SetNextItemWidth(120);
         ImGui::InputInt("k", &s.compute_components);
         ImGui::SameLine();
-        ImGui::SetNextItemWidth(110);
-        ImGui::InputInt("PCA samples", &s.compute_samples, 1000);
-        s.compute_components = std::clamp(s.compute_components, 1, std::max(1, s.model.w_dim));
+        ImGui::SetNextItemWidth(140);
+        ImGui::InputInt("samples", &s.compute_samples, 1000);
+        if (s.model.w_dim > 0) s.compute_components = std::clamp(s.compute_components, 1, s.model.w_dim);
         s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
         ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
         if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples};
@@ -174,6 +221,8 @@ void draw_panels(ViewerState& s, GlImage& image) {
             ImGui::PopID();
         }
     }
+    if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
+    draw_projection_panel(s, p, target, current);
     if (ImGui::CollapsingHeader("Display and capture")) {
         ImGui::Checkbox("nearest filtering", &s.nearest);
         float zoom = static_cast<float>(s.zoom);
@@ -234,6 +283,9 @@ int run(const Options& o) {
     {
         GlImage image(find_shader_dir());
         RenderWorker worker;
+        ProjectionRunner runner;
+        GlImage proj_target(find_shader_dir()), proj_current(find_shader_dir());
+        ProjectionSnapshot proj_snap;
         ViewerState s;
         if (o.script.empty() && o.screenshot.empty()) load_settings(s);
         if (!o.model.empty()) s.model_path = s.model_input = o.model;
@@ -266,7 +318,8 @@ int run(const Options& o) {
                 --wait_frames;
             } else if (!script.empty()) {
                 const std::string line = script.front();
-                const bool synced = have_sent && shown_id == last_sent.id && !worker.busy() && !s.computing && !s.job_request;
+                const bool synced = have_sent && shown_id == last_sent.id && !worker.busy() && !s.computing && !s.job_request &&
+                                    !s.project_request && !proj_snap.running;
                 if (line == "sync") {
                     if (synced) script.pop_front();
                 } else {
@@ -278,6 +331,7 @@ int run(const Options& o) {
                         if (cmd == "wait") wait_frames = std::stoi(arg);
                         else if (cmd == "screenshot") pending_screenshot = arg;  // taken after this frame is drawn
                         else if (cmd == "save-image") io::write_png(arg, image.read_back());
+                        else if (cmd == "save-projection") s.project_save = arg, s.save_projection = true;
                         else if (cmd == "quit") quit = true;
                         else if (!apply_script_line(s, line)) throw ArgumentError("script: unknown command '" + cmd + "'");
                     } catch (const std::exception& e) {
@@ -317,6 +371,36 @@ int run(const Options& o) {
                     s.error = j->error;
                 }
             }
+            // Projection: start, cancel, follow, use and save.
+            if (s.project_request) {
+                ProjectionJob job = *s.project_request;
+                s.project_request.reset();
+                job.model_path = s.model_path;
+                job.device = s.device;
+                runner.start(job);
+                proj_snap = runner.snapshot();
+            }
+            if (s.cancel_projection) runner.cancel(), s.cancel_projection = false;
+            if (const ProjectionSnapshot snap = runner.snapshot(); snap.version != proj_snap.version) {
+                if (!snap.target.pixels.empty()) proj_target.upload(snap.target);
+                if (!snap.current.pixels.empty()) proj_current.upload(snap.current);
+                proj_snap = snap;
+            }
+            if (s.use_projection) {
+                if (proj_snap.done) s.base_ws = proj_snap.ws;
+                else s.error = "no finished projection to use";
+                s.use_projection = false;
+            }
+            if (s.save_projection) {
+                s.save_projection = false;
+                try {
+                    if (!proj_snap.done) throw Error("no finished projection to save");
+                    io::write_npz(s.project_save, {{"w", TensorData::from_floats({1, proj_snap.num_ws, proj_snap.w_dim}, proj_snap.ws)}});
+                    s.status = "saved " + s.project_save;
+                } catch (const std::exception& e) {
+                    s.error = e.what();
+                }
+            }
             RenderRequest want = request_from(s);
             want.id = last_sent.id;
             const bool changed = !have_sent || !same_render(want, last_sent);
@@ -330,7 +414,7 @@ int run(const Options& o) {
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
             ImGui::NewFrame();
-            draw_panels(s, image);
+            draw_panels(s, image, proj_snap, proj_target, proj_current);
             // Dragging in the image moves through seeds; the wheel zooms; the right button pans.
             ImGuiIO& io = ImGui::GetIO();
             if (!io.WantCaptureMouse && io.MousePos.x > kPanelWidth) {
@@ -378,7 +462,10 @@ int run(const Options& o) {
         }
         if (!o.dump_state.empty()) {
             const std::string text = nlohmann::json{{"error", s.error}, {"model", s.model_path}, {"resolution", s.model.resolution},
-                                                    {"seed_x", s.seed_x}, {"directions", s.directions.size()}}.dump(1);
+                                                    {"seed_x", s.seed_x}, {"directions", s.directions.size()},
+                                                    {"projection", {{"done", proj_snap.done}, {"error", proj_snap.error}, {"step", proj_snap.step},
+                                                                    {"alignment", proj_snap.alignment}}},
+                                                    {"projected_latent", !s.base_ws.empty()}}.dump(1);
             write_file_atomic(o.dump_state, text.data(), text.size());
         }
         if (o.script.empty() && o.screenshot.empty() && !o.benchmark) save_settings(s);

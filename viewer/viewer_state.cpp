@@ -25,6 +25,7 @@ RenderRequest request_from(const ViewerState& s) {
     for (size_t k = 0; k < s.mix_layers.size(); ++k)
         if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
     for (const auto& d : s.directions) r.edits.push_back({d.direction, d.strength, d.first_layer, d.last_layer});
+    r.base_ws = s.base_ws;
     return r;
 }
 
@@ -119,6 +120,18 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         int samples;
         if (in >> samples) job.samples = samples;
         s.job_request = job;
+    } else if (cmd == "project") {
+        ProjectionJob job;
+        std::string align, space;
+        in >> job.target_path;
+        job.steps = static_cast<int>(number("a number of steps"));
+        if (in >> align) job.align = align;
+        if (in >> space) job.space = space;
+        s.project_request = job;
+    } else if (cmd == "use-projection") {
+        s.use_projection = true;
+    } else if (cmd == "seeds") {
+        s.base_ws.clear();
     } else if (cmd == "model") {
         std::string path;
         std::getline(in >> std::ws, path);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "latentkit/directions.h"
+#include "projection_runner.h"
 #include "render_worker.h"
 
 namespace latentkit::viewer {
@@ -41,6 +42,14 @@ struct ViewerState {
     int compute_components = 10, compute_samples = 10000;
     bool computing = false;
     std::optional<DirectionsJob> job_request;  ///< set by a widget or script; the app hands it to the worker
+    // Projection
+    std::string project_target, project_vgg, project_save = "projected_w.npz";
+    int project_align = 0;  ///< auto, face, center, none
+    int project_space = 0;  ///< w, w+
+    int project_steps = 300;
+    std::optional<ProjectionJob> project_request;  ///< handed to the projection runner by the app
+    bool cancel_projection = false, use_projection = false, save_projection = false;
+    std::vector<float> base_ws;  ///< the current latent when it comes from a projection (empty: seeds)
     // Display and capture
     bool nearest = false;
     double zoom = 1.0, pan_x = 0, pan_y = 0;

@@ -1,0 +1,112 @@
+// The viewer's projection thread.
+#include "projection_runner.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "latentkit/error.h"
+#include "latentkit/io/face_align.h"
+#include "latentkit/io/image.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/model_io.h"
+#include "latentkit/networks.h"
+#include "latentkit/projector.h"
+
+namespace latentkit::viewer {
+
+ProjectionRunner::~ProjectionRunner() {
+    cancel();
+    wait();
+}
+
+void ProjectionRunner::start(const ProjectionJob& job) {
+    cancel();
+    wait();
+    cancel_ = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const uint64_t v = snap_.version;
+        snap_ = ProjectionSnapshot{};
+        snap_.running = true;
+        snap_.steps = job.steps;
+        snap_.version = v + 1;
+    }
+    thread_ = std::thread([this, job] { run(job); });
+}
+
+void ProjectionRunner::cancel() { cancel_ = true; }
+
+void ProjectionRunner::wait() {
+    if (thread_.joinable()) thread_.join();
+}
+
+ProjectionSnapshot ProjectionRunner::snapshot() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return snap_;
+}
+
+void ProjectionRunner::run(ProjectionJob job) {
+    try {
+        const Model model = load_model(job.model_path);
+        auto G = model.generator();
+        const auto& cfg = G->config;
+        const io::Image8 photo = io::read_image(job.target_path);
+        const io::AlignMode mode = io::parse_align_mode(job.align);
+        std::unique_ptr<io::FaceDetector> detector;
+        if (mode == io::AlignMode::face || mode == io::AlignMode::automatic) detector = std::make_unique<io::FaceDetector>();
+        const io::AlignedImage aligned = io::align_image(photo, job.target_path, mode, cfg.img_resolution, detector.get());
+        const io::Image8 target = io::convert_channels(aligned.image, cfg.img_channels);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            snap_.target = io::convert_channels(target, 3);
+            snap_.alignment = aligned.method;
+            ++snap_.version;
+        }
+        const torch::Device device(job.device);
+        G->to(device);
+        std::shared_ptr<LpipsModel> lpips;
+        if (!job.vgg.empty()) {
+            lpips = std::make_shared<LpipsModel>(job.vgg);
+            lpips->to(device);
+        }
+        auto D = lpips ? nullptr : model.D;
+        if (D) D->to(device);
+        ProjectorOptions o;
+        o.steps = job.steps;
+        o.space = parse_latent_space(job.space);
+        o.optimize_noise = false;
+        o.w_avg_samples = job.w_avg_samples;
+        o.loss = lpips ? LossWeights{1, 0, 0} : D ? LossWeights{0, 1, 0} : LossWeights{0, 0, 1};
+        Projector projector(G, D, lpips);
+        const ProjectionResult r = projector.project(io::tensor_from_image(target).unsqueeze(0), o, [&](const ProjectionStep& s) {
+            std::lock_guard<std::mutex> lock(mutex_);
+            snap_.step = s.step;
+            snap_.loss = s.loss.sum().item<double>();
+            snap_.current = io::convert_channels(io::images_from_batch(s.images.to(torch::kCPU))[0], 3);
+            ++snap_.version;
+            return !cancel_.load();
+        });
+        const torch::Tensor ws = r.ws.contiguous();
+        std::lock_guard<std::mutex> lock(mutex_);
+        snap_.ws.assign(ws.data_ptr<float>(), ws.data_ptr<float>() + ws.numel());
+        snap_.num_ws = cfg.num_ws();
+        snap_.w_dim = cfg.w_dim;
+        snap_.current = io::convert_channels(io::images_from_batch(r.images)[0], 3);
+        snap_.done = true;
+        snap_.running = false;
+        ++snap_.version;
+    } catch (const CancelledError&) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        snap_.error = "cancelled";
+        snap_.running = false;
+        ++snap_.version;
+    } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        snap_.error = e.what();
+        if (snap_.error.find('\n') != std::string::npos) snap_.error.resize(snap_.error.find('\n'));
+        snap_.running = false;
+        ++snap_.version;
+    }
+}
+
+}  // namespace latentkit::viewer

@@ -1,0 +1,61 @@
+#pragma once
+// Runs a projection for the viewer on its own thread, with its own copy of the model, so the render
+// worker stays free; the UI polls snapshots (step, loss, current image) and can cancel.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "latentkit/io/png.h"
+
+namespace latentkit::viewer {
+
+/// What to project.
+struct ProjectionJob {
+    std::string model_path, target_path, device = "cpu";
+    std::string align = "auto";  ///< auto, face, center, none
+    std::string space = "w";     ///< w or w+
+    std::string vgg;             ///< optional LPIPS network (reference vgg16.pt)
+    int steps = 300;
+    int w_avg_samples = 10000;
+};
+
+/// The state of a running or finished projection.
+struct ProjectionSnapshot {
+    bool running = false, done = false;
+    int step = 0, steps = 0;
+    double loss = 0;
+    std::string error, alignment;
+    io::Image8 target, current;  ///< RGB, the model's resolution
+    std::vector<float> ws;       ///< the result, num_ws * w_dim (when done)
+    int num_ws = 0, w_dim = 0;
+    uint64_t version = 0;        ///< changes whenever the snapshot does
+};
+
+/// One projection at a time; starting another cancels the running one.
+class ProjectionRunner {
+public:
+    ProjectionRunner() = default;
+    ~ProjectionRunner();
+    ProjectionRunner(const ProjectionRunner&) = delete;
+    ProjectionRunner& operator=(const ProjectionRunner&) = delete;
+    /// Starts `job` (the model's constant noise is kept, so the result renders as shown).
+    void start(const ProjectionJob& job);
+    /// Asks the running projection to stop; it ends with the error "cancelled".
+    void cancel();
+    /// A copy of the current state.
+    ProjectionSnapshot snapshot() const;
+    /// Waits for the running projection to end.
+    void wait();
+
+private:
+    void run(ProjectionJob job);
+    mutable std::mutex mutex_;
+    ProjectionSnapshot snap_;
+    std::atomic<bool> cancel_{false};
+    std::thread thread_;
+};
+
+}  // namespace latentkit::viewer
