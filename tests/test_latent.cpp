@@ -143,3 +143,20 @@ TEST_CASE("every architecture builds, runs forward and backward, and round-trips
         CHECK(inferred.G_ema->config.to_kwargs_json() == m.G_ema->config.to_kwargs_json());
     }
 }
+
+TEST_CASE("synthesis: block outputs can be captured, lowest resolution first, without changing the image") {
+    const latentkit::Model m = latentkit::load_model(lktest::data_path("golden/tiny32.pkl"));
+    auto G = m.generator();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor ws = lktest::golden_tensor("tiny32.expected.safetensors", "ws_psi1.0").narrow(0, 0, 2);
+    std::vector<torch::Tensor> blocks;
+    latentkit::SynthesisOptions so;
+    so.block_outputs = &blocks;
+    const torch::Tensor img = G->synthesis->forward(ws, so);
+    REQUIRE(blocks.size() == 4);
+    for (size_t k = 0; k < blocks.size(); ++k) {
+        CHECK(blocks[k].size(0) == 2);
+        CHECK(blocks[k].size(2) == (4 << k));
+    }
+    CHECK(lktest::max_abs_diff(img, G->synthesis->forward(ws)) < 1e-5);
+}

@@ -95,6 +95,26 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
     CHECK(last->id == 6);
     CHECK(last->error.empty());
 
+    // Layer view: a block's features instead of the output.
+    RenderRequest layer = r;
+    layer.seed_x = 42;
+    layer.view_block = 1;  // 8x8
+    RenderResult lr = worker.render_now(layer);
+    REQUIRE_MESSAGE(lr.error.empty(), lr.error);
+    CHECK(lr.image.width == 8);
+    CHECK(lr.image.channels == 3);
+    layer.view_channel = 5;
+    lr = worker.render_now(layer);
+    bool gray = true;
+    for (size_t k = 0; k < lr.image.pixels.size(); k += 3) gray = gray && lr.image.pixels[k] == lr.image.pixels[k + 1] && lr.image.pixels[k] == lr.image.pixels[k + 2];
+    CHECK(gray);
+    const auto [lo, hi] = std::minmax_element(lr.image.pixels.begin(), lr.image.pixels.end());
+    CHECK(int(*hi) - int(*lo) > 100);  // normalised to a visible range
+    layer.view_channel = 100000;
+    CHECK(worker.render_now(layer).error.find("channel 100000") != std::string::npos);
+    layer.view_block = 9;
+    CHECK(worker.render_now(layer).error.find("block 9") != std::string::npos);
+
     // Directions computed by the worker with its model equal the library's.
     const DirectionsResult pca = worker.run_job({"pca", 3, 500});
     REQUIRE_MESSAGE(pca.error.empty(), pca.error);

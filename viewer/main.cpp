@@ -223,6 +223,15 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
     }
     if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
     draw_projection_panel(s, p, target, current);
+    if (ImGui::CollapsingHeader("Layer view")) {
+        ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
+        int blocks = 0;
+        for (int r = 4; r <= s.model.resolution && r > 0; r *= 2) ++blocks;
+        ImGui::SliderInt("block", &s.layer_block, 0, std::max(0, blocks - 1), fmt::format("{}x{}", 4 << s.layer_block, 4 << s.layer_block).c_str());
+        ImGui::InputInt("channel (-1: RGB of 0-2)", &s.layer_channel);
+        s.layer_channel = std::max(-1, s.layer_channel);
+        ImGui::TextDisabled("each channel is normalised by its own spread");
+    }
     if (ImGui::CollapsingHeader("Display and capture")) {
         ImGui::Checkbox("nearest filtering", &s.nearest);
         float zoom = static_cast<float>(s.zoom);

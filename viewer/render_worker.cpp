@@ -189,8 +189,23 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         } else {
             throw ArgumentError("unknown noise mode " + r.noise_mode);
         }
+        std::vector<torch::Tensor> blocks;
+        if (r.view_block >= 0) so.block_outputs = &blocks;
         const torch::Tensor img = G.synthesis->forward(ws, so);
-        out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
+        if (r.view_block >= 0) {
+            if (r.view_block >= static_cast<int>(blocks.size()))
+                throw ArgumentError(fmt::format("block {} does not exist (the model has {})", r.view_block, blocks.size()));
+            const torch::Tensor f = blocks[static_cast<size_t>(r.view_block)][0].to(torch::kCPU);  // [C, h, w]
+            if (r.view_channel >= f.size(0))
+                throw ArgumentError(fmt::format("channel {} does not exist (the block has {})", r.view_channel, f.size(0)));
+            torch::Tensor v = r.view_channel >= 0 ? f.narrow(0, r.view_channel, 1).repeat({3, 1, 1}) : f.narrow(0, 0, std::min<int64_t>(3, f.size(0)));
+            if (v.size(0) < 3) v = v.narrow(0, 0, 1).repeat({3, 1, 1});
+            // Each channel to [-1, 1] by its own spread (4 standard deviations), then the usual 8-bit conversion.
+            const torch::Tensor mean = v.mean({1, 2}, true), sd = v.std({1, 2}, false, true).clamp_min(1e-8);
+            out.image = io::images_from_batch(((v - mean) / (2 * sd)).clamp(-1, 1).unsqueeze(0))[0];
+        } else {
+            out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
+        }
     } catch (const c10::Error& e) {
         out.error = e.what_without_backtrace();
     } catch (const std::exception& e) {

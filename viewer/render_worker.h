@@ -37,6 +37,8 @@ struct RenderRequest {
     std::vector<int> mix_layers;    ///< layers taken from mix_seed
     std::vector<DirectionEdit> edits;
     std::vector<float> base_ws;     ///< a W+ latent to start from instead of the seeds (num_ws * w_dim), e.g. a projection
+    int view_block = -1;            ///< show this synthesis block's features instead of the output (0 = 4x4)
+    int view_channel = -1;          ///< that channel as gray, or -1 for the first three as RGB
 };
 
 /// What the model is, for the UI.

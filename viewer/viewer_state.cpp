@@ -26,13 +26,15 @@ RenderRequest request_from(const ViewerState& s) {
         if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
     for (const auto& d : s.directions) r.edits.push_back({d.direction, d.strength, d.first_layer, d.last_layer});
     r.base_ws = s.base_ws;
+    if (s.layer_view) r.view_block = s.layer_block, r.view_channel = s.layer_channel;
     return r;
 }
 
 bool same_render(const RenderRequest& a, const RenderRequest& b) {
     if (a.model_path != b.model_path || a.device != b.device || a.seed_x != b.seed_x || a.seed_y != b.seed_y || a.psi != b.psi ||
         a.cutoff != b.cutoff || a.noise_mode != b.noise_mode || a.noise_seed != b.noise_seed || a.mix != b.mix || a.mix_seed != b.mix_seed ||
-        a.mix_layers != b.mix_layers || a.base_ws != b.base_ws || a.edits.size() != b.edits.size())
+        a.mix_layers != b.mix_layers || a.base_ws != b.base_ws || a.view_block != b.view_block || a.view_channel != b.view_channel ||
+        a.edits.size() != b.edits.size())
         return false;
     for (size_t k = 0; k < a.edits.size(); ++k) {
         const auto &x = a.edits[k], &y = b.edits[k];
@@ -132,6 +134,11 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         s.use_projection = true;
     } else if (cmd == "seeds") {
         s.base_ws.clear();
+    } else if (cmd == "layer") {
+        s.layer_block = static_cast<int>(number("a block index"));
+        int channel;
+        s.layer_channel = (in >> channel) ? channel : -1;
+        s.layer_view = s.layer_block >= 0;
     } else if (cmd == "model") {
         std::string path;
         std::getline(in >> std::ws, path);

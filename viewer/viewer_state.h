@@ -50,6 +50,9 @@ struct ViewerState {
     std::optional<ProjectionJob> project_request;  ///< handed to the projection runner by the app
     bool cancel_projection = false, use_projection = false, save_projection = false;
     std::vector<float> base_ws;  ///< the current latent when it comes from a projection (empty: seeds)
+    // Layer view
+    bool layer_view = false;
+    int layer_block = 0, layer_channel = -1;
     // Display and capture
     bool nearest = false;
     double zoom = 1.0, pan_x = 0, pan_y = 0;

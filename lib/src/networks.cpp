@@ -172,7 +172,7 @@ torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const Synthe
     // single images, so batches there run image by image outside training (gradients flow through
     // the concatenation; no layer mixes images, so the result is the same).
     const int64_t n = ws_in.size(0);
-    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !options.fused_modconv) {
+    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !options.fused_modconv && !options.block_outputs) {
         std::vector<torch::Tensor> out;
         for (int64_t k = 0; k < n; ++k) {
             SynthesisOptions one = options;
@@ -190,6 +190,7 @@ torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const Synthe
         torch::Tensor block_ws = ws.narrow(1, w_idx, block->num_conv + block->num_torgb);
         w_idx += block->num_conv;
         std::tie(x, img) = block->forward(x, img, block_ws, options, noise_index);
+        if (options.block_outputs) options.block_outputs->push_back(x.to(torch::kFloat32));
     }
     return img;
 }

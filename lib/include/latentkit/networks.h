@@ -32,6 +32,9 @@ struct SynthesisOptions {
     /// With NoiseMode::custom: one unit-variance noise tensor per synthesis layer, in layer order
     /// (see SynthesisNetwork::noise_resolutions), each [res, res] or [N, 1, res, res].
     std::vector<torch::Tensor> noise;
+    /// When set, receives each synthesis block's feature maps [N, C, res, res] (float32, lowest
+    /// resolution first), e.g. to look inside the network.
+    std::vector<torch::Tensor>* block_outputs = nullptr;
 };
 
 /// z (and label c) -> w, broadcast to num_ws, with optional truncation.
