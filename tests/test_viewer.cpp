@@ -202,6 +202,35 @@ TEST_CASE("viewer: a projection run from the viewer equals the command's and bec
     CHECK(max_diff(io::read_png(dir / "regen/proj00.png"), io::read_png(dir / "cli/proj.png")) <= 1);
 }
 
+TEST_CASE("viewer: labelling marks in a sample grid become a direction slider") {
+    ViewerState s;
+    s.model.w_dim = 3;
+    s.label_seeds = {0, 1, 2, 3, 4};
+    s.label_w = {1, 0, 0, 2, 0, 1, -1, 0, 0, -2, 1, 0, 0, 5, 5};
+    s.label_marks = {1, 1, -1, -1, 0};
+    CHECK(apply_script_line(s, "fit-marks x"));
+    fit_marked_direction(s);
+    REQUIRE(s.directions.size() == 1);
+    CHECK(s.directions[0].direction.name == "x");
+    CHECK(s.directions[0].direction.vector[0] > 0.9);  // positives have x > 0
+    CHECK_THROWS_AS(apply_script_line(s, "mark 9 +"), ArgumentError);
+    s.label_marks = {1, 0, -1, -1, 0};
+    CHECK_THROWS_WITH_AS(fit_marked_direction(s), doctest::Contains("at least 2 positive"), ArgumentError);
+
+    lktest::TempDir dir;
+    const std::string script = "seed 7\nsync\nwait 2\nsave-image " + (dir / "before.png") +
+                               "\nlabel-samples 0 8\nsync\nmark 0 +\nmark 1 +\nmark 2 -\nmark 3 -\nfit-marks mine\nsync\nslider 0 3\nsync\n"
+                               "wait 2\nsave-image " + (dir / "after.png") + "\nscreenshot " + (dir / "window.png") + "\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({data_path("golden/tiny32.pkl"), "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["error"] == "");
+    CHECK(state["directions"] == 1);
+    CHECK(max_diff(io::read_png(dir / "before.png"), io::read_png(dir / "after.png")) > 10);
+}
+
 TEST_CASE("viewer: without a display it says so in one line and exits 1") {
     const lktest::Result r = run_viewer({"--frames", "1"}, false);
     CHECK(r.code == 1);

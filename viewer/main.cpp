@@ -26,6 +26,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
+#include "latentkit/io/tensor_image.h"
 #include "projection_runner.h"
 #include "render_worker.h"
 #include "viewer_state.h"
@@ -132,7 +133,58 @@ void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const Gl
     if (!s.base_ws.empty() && ImGui::Button("Back to seeds")) s.base_ws.clear();
 }
 
-void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
+int grid_cols(size_t n) { return std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))))); }
+
+void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
+    if (fresh) ImGui::SetNextItemOpen(true), fresh = false;  // new samples: show them
+    if (!ImGui::CollapsingHeader("Labelling")) return;
+    ImGui::SetNextItemWidth(120);
+    ImGui::InputInt("first seed", &s.label_first_seed);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("count", &s.label_count);
+    s.label_first_seed = std::max(0, s.label_first_seed);
+    s.label_count = std::clamp(s.label_count, 4, 64);
+    ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
+    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{"samples", 0, s.label_count, s.label_first_seed, s.psi};
+    ImGui::EndDisabled();
+    if (grid.empty() || s.label_seeds.empty()) return;
+    ImGui::TextDisabled("left click: positive, right click: negative, again: clear");
+    const int cols = grid_cols(s.label_seeds.size());
+    const int rows = static_cast<int>((s.label_seeds.size() + cols - 1) / cols);
+    const float side = kPanelWidth - 30;
+    const ImVec2 size(side, side * rows / cols);
+    ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(grid.texture())), size);
+    const ImVec2 p0 = ImGui::GetItemRectMin();
+    const float cw = size.x / cols, ch = size.y / rows;
+    if (ImGui::IsItemHovered() && (ImGui::IsMouseClicked(ImGuiMouseButton_Left) || ImGui::IsMouseClicked(ImGuiMouseButton_Right))) {
+        const ImVec2 m = ImGui::GetIO().MousePos;
+        const int cx = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1), cy = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
+        const size_t k = static_cast<size_t>(cy * cols + cx);
+        if (k < s.label_marks.size()) {
+            const int want = ImGui::IsMouseClicked(ImGuiMouseButton_Left) ? 1 : -1;
+            s.label_marks[k] = s.label_marks[k] == want ? 0 : want;
+        }
+    }
+    ImDrawList* draw = ImGui::GetWindowDrawList();
+    int pos = 0, neg = 0;
+    for (size_t k = 0; k < s.label_marks.size(); ++k) {
+        if (s.label_marks[k] == 0) continue;
+        (s.label_marks[k] > 0 ? pos : neg) += 1;
+        const float x = p0.x + cw * static_cast<float>(k % cols), y = p0.y + ch * static_cast<float>(k / cols);
+        draw->AddRect(ImVec2(x + 1, y + 1), ImVec2(x + cw - 1, y + ch - 1), s.label_marks[k] > 0 ? IM_COL32(60, 220, 90, 255) : IM_COL32(230, 60, 60, 255), 0, 0, 3);
+    }
+    ImGui::Text("%d positive, %d negative", pos, neg);
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "%s", s.label_name.c_str());
+    if (ImGui::InputText("name", buf, sizeof(buf))) s.label_name = buf;
+    ImGui::BeginDisabled(pos < 2 || neg < 2);
+    if (ImGui::Button("Fit direction")) s.fit_marks = true;
+    ImGui::EndDisabled();
+}
+
+void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current,
+                 const GlImage& label_grid, bool& label_fresh) {
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
     ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
@@ -205,9 +257,9 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
         if (s.model.w_dim > 0) s.compute_components = std::clamp(s.compute_components, 1, s.model.w_dim);
         s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
         ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
-        if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples};
+        if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples, 0, 1.0};
         ImGui::SameLine();
-        if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{"sefa", s.compute_components, 0};
+        if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{"sefa", s.compute_components, 0, 0, 1.0};
         ImGui::EndDisabled();
         if (s.computing) ImGui::TextDisabled("computing directions...");
         for (size_t k = 0; k < s.directions.size(); ++k) {
@@ -223,6 +275,7 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
     }
     if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
     draw_projection_panel(s, p, target, current);
+    draw_labelling_panel(s, label_grid, label_fresh);
     if (ImGui::CollapsingHeader("Layer view")) {
         ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
         int blocks = 0;
@@ -249,6 +302,8 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
                 s.error = e.what();
             }
         }
+        ImGui::SameLine();
+        if (ImGui::Button("Save window")) s.capture_window = true;
     }
     if (ImGui::CollapsingHeader("Performance", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Text("frame %.1f ms, render %.1f ms", s.frame_ms, s.render_ms);
@@ -293,8 +348,9 @@ int run(const Options& o) {
         GlImage image(find_shader_dir());
         RenderWorker worker;
         ProjectionRunner runner;
-        GlImage proj_target(find_shader_dir()), proj_current(find_shader_dir());
+        GlImage proj_target(find_shader_dir()), proj_current(find_shader_dir()), label_grid(find_shader_dir());
         ProjectionSnapshot proj_snap;
+        bool label_fresh = false;
         ViewerState s;
         if (o.script.empty() && o.screenshot.empty()) load_settings(s);
         if (!o.model.empty()) s.model_path = s.model_input = o.model;
@@ -328,7 +384,7 @@ int run(const Options& o) {
             } else if (!script.empty()) {
                 const std::string line = script.front();
                 const bool synced = have_sent && shown_id == last_sent.id && !worker.busy() && !s.computing && !s.job_request &&
-                                    !s.project_request && !proj_snap.running;
+                                    !s.project_request && !proj_snap.running && !s.fit_marks;
                 if (line == "sync") {
                     if (synced) script.pop_front();
                 } else {
@@ -373,7 +429,14 @@ int run(const Options& o) {
             }
             if (auto j = worker.poll_job()) {
                 s.computing = false;
-                if (j->error.empty()) {
+                if (j->error.empty() && j->kind == "samples") {
+                    s.label_seeds = j->seeds;
+                    s.label_w = j->w;
+                    s.label_marks.assign(j->seeds.size(), 0);
+                    const int cols = grid_cols(j->images.size());
+                    label_grid.upload(io::tile_images(j->images, cols, static_cast<int>((j->images.size() + cols - 1) / cols)));
+                    label_fresh = true;
+                } else if (j->error.empty()) {
                     add_direction_set(s, j->set, j->set.directions.front().source);
                     s.status = fmt::format("computed {} {} direction(s)", j->set.directions.size(), j->set.directions.front().source);
                 } else {
@@ -410,6 +473,15 @@ int run(const Options& o) {
                     s.error = e.what();
                 }
             }
+            if (s.fit_marks) {
+                s.fit_marks = false;
+                try {
+                    fit_marked_direction(s);
+                    s.status = "fitted '" + s.label_name + "' from the marks";
+                } catch (const std::exception& e) {
+                    s.error = e.what();
+                }
+            }
             RenderRequest want = request_from(s);
             want.id = last_sent.id;
             const bool changed = !have_sent || !same_render(want, last_sent);
@@ -423,7 +495,7 @@ int run(const Options& o) {
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
             ImGui::NewFrame();
-            draw_panels(s, image, proj_snap, proj_target, proj_current);
+            draw_panels(s, image, proj_snap, proj_target, proj_current, label_grid, label_fresh);
             // Dragging in the image moves through seeds; the wheel zooms; the right button pans.
             ImGuiIO& io = ImGui::GetIO();
             if (!io.WantCaptureMouse && io.MousePos.x > kPanelWidth) {
@@ -441,6 +513,15 @@ int run(const Options& o) {
             image.draw(panel, 0, fb_w - panel, fb_h, fb_w, fb_h, ImageView{s.zoom, s.pan_x, s.pan_y, s.nearest});
             ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
             ++frame;
+            if (s.capture_window) {
+                s.capture_window = false;
+                try {
+                    io::write_png(s.capture_path, read_window(fb_w, fb_h));
+                    s.status = "saved the window to " + s.capture_path;
+                } catch (const std::exception& e) {
+                    s.error = e.what();
+                }
+            }
             if (!pending_screenshot.empty()) {
                 io::write_png(pending_screenshot, read_window(fb_w, fb_h));
                 pending_screenshot.clear();

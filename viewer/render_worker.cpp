@@ -82,10 +82,20 @@ bool RenderWorker::busy() const {
 
 DirectionsResult RenderWorker::run_job(const DirectionsJob& job) {
     DirectionsResult out;
+    out.kind = job.kind;
     try {
         if (!model_) throw ArgumentError("open a model first");
         Generator& G = *model_->G;
-        if (job.kind == "pca") {
+        if (job.kind == "samples") {
+            if (job.samples < 1 || job.samples > 1024 || job.first_seed < 0) throw ArgumentError("1 to 1024 samples from a seed >= 0");
+            for (int k = 0; k < job.samples; ++k) out.seeds.push_back(static_cast<uint32_t>(job.first_seed + k));
+            const torch::Tensor w = sample_w(G, out.seeds, job.psi).contiguous();
+            out.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+            torch::NoGradGuard no_grad;
+            const auto device = G.synthesis->parameters().front().device();
+            const torch::Tensor img = G.synthesis->forward(broadcast_w(w.to(device), G.synthesis->num_ws));
+            for (auto& im : io::images_from_batch(img.to(torch::kCPU))) out.images.push_back(io::convert_channels(im, 3));
+        } else if (job.kind == "pca") {
             std::vector<uint32_t> seeds(static_cast<size_t>(std::max(job.samples, 0)));
             for (size_t k = 0; k < seeds.size(); ++k) seeds[k] = static_cast<uint32_t>(k);
             out.set = pca_directions(G, seeds, job.components);

@@ -56,16 +56,22 @@ struct RenderResult {
     std::optional<ModelSummary> model;  ///< set when a model was (re)loaded for this request
 };
 
-/// A request to compute directions for the open model (on the worker, which owns it).
+/// Work for the open model other than a render (on the worker, which owns the model).
 struct DirectionsJob {
-    std::string kind = "pca";  ///< "pca" or "sefa"
+    std::string kind = "pca";  ///< "pca", "sefa", or "samples" (latents and thumbnails to label)
     int components = 10;
-    int samples = 10000;       ///< PCA samples (seeds 0..samples-1)
+    int samples = 10000;       ///< PCA samples (seeds 0..samples-1); thumbnails for "samples"
+    int first_seed = 0;        ///< "samples": seeds first_seed .. first_seed + samples - 1
+    double psi = 1.0;          ///< "samples": truncation
 };
 
 /// The answer to a DirectionsJob.
 struct DirectionsResult {
-    DirectionSet set;
+    std::string kind;
+    DirectionSet set;                ///< pca, sefa
+    std::vector<uint32_t> seeds;     ///< samples
+    std::vector<float> w;            ///< samples: seeds.size() x w_dim
+    std::vector<io::Image8> images;  ///< samples: RGB thumbnails at the model's resolution
     std::string error;
 };
 

@@ -68,6 +68,30 @@ void add_direction_set(ViewerState& s, const DirectionSet& set, const std::strin
     }
 }
 
+void fit_marked_direction(ViewerState& s) {
+    const int d = s.model.w_dim;
+    int pos = 0, neg = 0;
+    LabelledSamples ls;
+    ls.d = d;
+    for (size_t k = 0; k < s.label_marks.size(); ++k) {
+        if (s.label_marks[k] == 0) continue;
+        (s.label_marks[k] > 0 ? pos : neg) += 1;
+        ls.x.insert(ls.x.end(), s.label_w.begin() + static_cast<std::ptrdiff_t>(k * d), s.label_w.begin() + static_cast<std::ptrdiff_t>((k + 1) * d));
+        ls.y.push_back(s.label_marks[k] > 0 ? 1.0 : 0.0);
+    }
+    if (pos < 2 || neg < 2) throw ArgumentError(fmt::format("mark at least 2 positive and 2 negative samples ({} and {} so far)", pos, neg));
+    ls.n = static_cast<int64_t>(ls.y.size());
+    FitOptions o;
+    o.method = FitMethod::logistic;
+    o.validation_fraction = 0;  // a handful of hand labels: all of them train
+    Direction dir = fit_direction(ls, o);
+    dir.name = s.label_name.empty() ? "labels" : s.label_name;
+    DirectionSet set;
+    set.w_dim = d;
+    set.directions.push_back(dir);
+    add_direction_set(s, set, "labels");
+}
+
 void remember_model(ViewerState& s, const std::string& path) {
     auto& r = s.recent_models;
     r.erase(std::remove(r.begin(), r.end(), path), r.end());
@@ -134,6 +158,21 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         s.use_projection = true;
     } else if (cmd == "seeds") {
         s.base_ws.clear();
+    } else if (cmd == "label-samples") {
+        s.label_first_seed = static_cast<int>(number("a first seed"));
+        s.label_count = static_cast<int>(number("a count"));
+        s.job_request = DirectionsJob{"samples", 0, s.label_count, s.label_first_seed, s.psi};
+    } else if (cmd == "mark") {
+        const auto seed = static_cast<uint32_t>(number("a seed"));
+        std::string sign;
+        in >> sign;
+        const auto it = std::find(s.label_seeds.begin(), s.label_seeds.end(), seed);
+        if (it == s.label_seeds.end()) throw ArgumentError(fmt::format("script: seed {} is not among the samples to label", seed));
+        s.label_marks[static_cast<size_t>(it - s.label_seeds.begin())] = sign == "+" ? 1 : sign == "-" ? -1 : 0;
+    } else if (cmd == "fit-marks") {
+        std::string name;
+        if (in >> name) s.label_name = name;
+        s.fit_marks = true;
     } else if (cmd == "layer") {
         s.layer_block = static_cast<int>(number("a block index"));
         int channel;

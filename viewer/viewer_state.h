@@ -50,6 +50,13 @@ struct ViewerState {
     std::optional<ProjectionJob> project_request;  ///< handed to the projection runner by the app
     bool cancel_projection = false, use_projection = false, save_projection = false;
     std::vector<float> base_ws;  ///< the current latent when it comes from a projection (empty: seeds)
+    // Labelling: thumbnails of seeds, marked positive (+1) or negative (-1), fitted into a direction
+    int label_first_seed = 0, label_count = 16;
+    std::vector<uint32_t> label_seeds;
+    std::vector<float> label_w;          ///< label_seeds.size() x w_dim
+    std::vector<int> label_marks;        ///< per sample: +1, -1 or 0
+    std::string label_name = "labels";
+    bool fit_marks = false;              ///< set by the Fit button / script; the app fits
     // Layer view
     bool layer_view = false;
     int layer_block = 0, layer_channel = -1;
@@ -57,6 +64,7 @@ struct ViewerState {
     bool nearest = false;
     double zoom = 1.0, pan_x = 0, pan_y = 0;
     std::string capture_path = "latentkit-capture.png";
+    bool capture_window = false;  ///< set by the button; the app saves the next frame to capture_path
     bool vsync = true;
     int fps_cap = 60;
     // Status
@@ -75,6 +83,10 @@ void add_direction_file(ViewerState& s, const std::string& spec);
 
 /// Adds sliders for the directions of a set (`source` names where they came from).
 void add_direction_set(ViewerState& s, const DirectionSet& set, const std::string& source);
+
+/// Fits a direction (logistic regression in W) to the marked samples and adds it as a slider;
+/// throws ArgumentError when fewer than 2 positive and 2 negative samples are marked.
+void fit_marked_direction(ViewerState& s);
 
 /// Adds `path` to the front of the recent list (at most 8 entries, no duplicates).
 void remember_model(ViewerState& s, const std::string& path);
