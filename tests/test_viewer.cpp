@@ -231,6 +231,25 @@ TEST_CASE("viewer: labelling marks in a sample grid become a direction slider") 
     CHECK(max_diff(io::read_png(dir / "before.png"), io::read_png(dir / "after.png")) > 10);
 }
 
+TEST_CASE("viewer: morph keyframes from the screen, preview and export") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    REQUIRE(lktest::run({"generate", "-m", model, "--seeds", "1,2", "-o", dir / "gen"}).code == 0);
+    const std::string script = "seed 1\nsync\nkey\nseed 2\nsync\nkey\nexport " + (dir / "frames/") + " 4\nsync\nmorph-preview 0.5\nsync\nwait 2\n"
+                               "save-image " + (dir / "mid.png") + "\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["morph"]["keys"] == 2);
+    CHECK(state["morph"]["done"] == true);
+    CHECK(state["morph"]["frames"] == 5);
+    CHECK(max_diff(io::read_png(dir / "frames/frame000000.png"), io::read_png(dir / "gen/seed0001.png")) <= 1);
+    CHECK(max_diff(io::read_png(dir / "frames/frame000004.png"), io::read_png(dir / "gen/seed0002.png")) <= 1);
+    CHECK(max_diff(io::read_png(dir / "mid.png"), io::read_png(dir / "frames/frame000002.png")) <= 1);
+}
+
 TEST_CASE("viewer: without a display it says so in one line and exits 1") {
     const lktest::Result r = run_viewer({"--frames", "1"}, false);
     CHECK(r.code == 1);

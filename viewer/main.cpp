@@ -27,6 +27,7 @@
 #include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
 #include "latentkit/io/tensor_image.h"
+#include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"
 #include "viewer_state.h"
@@ -183,8 +184,52 @@ void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
     ImGui::EndDisabled();
 }
 
+void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
+    if (!ImGui::CollapsingHeader("Morph")) return;
+    if (ImGui::Button("Add the current latent")) s.morph_add = true;
+    ImGui::SameLine();
+    if (ImGui::Button("Clear")) s.morph_keys.clear(), s.morph_preview = false;
+    int remove = -1;
+    for (size_t k = 0; k < s.morph_keys.size(); ++k) {
+        ImGui::PushID(static_cast<int>(k));
+        if (ImGui::SmallButton("x")) remove = static_cast<int>(k);
+        ImGui::SameLine();
+        ImGui::Text("%zu: %s", k, s.morph_keys[k].first.c_str());
+        ImGui::PopID();
+    }
+    if (remove >= 0) s.morph_keys.erase(s.morph_keys.begin() + remove);
+    ImGui::Checkbox("cubic", &s.morph_cubic);
+    ImGui::SameLine();
+    ImGui::Checkbox("loop", &s.morph_loop);
+    ImGui::SliderInt("frames per key", &s.morph_frames, 2, 600);
+    ImGui::SliderInt("fps", &s.morph_fps, 1, 120);
+    ImGui::BeginDisabled(s.morph_keys.size() < 2);
+    ImGui::Checkbox("preview", &s.morph_preview);
+    ImGui::SameLine();
+    ImGui::Checkbox("play", &s.morph_play);
+    float t = static_cast<float>(s.morph_t);
+    if (ImGui::SliderFloat("position", &t, 0.0f, 1.0f)) s.morph_t = t, s.morph_preview = true;
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", s.morph_out.c_str());
+    if (ImGui::InputText("video", buf, sizeof(buf))) s.morph_out = buf;
+    if (!e.running) {
+        if (ImGui::Button("Export")) {
+            MorphExportJob job;
+            job.out = s.morph_out;
+            job.frames_per_transition = s.morph_frames;
+            s.morph_export = job;
+        }
+    } else if (ImGui::Button("Cancel export")) {
+        s.cancel_export = true;
+    }
+    ImGui::EndDisabled();
+    if (e.running || e.done || !e.error.empty())
+        ImGui::ProgressBar(e.frames > 0 ? static_cast<float>(e.frame) / e.frames : 0.0f, ImVec2(-1, 0),
+                           e.error.empty() ? fmt::format("{}/{} frames", e.frame, e.frames).c_str() : e.error.c_str());
+}
+
 void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current,
-                 const GlImage& label_grid, bool& label_fresh) {
+                 const GlImage& label_grid, bool& label_fresh, const MorphExportState& export_state) {
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
     ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
@@ -276,6 +321,7 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
     if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
     draw_projection_panel(s, p, target, current);
     draw_labelling_panel(s, label_grid, label_fresh);
+    draw_morph_panel(s, export_state);
     if (ImGui::CollapsingHeader("Layer view")) {
         ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
         int blocks = 0;
@@ -351,6 +397,8 @@ int run(const Options& o) {
         GlImage proj_target(find_shader_dir()), proj_current(find_shader_dir()), label_grid(find_shader_dir());
         ProjectionSnapshot proj_snap;
         bool label_fresh = false;
+        MorphExporter exporter;
+        MorphExportState export_state;
         ViewerState s;
         if (o.script.empty() && o.screenshot.empty()) load_settings(s);
         if (!o.model.empty()) s.model_path = s.model_input = o.model;
@@ -384,7 +432,8 @@ int run(const Options& o) {
             } else if (!script.empty()) {
                 const std::string line = script.front();
                 const bool synced = have_sent && shown_id == last_sent.id && !worker.busy() && !s.computing && !s.job_request &&
-                                    !s.project_request && !proj_snap.running && !s.fit_marks;
+                                    !s.project_request && !proj_snap.running && !s.fit_marks && !s.morph_add && !s.morph_export &&
+                                    !export_state.running;
                 if (line == "sync") {
                     if (synced) script.pop_front();
                 } else {
@@ -415,6 +464,9 @@ int run(const Options& o) {
                 }
                 s.render_ms = r->render_ms;
                 if (r->error.empty()) {
+                    s.current_ws = r->ws;
+                    s.current_label = !last_sent.base_ws.empty() ? "projected / previewed latent" : fmt::format("seed {:.2f}, {:.2f}", last_sent.seed_x, last_sent.seed_y);
+                    if (!last_sent.edits.empty()) s.current_label += " (edited)";
                     image.upload(r->image);
                     s.error.clear();
                 } else {
@@ -482,6 +534,30 @@ int run(const Options& o) {
                     s.error = e.what();
                 }
             }
+            // Morph: keyframes from the image on screen, playback, export.
+            if (s.morph_add && (shown_id == last_sent.id || !have_sent)) {
+                s.morph_add = false;
+                if (s.current_ws.empty()) s.error = "nothing rendered yet to add as a keyframe";
+                else s.morph_keys.emplace_back(s.current_label, s.current_ws);
+            }
+            if (s.morph_play && s.morph_keys.size() >= 2) {
+                const double seconds = static_cast<double>(s.morph_keys.size() - (s.morph_loop ? 0 : 1)) * s.morph_frames / std::max(1, s.morph_fps);
+                s.morph_t = std::fmod(s.morph_t + dt / seconds, 1.0);
+                s.morph_preview = true;
+            }
+            if (s.morph_export) {
+                MorphExportJob job = *s.morph_export;
+                s.morph_export.reset();
+                job.model_path = s.model_path;
+                job.device = s.device;
+                job.cubic = s.morph_cubic;
+                job.loop = s.morph_loop;
+                job.fps = s.morph_fps;
+                for (const auto& k : s.morph_keys) job.keys.push_back(k.second);
+                exporter.start(job);
+            }
+            if (s.cancel_export) exporter.cancel(), s.cancel_export = false;
+            export_state = exporter.state();
             RenderRequest want = request_from(s);
             want.id = last_sent.id;
             const bool changed = !have_sent || !same_render(want, last_sent);
@@ -495,7 +571,7 @@ int run(const Options& o) {
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
             ImGui::NewFrame();
-            draw_panels(s, image, proj_snap, proj_target, proj_current, label_grid, label_fresh);
+            draw_panels(s, image, proj_snap, proj_target, proj_current, label_grid, label_fresh, export_state);
             // Dragging in the image moves through seeds; the wheel zooms; the right button pans.
             ImGuiIO& io = ImGui::GetIO();
             if (!io.WantCaptureMouse && io.MousePos.x > kPanelWidth) {
@@ -555,7 +631,9 @@ int run(const Options& o) {
                                                     {"seed_x", s.seed_x}, {"directions", s.directions.size()},
                                                     {"projection", {{"done", proj_snap.done}, {"error", proj_snap.error}, {"step", proj_snap.step},
                                                                     {"alignment", proj_snap.alignment}}},
-                                                    {"projected_latent", !s.base_ws.empty()}}.dump(1);
+                                                    {"projected_latent", !s.base_ws.empty()},
+                                                    {"morph", {{"keys", s.morph_keys.size()}, {"done", export_state.done}, {"error", export_state.error},
+                                                               {"frames", export_state.frames}}}}.dump(1);
             write_file_atomic(o.dump_state, text.data(), text.size());
         }
         if (o.script.empty() && o.screenshot.empty() && !o.benchmark) save_settings(s);

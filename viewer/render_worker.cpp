@@ -189,6 +189,10 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
             for (int l = std::max(0, e.first_layer); l <= last; ++l) layers.push_back(l);
             if (!layers.empty()) ws = apply_direction(ws, e.direction, e.strength, layers);
         }
+        {
+            const torch::Tensor flat = ws.to(torch::kCPU).contiguous();
+            out.ws.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
+        }
         SynthesisOptions so;
         if (r.noise_mode == "const") so.noise_mode = NoiseMode::constant;
         else if (r.noise_mode == "none") so.noise_mode = NoiseMode::none;

@@ -52,6 +52,7 @@ struct RenderResult {
     uint64_t id = 0;
     io::Image8 image;      ///< RGB, the model's resolution (empty on error)
     std::string error;     ///< one line when the request failed
+    std::vector<float> ws; ///< the W+ latent rendered (num_ws * w_dim), with every edit applied
     double render_ms = 0;
     std::optional<ModelSummary> model;  ///< set when a model was (re)loaded for this request
 };

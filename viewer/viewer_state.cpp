@@ -2,11 +2,13 @@
 #include "viewer_state.h"
 
 #include <fmt/format.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <sstream>
 
 #include "latentkit/error.h"
+#include "latentkit/interpolate.h"
 
 namespace latentkit::viewer {
 
@@ -26,6 +28,7 @@ RenderRequest request_from(const ViewerState& s) {
         if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
     for (const auto& d : s.directions) r.edits.push_back({d.direction, d.strength, d.first_layer, d.last_layer});
     r.base_ws = s.base_ws;
+    if (s.morph_preview && s.morph_keys.size() >= 2) r.base_ws = morph_preview_ws(s);
     if (s.layer_view) r.view_block = s.layer_block, r.view_channel = s.layer_channel;
     return r;
 }
@@ -90,6 +93,19 @@ void fit_marked_direction(ViewerState& s) {
     set.w_dim = d;
     set.directions.push_back(dir);
     add_direction_set(s, set, "labels");
+}
+
+std::vector<float> morph_preview_ws(const ViewerState& s) {
+    if (s.morph_keys.size() < 2) return {};
+    std::vector<torch::Tensor> keys;
+    for (const auto& [label, ws] : s.morph_keys) keys.push_back(torch::tensor(ws));
+    PathOptions o;
+    o.kind = s.morph_cubic ? PathKind::cubic : PathKind::linear;
+    o.loop = s.morph_loop;
+    o.frames_per_transition = std::max(1, s.morph_frames);
+    const double transitions = static_cast<double>(s.morph_keys.size()) - (s.morph_loop ? 0.0 : 1.0);
+    const torch::Tensor w = path_sample(torch::stack(keys), o, std::clamp(s.morph_t, 0.0, 1.0) * transitions).contiguous();
+    return std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
 }
 
 void remember_model(ViewerState& s, const std::string& path) {
@@ -173,6 +189,16 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         std::string name;
         if (in >> name) s.label_name = name;
         s.fit_marks = true;
+    } else if (cmd == "key") {
+        s.morph_add = true;
+    } else if (cmd == "morph-preview") {
+        s.morph_t = number("a position 0..1");
+        s.morph_preview = true;
+    } else if (cmd == "export") {
+        MorphExportJob job;
+        in >> job.out;
+        job.frames_per_transition = static_cast<int>(number("frames per transition"));
+        s.morph_export = job;
     } else if (cmd == "layer") {
         s.layer_block = static_cast<int>(number("a block index"));
         int channel;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "latentkit/directions.h"
+#include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"
 
@@ -57,6 +58,16 @@ struct ViewerState {
     std::vector<int> label_marks;        ///< per sample: +1, -1 or 0
     std::string label_name = "labels";
     bool fit_marks = false;              ///< set by the Fit button / script; the app fits
+    // Morph: keyframes are W+ latents taken from what is shown (seeds, edits, projections)
+    std::vector<std::pair<std::string, std::vector<float>>> morph_keys;
+    std::vector<float> current_ws;  ///< the latent of the image on screen (from the worker)
+    std::string current_label;
+    bool morph_add = false, morph_preview = false, morph_play = false, morph_cubic = false, morph_loop = false;
+    double morph_t = 0;             ///< preview position, 0..1 over the whole path
+    int morph_frames = 60, morph_fps = 30;
+    std::string morph_out = "morph.mp4";
+    std::optional<MorphExportJob> morph_export;  ///< handed to the exporter by the app
+    bool cancel_export = false;
     // Layer view
     bool layer_view = false;
     int layer_block = 0, layer_channel = -1;
@@ -87,6 +98,9 @@ void add_direction_set(ViewerState& s, const DirectionSet& set, const std::strin
 /// Fits a direction (logistic regression in W) to the marked samples and adds it as a slider;
 /// throws ArgumentError when fewer than 2 positive and 2 negative samples are marked.
 void fit_marked_direction(ViewerState& s);
+
+/// The W+ latent of the morph preview at morph_t (empty when there are fewer than 2 keyframes).
+std::vector<float> morph_preview_ws(const ViewerState& s);
 
 /// Adds `path` to the front of the recent list (at most 8 entries, no duplicates).
 void remember_model(ViewerState& s, const std::string& path);

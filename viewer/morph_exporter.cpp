@@ -1,0 +1,87 @@
+// The viewer's morph export thread: MorphRenderer + the video writer.
+#include "morph_exporter.h"
+
+#include <torch/torch.h>
+
+#include "latentkit/error.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/io/video.h"
+#include "latentkit/model_io.h"
+#include "latentkit/morph.h"
+
+namespace latentkit::viewer {
+
+MorphExporter::~MorphExporter() {
+    cancel();
+    wait();
+}
+
+void MorphExporter::start(const MorphExportJob& job) {
+    cancel();
+    wait();
+    cancel_ = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        state_ = MorphExportState{};
+        state_.running = true;
+    }
+    thread_ = std::thread([this, job] { run(job); });
+}
+
+void MorphExporter::cancel() { cancel_ = true; }
+
+void MorphExporter::wait() {
+    if (thread_.joinable()) thread_.join();
+}
+
+MorphExportState MorphExporter::state() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return state_;
+}
+
+void MorphExporter::run(MorphExportJob job) {
+    try {
+        if (job.keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
+        const Model model = load_model(job.model_path);
+        auto G = model.generator();
+        const auto& cfg = G->config;
+        MorphSpec spec;
+        spec.path.kind = job.cubic ? PathKind::cubic : PathKind::linear;
+        spec.path.loop = job.loop;
+        spec.path.frames_per_transition = job.frames_per_transition;
+        for (const auto& k : job.keys) {
+            if (static_cast<int64_t>(k.size()) != static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim) throw ShapeError("a keyframe does not fit this model");
+            spec.w_keys.push_back(torch::tensor(k).reshape({1, cfg.num_ws(), cfg.w_dim}));
+        }
+        const torch::Device device(job.device);
+        G->to(device);
+        G->eval();
+        MorphRenderer renderer(G, spec, device);
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            state_.frames = renderer.frame_count();
+        }
+        io::VideoOptions vo;
+        vo.fps = job.fps;
+        auto sink = io::make_async(io::open_frame_sink(job.out, cfg.img_resolution, cfg.img_resolution, vo));
+        torch::NoGradGuard no_grad;
+        for (int64_t f = 0; f < renderer.frame_count(); f += renderer.frames_per_batch()) {
+            if (cancel_) throw CancelledError("cancelled");
+            const int64_t n = std::min(renderer.frames_per_batch(), renderer.frame_count() - f);
+            for (auto& im : io::images_from_batch(renderer.render(f, n).to(torch::kCPU))) sink->write(io::convert_channels(im, 3));
+            std::lock_guard<std::mutex> lock(mutex_);
+            state_.frame = f + n;
+        }
+        sink->finish();
+        std::lock_guard<std::mutex> lock(mutex_);
+        state_.done = true;
+        state_.running = false;
+    } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        state_.error = e.what();
+        if (state_.error.find('\n') != std::string::npos) state_.error.resize(state_.error.find('\n'));
+        state_.running = false;
+    }
+}
+
+}  // namespace latentkit::viewer

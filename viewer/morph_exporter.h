@@ -1,0 +1,47 @@
+#pragma once
+// Exports a morph between W+ keyframes to a video (or PNG folder) on its own thread, with its own
+// copy of the model; the UI polls progress and can cancel.
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace latentkit::viewer {
+
+/// What to export.
+struct MorphExportJob {
+    std::string model_path, out, device = "cpu";
+    std::vector<std::vector<float>> keys;  ///< W+ keyframes, each num_ws * w_dim
+    bool cubic = false, loop = false;
+    int frames_per_transition = 60, fps = 30;
+};
+
+/// Progress of an export.
+struct MorphExportState {
+    bool running = false, done = false;
+    int64_t frame = 0, frames = 0;
+    std::string error;
+};
+
+/// One export at a time.
+class MorphExporter {
+public:
+    MorphExporter() = default;
+    ~MorphExporter();
+    MorphExporter(const MorphExporter&) = delete;
+    MorphExporter& operator=(const MorphExporter&) = delete;
+    void start(const MorphExportJob& job);
+    void cancel();
+    MorphExportState state() const;
+    void wait();
+
+private:
+    void run(MorphExportJob job);
+    mutable std::mutex mutex_;
+    MorphExportState state_;
+    std::atomic<bool> cancel_{false};
+    std::thread thread_;
+};
+
+}  // namespace latentkit::viewer
