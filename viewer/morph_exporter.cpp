@@ -11,28 +11,19 @@
 
 namespace latentkit::viewer {
 
-MorphExporter::~MorphExporter() {
-    cancel();
-    wait();
-}
-
 void MorphExporter::start(const MorphExportJob& job) {
-    cancel();
-    wait();
-    cancel_ = false;
+    task_.stop();
     {
         std::lock_guard<std::mutex> lock(mutex_);
         state_ = MorphExportState{};
         state_.running = true;
     }
-    thread_ = std::thread([this, job] { run(job); });
+    task_.start([this, job] { run(job); });
 }
 
-void MorphExporter::cancel() { cancel_ = true; }
+void MorphExporter::cancel() { task_.cancel(); }
 
-void MorphExporter::wait() {
-    if (thread_.joinable()) thread_.join();
-}
+void MorphExporter::wait() { task_.join(); }
 
 MorphExportState MorphExporter::state() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -66,7 +57,7 @@ void MorphExporter::run(MorphExportJob job) {
         auto sink = io::make_async(io::open_frame_sink(job.out, cfg.img_resolution, cfg.img_resolution, vo));
         torch::NoGradGuard no_grad;
         for (int64_t f = 0; f < renderer.frame_count(); f += renderer.frames_per_batch()) {
-            if (cancel_) throw CancelledError("cancelled");
+            if (task_.cancelled()) throw CancelledError("cancelled");
             const int64_t n = std::min(renderer.frames_per_batch(), renderer.frame_count() - f);
             for (auto& im : io::images_from_batch(renderer.render(f, n).to(torch::kCPU))) sink->write(io::convert_channels(im, 3));
             std::lock_guard<std::mutex> lock(mutex_);

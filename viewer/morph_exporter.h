@@ -1,11 +1,11 @@
 #pragma once
 // Exports a morph between W+ keyframes to a video (or PNG folder) on its own thread, with its own
 // copy of the model; the UI polls progress and can cancel.
-#include <atomic>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "background_task.h"
 
 namespace latentkit::viewer {
 
@@ -28,7 +28,6 @@ struct MorphExportState {
 class MorphExporter {
 public:
     MorphExporter() = default;
-    ~MorphExporter();
     MorphExporter(const MorphExporter&) = delete;
     MorphExporter& operator=(const MorphExporter&) = delete;
     void start(const MorphExportJob& job);
@@ -40,8 +39,7 @@ private:
     void run(MorphExportJob job);
     mutable std::mutex mutex_;
     MorphExportState state_;
-    std::atomic<bool> cancel_{false};
-    std::thread thread_;
+    BackgroundTask task_;  // last: joined before the state it writes is destroyed
 };
 
 }  // namespace latentkit::viewer

@@ -14,15 +14,8 @@
 
 namespace latentkit::viewer {
 
-ProjectionRunner::~ProjectionRunner() {
-    cancel();
-    wait();
-}
-
 void ProjectionRunner::start(const ProjectionJob& job) {
-    cancel();
-    wait();
-    cancel_ = false;
+    task_.stop();
     {
         std::lock_guard<std::mutex> lock(mutex_);
         const uint64_t v = snap_.version;
@@ -31,14 +24,12 @@ void ProjectionRunner::start(const ProjectionJob& job) {
         snap_.steps = job.steps;
         snap_.version = v + 1;
     }
-    thread_ = std::thread([this, job] { run(job); });
+    task_.start([this, job] { run(job); });
 }
 
-void ProjectionRunner::cancel() { cancel_ = true; }
+void ProjectionRunner::cancel() { task_.cancel(); }
 
-void ProjectionRunner::wait() {
-    if (thread_.joinable()) thread_.join();
-}
+void ProjectionRunner::wait() { task_.join(); }
 
 ProjectionSnapshot ProjectionRunner::snapshot() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -84,7 +75,7 @@ void ProjectionRunner::run(ProjectionJob job) {
             snap_.loss = s.loss.sum().item<double>();
             snap_.current = io::convert_channels(io::images_from_batch(s.images.to(torch::kCPU))[0], 3);
             ++snap_.version;
-            return !cancel_.load();
+            return !task_.cancelled();
         });
         const torch::Tensor ws = r.ws.contiguous();
         std::lock_guard<std::mutex> lock(mutex_);

@@ -1,14 +1,14 @@
 #pragma once
 // Runs a projection for the viewer on its own thread, with its own copy of the model, so the render
 // worker stays free; the UI polls snapshots (step, loss, current image) and can cancel.
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "latentkit/io/png.h"
+
+#include "background_task.h"
 
 namespace latentkit::viewer {
 
@@ -38,7 +38,6 @@ struct ProjectionSnapshot {
 class ProjectionRunner {
 public:
     ProjectionRunner() = default;
-    ~ProjectionRunner();
     ProjectionRunner(const ProjectionRunner&) = delete;
     ProjectionRunner& operator=(const ProjectionRunner&) = delete;
     /// Starts `job` (the model's constant noise is kept, so the result renders as shown).
@@ -54,8 +53,7 @@ private:
     void run(ProjectionJob job);
     mutable std::mutex mutex_;
     ProjectionSnapshot snap_;
-    std::atomic<bool> cancel_{false};
-    std::thread thread_;
+    BackgroundTask task_;  // last: joined before the state it writes is destroyed
 };
 
 }  // namespace latentkit::viewer
