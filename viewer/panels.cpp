@@ -1,0 +1,292 @@
+// The viewer's panels: Dear ImGui widgets that edit ViewerState and nothing else.
+#include "panels.h"
+
+#include <fmt/format.h>
+#include <imgui.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+
+#include "latentkit/io/png.h"
+
+namespace latentkit::viewer {
+
+int grid_cols(size_t n) { return std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))))); }
+
+namespace {
+
+void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
+    if (p.running) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
+    if (!ImGui::CollapsingHeader("Projection")) return;
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", s.project_target.c_str());
+    if (ImGui::InputText("photo", buf, sizeof(buf))) s.project_target = buf;
+    std::snprintf(buf, sizeof(buf), "%s", s.project_vgg.c_str());
+    if (ImGui::InputText("vgg16.pt", buf, sizeof(buf))) s.project_vgg = buf;
+    ImGui::Combo("align", &s.project_align, "auto\0face\0center\0none\0");
+    ImGui::Combo("space", &s.project_space, "w\0w+\0");
+    ImGui::SliderInt("steps", &s.project_steps, 10, 2000);
+    if (!p.running) {
+        if (ImGui::Button("Project")) {
+            ProjectionJob job;
+            job.target_path = s.project_target;
+            job.vgg = s.project_vgg;
+            job.align = std::array<const char*, 4>{"auto", "face", "center", "none"}[static_cast<size_t>(s.project_align)];
+            job.space = s.project_space == 1 ? "w+" : "w";
+            job.steps = s.project_steps;
+            s.project_request = job;
+        }
+    } else if (ImGui::Button("Cancel")) {
+        s.cancel_projection = true;
+    }
+    if (p.running || p.done || !p.error.empty()) {
+        ImGui::ProgressBar(p.steps > 0 ? static_cast<float>(p.step) / p.steps : 0.0f, ImVec2(-1, 0),
+                           fmt::format("step {}/{}  loss {:.4f}", p.step, p.steps, p.loss).c_str());
+        if (!p.alignment.empty()) ImGui::TextDisabled("%s", p.alignment.c_str());
+        if (!p.error.empty()) ImGui::TextColored(ImVec4(1.0f, 0.35f, 0.3f, 1.0f), "%s", p.error.c_str());
+        const float side = (kPanelWidth - 30) / 2;
+        if (!target.empty()) ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(target.texture())), ImVec2(side, side));
+        if (!current.empty()) {
+            ImGui::SameLine();
+            ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(current.texture())), ImVec2(side, side));
+        }
+    }
+    if (p.done) {
+        if (ImGui::Button("Use as the current latent")) s.use_projection = true;
+        std::snprintf(buf, sizeof(buf), "%s", s.project_save.c_str());
+        if (ImGui::InputText("save as", buf, sizeof(buf))) s.project_save = buf;
+        if (ImGui::Button("Save .npz")) s.save_projection = true;
+    }
+    if (!s.base_ws.empty() && ImGui::Button("Back to seeds")) s.base_ws.clear();
+}
+
+
+void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
+    if (fresh) ImGui::SetNextItemOpen(true), fresh = false;  // new samples: show them
+    if (!ImGui::CollapsingHeader("Labelling")) return;
+    ImGui::SetNextItemWidth(120);
+    ImGui::InputInt("first seed", &s.label_first_seed);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(100);
+    ImGui::InputInt("count", &s.label_count);
+    s.label_first_seed = std::max(0, s.label_first_seed);
+    s.label_count = std::clamp(s.label_count, 4, 64);
+    ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
+    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{"samples", 0, s.label_count, s.label_first_seed, s.psi};
+    ImGui::EndDisabled();
+    if (grid.empty() || s.label_seeds.empty()) return;
+    ImGui::TextDisabled("left click: positive, right click: negative, again: clear");
+    const int cols = grid_cols(s.label_seeds.size());
+    const int rows = static_cast<int>((s.label_seeds.size() + cols - 1) / cols);
+    const float side = kPanelWidth - 30;
+    const ImVec2 size(side, side * rows / cols);
+    ImGui::Image(reinterpret_cast<ImTextureID>(static_cast<intptr_t>(grid.texture())), size);
+    const ImVec2 p0 = ImGui::GetItemRectMin();
+    const float cw = size.x / cols, ch = size.y / rows;
+    if (ImGui::IsItemHovered() && (ImGui::IsMouseClicked(ImGuiMouseButton_Left) || ImGui::IsMouseClicked(ImGuiMouseButton_Right))) {
+        const ImVec2 m = ImGui::GetIO().MousePos;
+        const int cx = std::clamp(static_cast<int>((m.x - p0.x) / cw), 0, cols - 1), cy = std::clamp(static_cast<int>((m.y - p0.y) / ch), 0, rows - 1);
+        const size_t k = static_cast<size_t>(cy * cols + cx);
+        if (k < s.label_marks.size()) {
+            const int want = ImGui::IsMouseClicked(ImGuiMouseButton_Left) ? 1 : -1;
+            s.label_marks[k] = s.label_marks[k] == want ? 0 : want;
+        }
+    }
+    ImDrawList* draw = ImGui::GetWindowDrawList();
+    int pos = 0, neg = 0;
+    for (size_t k = 0; k < s.label_marks.size(); ++k) {
+        if (s.label_marks[k] == 0) continue;
+        (s.label_marks[k] > 0 ? pos : neg) += 1;
+        const float x = p0.x + cw * static_cast<float>(k % cols), y = p0.y + ch * static_cast<float>(k / cols);
+        draw->AddRect(ImVec2(x + 1, y + 1), ImVec2(x + cw - 1, y + ch - 1), s.label_marks[k] > 0 ? IM_COL32(60, 220, 90, 255) : IM_COL32(230, 60, 60, 255), 0, 0, 3);
+    }
+    ImGui::Text("%d positive, %d negative", pos, neg);
+    char buf[256];
+    std::snprintf(buf, sizeof(buf), "%s", s.label_name.c_str());
+    if (ImGui::InputText("name", buf, sizeof(buf))) s.label_name = buf;
+    ImGui::BeginDisabled(pos < 2 || neg < 2);
+    if (ImGui::Button("Fit direction")) s.fit_marks = true;
+    ImGui::EndDisabled();
+}
+
+void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
+    if (!ImGui::CollapsingHeader("Morph")) return;
+    if (ImGui::Button("Add the current latent")) s.morph_add = true;
+    ImGui::SameLine();
+    if (ImGui::Button("Clear")) s.morph_keys.clear(), s.morph_preview = false;
+    int remove = -1;
+    for (size_t k = 0; k < s.morph_keys.size(); ++k) {
+        ImGui::PushID(static_cast<int>(k));
+        if (ImGui::SmallButton("x")) remove = static_cast<int>(k);
+        ImGui::SameLine();
+        ImGui::Text("%zu: %s", k, s.morph_keys[k].first.c_str());
+        ImGui::PopID();
+    }
+    if (remove >= 0) s.morph_keys.erase(s.morph_keys.begin() + remove);
+    ImGui::Checkbox("cubic", &s.morph_cubic);
+    ImGui::SameLine();
+    ImGui::Checkbox("loop", &s.morph_loop);
+    ImGui::SliderInt("frames per key", &s.morph_frames, 2, 600);
+    ImGui::SliderInt("fps", &s.morph_fps, 1, 120);
+    ImGui::BeginDisabled(s.morph_keys.size() < 2);
+    ImGui::Checkbox("preview", &s.morph_preview);
+    ImGui::SameLine();
+    ImGui::Checkbox("play", &s.morph_play);
+    float t = static_cast<float>(s.morph_t);
+    if (ImGui::SliderFloat("position", &t, 0.0f, 1.0f)) s.morph_t = t, s.morph_preview = true;
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", s.morph_out.c_str());
+    if (ImGui::InputText("video", buf, sizeof(buf))) s.morph_out = buf;
+    if (!e.running) {
+        if (ImGui::Button("Export")) {
+            MorphExportJob job;
+            job.out = s.morph_out;
+            job.frames_per_transition = s.morph_frames;
+            s.morph_export = job;
+        }
+    } else if (ImGui::Button("Cancel export")) {
+        s.cancel_export = true;
+    }
+    ImGui::EndDisabled();
+    if (e.running || e.done || !e.error.empty())
+        ImGui::ProgressBar(e.frames > 0 ? static_cast<float>(e.frame) / e.frames : 0.0f, ImVec2(-1, 0),
+                           e.error.empty() ? fmt::format("{}/{} frames", e.frame, e.frames).c_str() : e.error.c_str());
+}
+
+}  // namespace
+
+void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current,
+                 const GlImage& label_grid, bool& label_fresh, const MorphExportState& export_state) {
+    ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
+    ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
+    ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
+    if (!s.error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+        ImGui::TextWrapped("%s", s.error.c_str());
+        ImGui::PopStyleColor();
+    }
+    if (ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) {
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.model_input.c_str());
+        if (ImGui::InputText("path", buf, sizeof(buf), ImGuiInputTextFlags_EnterReturnsTrue)) s.model_path = buf;
+        s.model_input = buf;
+        if (ImGui::Button("Open")) s.model_path = s.model_input;
+        for (const auto& r : s.recent_models)
+            if (ImGui::Selectable(r.c_str())) s.model_path = s.model_input = r;
+        if (s.model.resolution > 0)
+            ImGui::Text("%dx%d, %d channel(s), %d ws of %d, z %d, c %d\n%s, fingerprint %s", s.model.resolution, s.model.resolution, s.model.channels,
+                        s.model.num_ws, s.model.w_dim, s.model.z_dim, s.model.c_dim, s.model.format.c_str(), s.model.fingerprint.c_str());
+    }
+    if (ImGui::CollapsingHeader("Latent", ImGuiTreeNodeFlags_DefaultOpen)) {
+        double step = 1.0;
+        ImGui::InputScalar("seed x", ImGuiDataType_Double, &s.seed_x, &step, nullptr, "%.3f");
+        ImGui::InputScalar("seed y", ImGuiDataType_Double, &s.seed_y, &step, nullptr, "%.3f");
+        if (ImGui::Button("Snap")) s.seed_x = std::round(s.seed_x), s.seed_y = std::round(s.seed_y);
+        ImGui::SameLine();
+        ImGui::Checkbox("Animate", &s.animate);
+        float speed = static_cast<float>(s.speed);
+        if (ImGui::SliderFloat("speed", &speed, 0.01f, 5.0f, "%.2f seeds/s")) s.speed = speed;
+        ImGui::TextDisabled("drag in the image to move through seeds");
+        float psi = static_cast<float>(s.psi);
+        if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
+        ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
+        ImGui::Combo("noise", &s.noise_mode, "const\0random\0none\0");
+        if (s.noise_mode == 1) ImGui::InputInt("noise seed", &s.noise_seed);
+    }
+    if (ImGui::CollapsingHeader("Style mixing")) {
+        ImGui::Checkbox("mix", &s.mix);
+        ImGui::InputInt("mix seed", &s.mix_seed);
+        if (s.mix_layers.size() != static_cast<size_t>(s.model.num_ws)) s.mix_layers.assign(static_cast<size_t>(std::max(0, s.model.num_ws)), false);
+        for (size_t l = 0; l < s.mix_layers.size(); ++l) {
+            bool on = s.mix_layers[l];
+            if (l % 6) ImGui::SameLine();
+            if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) s.mix_layers[l] = on;
+        }
+    }
+    if (ImGui::CollapsingHeader("Directions", ImGuiTreeNodeFlags_DefaultOpen)) {
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.direction_input.c_str());
+        ImGui::InputText("file", buf, sizeof(buf));
+        s.direction_input = buf;
+        if (ImGui::Button("Load")) {
+            try {
+                add_direction_file(s, s.direction_input);
+                s.error.clear();
+            } catch (const std::exception& e) {
+                s.error = e.what();
+            }
+        }
+        ImGui::SameLine();
+        if (ImGui::Button("Reset all"))
+            for (auto& d : s.directions) d.strength = 0;
+        ImGui::SameLine();
+        if (ImGui::Button("Remove all")) s.directions.clear();
+        ImGui::SetNextItemWidth(120);
+        ImGui::InputInt("k", &s.compute_components);
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(140);
+        ImGui::InputInt("samples", &s.compute_samples, 1000);
+        if (s.model.w_dim > 0) s.compute_components = std::clamp(s.compute_components, 1, s.model.w_dim);
+        s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
+        ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
+        if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples, 0, 1.0};
+        ImGui::SameLine();
+        if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{"sefa", s.compute_components, 0, 0, 1.0};
+        ImGui::EndDisabled();
+        if (s.computing) ImGui::TextDisabled("computing directions...");
+        for (size_t k = 0; k < s.directions.size(); ++k) {
+            auto& d = s.directions[k];
+            ImGui::PushID(static_cast<int>(k));
+            float v = static_cast<float>(d.strength);
+            if (ImGui::SliderFloat(d.direction.name.c_str(), &v, static_cast<float>(d.direction.strength_min), static_cast<float>(d.direction.strength_max)))
+                d.strength = v;
+            int range[2] = {d.first_layer, d.last_layer < 0 ? std::max(0, s.model.num_ws - 1) : d.last_layer};
+            if (ImGui::SliderInt2("layers", range, 0, std::max(0, s.model.num_ws - 1))) d.first_layer = range[0], d.last_layer = range[1];
+            ImGui::PopID();
+        }
+    }
+    if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
+    draw_projection_panel(s, p, target, current);
+    draw_labelling_panel(s, label_grid, label_fresh);
+    draw_morph_panel(s, export_state);
+    if (ImGui::CollapsingHeader("Layer view")) {
+        ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
+        int blocks = 0;
+        for (int r = 4; r <= s.model.resolution && r > 0; r *= 2) ++blocks;
+        ImGui::SliderInt("block", &s.layer_block, 0, std::max(0, blocks - 1), fmt::format("{}x{}", 4 << s.layer_block, 4 << s.layer_block).c_str());
+        ImGui::InputInt("channel (-1: RGB of 0-2)", &s.layer_channel);
+        s.layer_channel = std::max(-1, s.layer_channel);
+        ImGui::TextDisabled("each channel is normalised by its own spread");
+    }
+    if (ImGui::CollapsingHeader("Display and capture")) {
+        ImGui::Checkbox("nearest filtering", &s.nearest);
+        float zoom = static_cast<float>(s.zoom);
+        if (ImGui::SliderFloat("zoom", &zoom, 0.1f, 16.0f, "%.2f", ImGuiSliderFlags_Logarithmic)) s.zoom = zoom;
+        if (ImGui::Button("Fit")) s.zoom = 1, s.pan_x = s.pan_y = 0;
+        char buf[1024];
+        std::snprintf(buf, sizeof(buf), "%s", s.capture_path.c_str());
+        ImGui::InputText("capture", buf, sizeof(buf));
+        s.capture_path = buf;
+        if (ImGui::Button("Save image")) {
+            try {
+                io::write_png(s.capture_path, image.read_back());
+                s.status = "saved " + s.capture_path;
+            } catch (const std::exception& e) {
+                s.error = e.what();
+            }
+        }
+        ImGui::SameLine();
+        if (ImGui::Button("Save window")) s.capture_window = true;
+    }
+    if (ImGui::CollapsingHeader("Performance", ImGuiTreeNodeFlags_DefaultOpen)) {
+        ImGui::Text("frame %.1f ms, render %.1f ms", s.frame_ms, s.render_ms);
+        ImGui::Checkbox("vsync", &s.vsync);
+        ImGui::SliderInt("FPS cap", &s.fps_cap, 10, 240);
+    }
+    if (!s.status.empty()) ImGui::TextDisabled("%s", s.status.c_str());
+    ImGui::End();
+}
+
+}  // namespace latentkit::viewer
