@@ -124,12 +124,6 @@ void run(const Opts& o) {
 
     const std::string ext = std::filesystem::path(o.out).extension().string();
     const bool video = ext == ".mp4" || ext == ".mkv" || ext == ".mov" || ext == ".webm" || ext == ".gif";
-    if (!o.save_w.empty()) {
-        std::vector<torch::Tensor> all;
-        for (int64_t r = 0; r < rows; ++r)
-            for (double s : strengths) all.push_back(edited(s).narrow(0, r, 1));
-        write_ws_npz(o.save_w, torch::cat(all));
-    }
     if (video) {
         // A sweep from the first strength to the last, the latents side by side.
         const double from = strengths.front(), to = strengths.back();
@@ -154,6 +148,12 @@ void run(const Opts& o) {
             for (double s : strengths) grid.push_back(edited(s).narrow(0, r, 1));
         cells = render(torch::cat(grid));
         io::write_png(o.out, io::tile_images(cells, static_cast<int>(strengths.size()), static_cast<int>(rows)));
+    }
+    if (!o.save_w.empty()) {  // after the images, so a failed run writes nothing
+        std::vector<torch::Tensor> all;
+        for (int64_t r = 0; r < rows; ++r)
+            for (double s : strengths) all.push_back(edited(s).narrow(0, r, 1));
+        write_ws_npz(o.save_w, torch::cat(all));
     }
     log_info(fmt::format("{} latent(s) x {} strength(s) ({} to {}) -> {}", rows, strengths.size(), strengths.front(), strengths.back(), o.out));
 }
