@@ -29,7 +29,7 @@ FaceDetector::FaceDetector(const std::string& landmark_model) : s_(std::make_uni
         throw IoError(fmt::format("{}: landmark model not found (Debian: apt install libdlib-data)", landmark_model));
     try {
         dlib::deserialize(landmark_model) >> s_->predictor;
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
         throw IoError(fmt::format("{}: not a dlib shape predictor file", landmark_model));
     }
     if (s_->predictor.num_parts() != 68)

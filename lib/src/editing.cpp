@@ -164,7 +164,7 @@ ScriptScorer::ScriptScorer(const std::string& path) : s_(std::make_unique<State>
     s_->path = path;
     try {
         s_->module = torch::jit::load(path, torch::kCPU);
-    } catch (const std::exception& e) {
+    } catch (const std::exception&) {
         throw ModelFormatError(fmt::format("{}: not a TorchScript module", path));
     }
     s_->module.eval();

@@ -255,7 +255,13 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
     FrozenParameters frozen_g(G_.get()), frozen_d(D_.get());
     const ImageDistance distance(o.loss, targets, D_.get(), lpips_.get());
 
-    const auto [w_avg, w_std] = w_statistics(*G_, o.w_avg_samples, o.w_avg_seed);
+    if (!stats_mean_.defined() || stats_samples_ != o.w_avg_samples || stats_seed_ != o.w_avg_seed) {
+        std::tie(stats_mean_, stats_spread_) = w_statistics(*G_, o.w_avg_samples, o.w_avg_seed);
+        stats_samples_ = o.w_avg_samples;
+        stats_seed_ = o.w_avg_seed;
+    }
+    const torch::Tensor w_avg = stats_mean_;
+    const double w_std = stats_spread_;
     log_debug(fmt::format("projector: W spread {:.4f} from {} samples", w_std, o.w_avg_samples));
 
     at::Generator gen = at::detail::createCPUGenerator(o.seed);

@@ -100,7 +100,8 @@ struct TuningOptions {
     LossWeights loss{1.0, 0.0, 1.0};  ///< the pivotal tuning paper uses LPIPS + pixel L2
 };
 
-/// Projects targets into a generator. The generator, discriminator and LPIPS model stay unchanged.
+/// Projects targets into a generator. The generator, discriminator and LPIPS model stay unchanged;
+/// the W statistics are computed once per projector and reused (its mapping must not change).
 class Projector {
 public:
     /// `D` is needed for the discriminator loss and `lpips` for the LPIPS loss; the networks must be on one device.
@@ -118,6 +119,11 @@ private:
     std::shared_ptr<Generator> G_;
     std::shared_ptr<Discriminator> D_;
     std::shared_ptr<LpipsModel> lpips_;
+    // W statistics of the last (samples, seed), reused by later projections with the same generator.
+    int stats_samples_ = 0;
+    uint32_t stats_seed_ = 0;
+    torch::Tensor stats_mean_;
+    double stats_spread_ = 0;
 };
 
 /// The W mean [1, w_dim] and the reference's W spread (root mean squared distance to the mean) of
