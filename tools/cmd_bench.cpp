@@ -14,13 +14,10 @@
 #include "latentkit/projector.h"
 #include "latentkit/directions.h"
 #include "latentkit/editing.h"
+#include "latentkit/train.h"
 #include <random>
 #include <filesystem>
-#include <sys/resource.h>
 #include <unistd.h>
-#ifdef LATENTKIT_CUDA_MEMORY_STATS
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
 
 namespace latentkit::tools {
 namespace {
@@ -145,18 +142,6 @@ struct ProjectOpts {
     std::vector<std::string> losses;
 };
 
-// Peak memory in MiB: the process's peak resident set on the CPU, the peak of allocated tensors on CUDA.
-double peak_memory_mib(const torch::Device& device) {
-#ifdef LATENTKIT_CUDA_MEMORY_STATS
-    if (device.is_cuda())
-        return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index()).allocated_bytes[0].peak / 1048576.0;
-#endif
-    if (device.is_cuda()) return -1;
-    rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
-    return usage.ru_maxrss / 1024.0;
-}
-
 void bench_project(const Opts& o, const ProjectOpts& p) {
     if (p.steps < 3 || p.quality_steps < 0 || p.targets < 1) throw ArgumentError("--steps must be >= 3, --quality-steps >= 0, --targets >= 1");
     const torch::Device device = parse_device(o.device);
@@ -198,9 +183,7 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
         const torch::Tensor ws = map_to_ws(*G, z_from_seeds(seeds, G->config.z_dim).to(device), torch::Tensor());
         targets = (G->synthesis->forward(ws) * 127.5 + 128).clamp(0, 255).floor().to(torch::kCPU);
     }
-#ifdef LATENTKIT_CUDA_MEMORY_STATS
-    if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
-#endif
+    reset_peak_memory(device);
     // Steps/s from the third step on (the first ones include one-time set-up).
     po.steps = p.steps;
     std::chrono::steady_clock::time_point t_start;
@@ -305,6 +288,73 @@ void bench_directions(const Opts& o, const DirectionsOpts& p) {
 }
 }  // namespace
 
+// Random images in memory: training speed without reading files.
+class RandomImages : public TrainingData {
+public:
+    RandomImages(int res, size_t n) : res_(res), n_(n) {}
+    size_t size() const override { return n_; }
+    int resolution() const override { return res_; }
+    int channels() const override { return 3; }
+    int label_dim() const override { return 0; }
+    void read_image(size_t index, uint8_t* out) const override {
+        uint64_t x = index * 0x9e3779b97f4a7c15ull + 1;
+        for (size_t k = 0; k < size_t(3) * res_ * res_; ++k) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            out[k] = static_cast<uint8_t>(x);
+        }
+    }
+    std::vector<float> label(size_t) const override { return {}; }
+    std::string name() const override { return "random images"; }
+
+private:
+    int res_;
+    size_t n_;
+};
+
+struct TrainBenchOpts {
+    int res = 256, iters = 20, warmup = 4;
+    std::string cfg = "paper256";
+    std::optional<int> batch, batch_gpu;
+};
+
+void bench_train(const Opts& o, const TrainBenchOpts& b) {
+    if (b.iters < 1 || b.warmup < 1) throw ArgumentError("--iters and --warmup must be at least 1");
+    const torch::Device device = parse_device(o.device);
+    const RandomImages data(b.res, 1000);
+    TrainOptions t;
+    t.cfg = b.cfg;
+    t.batch = b.batch;
+    t.batch_gpu = b.batch_gpu;
+    t.device = device.str();
+    const ResolvedTraining r = resolve_training(t, b.res, 1);
+    const std::string dir = (std::filesystem::temp_directory_path() / ("latentkit-bench-train-" + std::to_string(::getpid()))).string();
+    t.outdir = dir;
+    t.tick_kimg = r.batch * b.warmup / 1000.0;
+    t.kimg = r.batch * (b.warmup + b.iters) / 1000.0;
+    t.snap = 0;
+    std::vector<TickStats> ticks;
+    TrainCallbacks cb;
+    cb.tick = [&](const TickStats& s) {
+        ticks.push_back(s);
+        if (ticks.size() == 1) reset_peak_memory(device);
+    };
+    try {
+        train(data, t, cb);
+    } catch (...) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        throw;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    const double peak = peak_memory_mib(device);
+    fmt::print("train      {}x{} --cfg {}  batch {} (batch-gpu {})  {} on {}\n", b.res, b.res, b.cfg, r.batch, r.batch_gpu,
+               device.is_cuda() ? "fp16 top 4 resolutions" : "fp32", device.str());
+    if (ticks.size() >= 2) fmt::print("speed      {:.2f} s/kimg  ({:.1f} img/s, {} minibatches after {} warm-up)\n", ticks.back().sec_per_kimg,
+                                      1000 / ticks.back().sec_per_kimg, b.iters, b.warmup);
+    if (peak >= 0) fmt::print("peak mem   {:.0f} MiB ({})\n", peak, device.is_cuda() ? "CUDA tensors" : "process resident set");
+}
+
 void register_bench(CLI::App& app) {
     auto* bench = app.add_subcommand("bench", "Benchmarks");
     bench->require_subcommand(1);
@@ -353,6 +403,18 @@ void register_bench(CLI::App& app) {
     dirs->add_option("--batch", dd->batch, "Latents mapped per batch");
     dirs->add_option("--device", dopt->device, "cpu, cuda, cuda:N or auto");
     dirs->callback([dopt, dd]() { bench_directions(*dopt, *dd); });
+
+    auto topt = std::make_shared<Opts>();
+    auto tb = std::make_shared<TrainBenchOpts>();
+    auto* tr = bench->add_subcommand("train", "Time training minibatches on random images (s/kimg, peak memory)");
+    tr->add_option("--res", tb->res, "Resolution");
+    tr->add_option("--cfg", tb->cfg, "Preset: auto, stylegan2, paper256, paper512, paper1024, cifar");
+    tr->add_option("--batch", tb->batch, "Total batch (default: the preset's)");
+    tr->add_option("--batch-gpu", tb->batch_gpu, "Images per forward pass");
+    tr->add_option("--iters", tb->iters, "Timed minibatches");
+    tr->add_option("--warmup", tb->warmup, "Untimed minibatches first");
+    tr->add_option("--device", topt->device, "cpu, cuda, cuda:N or auto");
+    tr->callback([topt, tb]() { bench_train(*topt, *tb); });
 }
 
 }  // namespace latentkit::tools

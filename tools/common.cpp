@@ -1,7 +1,12 @@
 #include "common.h"
 
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include <fmt/format.h>
 #include <torch/torch.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -148,6 +153,24 @@ void write_ws_npz(const std::string& path, const torch::Tensor& ws) {
     const torch::Tensor w = ws.to(torch::kCPU, torch::kFloat32).contiguous();
     std::vector<float> values(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
     io::write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), values)}});
+}
+
+double peak_memory_mib(const c10::Device& device) {
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+    if (device.is_cuda())
+        return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index()).allocated_bytes[0].peak / 1048576.0;
+#endif
+    if (device.is_cuda()) return -1;
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_maxrss / 1024.0;
+}
+
+void reset_peak_memory(const c10::Device& device) {
+#ifdef LATENTKIT_CUDA_MEMORY_STATS
+    if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#endif
+    (void)device;
 }
 
 }  // namespace latentkit::tools

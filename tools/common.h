@@ -58,6 +58,13 @@ LossWeights parse_losses(const std::vector<std::string>& items);
 /// "lpips=1,pixel=0.5": the terms with a positive weight.
 std::string describe_losses(const LossWeights& weights);
 
+/// Peak memory in MiB: the process's peak resident set on the CPU, the peak of allocated tensors on
+/// CUDA (-1 when this build cannot read CUDA allocator statistics).
+double peak_memory_mib(const c10::Device& device);
+
+/// Starts a new peak for peak_memory_mib on CUDA (no-op on the CPU).
+void reset_peak_memory(const c10::Device& device);
+
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
@@ -69,5 +76,7 @@ void register_project(CLI::App& app);
 void register_align(CLI::App& app);
 void register_directions(CLI::App& app);
 void register_edit(CLI::App& app);
+void register_dataset(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace latentkit::tools

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
     tools::register_align(app);
     tools::register_directions(app);
     tools::register_edit(app);
+    tools::register_dataset(app);
+    tools::register_train(app);
     tools::register_bench(app);
 
     auto logger = spdlog::stderr_color_mt("latentkit");

@@ -148,13 +148,15 @@ Image8 read_image(const std::string& path, const ReadImageOptions& options) {
     return decode_image(read_file(path), path, options);
 }
 
-Image8 resize_image(const Image8& image, int width, int height) {
+Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter) {
     if (width < 1 || height < 1) throw ArgumentError("resize_image: the size must be positive");
     if (image.width == width && image.height == height) return image;
     const cv::Mat src = detail::as_mat(image);
     cv::Mat dst;
     const bool shrink = width <= image.width && height <= image.height;
-    cv::resize(src, dst, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LANCZOS4);
+    const int mode = filter == ResizeFilter::lanczos ? cv::INTER_LANCZOS4 : filter == ResizeFilter::area ? cv::INTER_AREA
+                     : shrink ? cv::INTER_AREA : cv::INTER_LANCZOS4;
+    cv::resize(src, dst, cv::Size(width, height), 0, 0, mode);
     return detail::from_mat(dst);
 }
 

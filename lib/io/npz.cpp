@@ -1,17 +1,17 @@
 #include "latentkit/io/npz.h"
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <cstring>
+#include <memory>
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "latentkit/io/zip.h"
 
 namespace latentkit::io {
 namespace {
 
-constexpr uint64_t kMaxMemberBytes = uint64_t(1) << 34;
 
 struct NpyType {
     const char* descr;
@@ -125,117 +125,28 @@ std::string serialize_npy(const TensorData& a) {
 }
 
 NamedArrays read_npz(const std::string& path) {
-    const std::string b = read_file(path);
-    auto fail = [&](const std::string& what) { return ModelFormatError(path + ": not a valid .npz file: " + what); };
-    if (b.size() < 22) throw fail("too short");
-    size_t eocd = std::string::npos;
-    for (size_t p = b.size() - 22 + 1; p-- > 0 && b.size() - p <= 22 + 65535;)
-        if (le<uint32_t>(b, p) == 0x06054b50u) {
-            eocd = p;
-            break;
-        }
-    if (eocd == std::string::npos) throw fail("no zip directory (truncated or not a zip)");
-    uint64_t entries = le<uint16_t>(b, eocd + 10), cd_offset = le<uint32_t>(b, eocd + 16);
-    if ((entries == 0xffff || cd_offset == 0xffffffffu) && eocd >= 20 && le<uint32_t>(b, eocd - 20) == 0x07064b50u) {
-        const uint64_t z64 = le<uint64_t>(b, eocd - 12);
-        if (z64 > b.size() - 56 || le<uint32_t>(b, z64) != 0x06064b50u) throw fail("bad zip64 directory");
-        entries = le<uint64_t>(b, z64 + 32);
-        cd_offset = le<uint64_t>(b, z64 + 48);
+    auto bytes = std::make_shared<const std::string>(read_file(path));
+    std::unique_ptr<ZipReader> zip;
+    try {
+        zip = std::make_unique<ZipReader>(bytes, path);
+    } catch (const ModelFormatError& e) {
+        const std::string what = e.what(), prefix = path + ": not a valid zip archive: ";
+        throw ModelFormatError(path + ": not a valid .npz file: " + (what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what));
     }
     NamedArrays out;
-    size_t p = cd_offset;
-    for (uint64_t e = 0; e < entries; ++e) {
-        if (p > b.size() || b.size() - p < 46 || le<uint32_t>(b, p) != 0x02014b50u) throw fail("damaged zip directory");
-        const uint16_t method = le<uint16_t>(b, p + 10), name_len = le<uint16_t>(b, p + 28), extra_len = le<uint16_t>(b, p + 30),
-                       comment_len = le<uint16_t>(b, p + 32);
-        uint64_t csize = le<uint32_t>(b, p + 20), usize = le<uint32_t>(b, p + 24), local = le<uint32_t>(b, p + 42);
-        if (b.size() - p - 46 < size_t(name_len) + extra_len + comment_len) throw fail("damaged zip directory");
-        const std::string name = b.substr(p + 46, name_len);
-        for (size_t x = p + 46 + name_len; x + 4 <= p + 46 + name_len + extra_len;) {
-            const uint16_t id = le<uint16_t>(b, x), len = le<uint16_t>(b, x + 2);
-            size_t q = x + 4;
-            if (id == 1) {
-                if (usize == 0xffffffffu && q + 8 <= x + 4 + len) usize = le<uint64_t>(b, q), q += 8;
-                if (csize == 0xffffffffu && q + 8 <= x + 4 + len) csize = le<uint64_t>(b, q), q += 8;
-                if (local == 0xffffffffu && q + 8 <= x + 4 + len) local = le<uint64_t>(b, q);
-            }
-            x += 4 + len;
-        }
-        p += 46 + name_len + extra_len + comment_len;
-        if (local > b.size() || b.size() - local < 30 || le<uint32_t>(b, local) != 0x04034b50u) throw fail("damaged member " + name);
-        const size_t data = local + 30 + le<uint16_t>(b, local + 26) + le<uint16_t>(b, local + 28);
-        if (data > b.size() || csize > b.size() - data) throw fail("member " + name + " runs past the end (truncated?)");
-        if (usize > kMaxMemberBytes) throw fail("member " + name + " is implausibly large");
-        std::string member;
-        if (method == 0) {
-            if (csize != usize) throw fail("stored member sizes disagree");
-            member = b.substr(data, csize);
-        } else if (method == 8) {
-            member.resize(usize);
-            z_stream zs{};
-            if (inflateInit2(&zs, -15) != Z_OK) throw fail("zlib init failed");
-            zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(b.data() + data));
-            zs.avail_in = static_cast<uInt>(csize);
-            zs.next_out = reinterpret_cast<Bytef*>(member.data());
-            zs.avail_out = static_cast<uInt>(usize);
-            const int rc = inflate(&zs, Z_FINISH);
-            const uint64_t produced = zs.total_out;
-            inflateEnd(&zs);
-            if (rc != Z_STREAM_END || produced != usize) throw fail("member " + name + " does not decompress");
-        } else {
-            throw fail(fmt::format("member {} uses compression method {}", name, method));
-        }
-        std::string key = name;
+    for (size_t k = 0; k < zip->entries().size(); ++k) {
+        std::string key = zip->entries()[k].name;
+        const std::string member = zip->read(k);
         if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
-        out.emplace_back(key, parse_npy(member, path + ":" + name));
+        out.emplace_back(key, parse_npy(member, path + ":" + zip->entries()[k].name));
     }
     return out;
 }
 
 void write_npz(const std::string& path, const NamedArrays& arrays) {
-    std::string zip, directory;
-    for (const auto& [key, array] : arrays) {
-        const std::string name = key + ".npy";
-        const std::string data = serialize_npy(array);
-        const uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-        const uint32_t offset = static_cast<uint32_t>(zip.size());
-        auto header = [&](std::string& out, bool central) {
-            put<uint32_t>(out, central ? 0x02014b50u : 0x04034b50u);
-            if (central) put<uint16_t>(out, 20);
-            put<uint16_t>(out, 20);
-            put<uint16_t>(out, 0);
-            put<uint16_t>(out, 0);
-            put<uint16_t>(out, 0);
-            put<uint16_t>(out, 0x21);
-            put<uint32_t>(out, crc);
-            put<uint32_t>(out, static_cast<uint32_t>(data.size()));
-            put<uint32_t>(out, static_cast<uint32_t>(data.size()));
-            put<uint16_t>(out, static_cast<uint16_t>(name.size()));
-            put<uint16_t>(out, 0);
-            if (central) {
-                put<uint16_t>(out, 0);
-                put<uint16_t>(out, 0);
-                put<uint16_t>(out, 0);
-                put<uint32_t>(out, 0);
-                put<uint32_t>(out, offset);
-            }
-            out += name;
-        };
-        header(zip, false);
-        zip += data;
-        header(directory, true);
-    }
-    const uint32_t cd_offset = static_cast<uint32_t>(zip.size());
-    zip += directory;
-    put<uint32_t>(zip, 0x06054b50u);
-    put<uint16_t>(zip, 0);
-    put<uint16_t>(zip, 0);
-    put<uint16_t>(zip, static_cast<uint16_t>(arrays.size()));
-    put<uint16_t>(zip, static_cast<uint16_t>(arrays.size()));
-    put<uint32_t>(zip, static_cast<uint32_t>(directory.size()));
-    put<uint32_t>(zip, cd_offset);
-    put<uint16_t>(zip, 0);
-    write_file_atomic(path, zip.data(), zip.size());
+    ZipWriter zip(path);
+    for (const auto& [key, array] : arrays) zip.add(key + ".npy", serialize_npy(array));
+    zip.finish();
 }
 
 }  // namespace latentkit::io

@@ -276,7 +276,7 @@ Model load_model(const std::string& path) {
     throw ModelFormatError(path + ": not a model file; latentkit reads StyleGAN2-ADA .pkl snapshots and latentkit .safetensors");
 }
 
-void save_model(const std::string& path, const Model& model, const SaveOptions& options) {
+TensorFile model_tensor_file(const Model& model, const SaveOptions& options) {
     TensorFile file;
     file.metadata[kFormatKey] = "1";
     auto add = [&](const std::string& name, const torch::nn::Module& net, const std::string& config) {
@@ -293,7 +293,11 @@ void save_model(const std::string& path, const Model& model, const SaveOptions& 
     if (model.augment_p) file.metadata["augment_p"] = fmt::format("{}", *model.augment_p);
     if (!model.training_set_kwargs.empty()) file.metadata["training_set_kwargs"] = model.training_set_kwargs;
     for (const auto& [key, value] : model.info) file.metadata["info." + key] = value;
-    write_safetensors(path, file);
+    return file;
+}
+
+void save_model(const std::string& path, const Model& model, const SaveOptions& options) {
+    write_safetensors(path, model_tensor_file(model, options));
 }
 
 }  // namespace latentkit

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "latentkit/tensor_data.h"
+
 namespace latentkit {
 
 class Generator;
@@ -34,6 +36,9 @@ Model load_model(const std::string& path);
 struct SaveOptions {
     bool g_ema_only = false;  ///< write only G_ema (what exploring needs)
 };
+
+/// The tensors and metadata save_model writes (to add more before writing, e.g. training state).
+TensorFile model_tensor_file(const Model& model, const SaveOptions& options = {});
 
 /// Writes the model as latentkit .safetensors (architecture in the metadata), atomically.
 void save_model(const std::string& path, const Model& model, const SaveOptions& options = {});

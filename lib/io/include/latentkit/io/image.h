@@ -26,8 +26,14 @@ Image8 decode_image(const std::string& bytes, const std::string& name, const Rea
 /// The EXIF orientation (1-8) stored in JPEG bytes, 1 when there is none.
 int jpeg_exif_orientation(const std::string& bytes);
 
-/// Resizes with area averaging when shrinking and Lanczos when enlarging.
-Image8 resize_image(const Image8& image, int width, int height);
+/// Resampling filter of resize_image.
+enum class ResizeFilter {
+    automatic,  ///< area averaging when shrinking, Lanczos when enlarging
+    lanczos,    ///< Lanczos (8x8)
+    area        ///< box / area averaging
+};
+/// Resizes an image (automatic: area averaging when shrinking and Lanczos when enlarging).
+Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter = ResizeFilter::automatic);
 
 /// The largest centred square, resized to size x size (the reference projector's preparation).
 Image8 center_crop(const Image8& image, int size);

@@ -1,0 +1,38 @@
+#pragma once
+// Image-quality metrics of a generator against its training data, as the reference metrics:
+// FID and KID on the pool features of a TorchScript Inception network the user provides
+// (the reference `inception-2015-12-05.pt` call interface).
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace latentkit {
+
+class Generator;
+class TrainingData;
+
+/// How metrics are computed.
+struct MetricOptions {
+    std::string detector;        ///< TorchScript file: forward(img uint8 [N,3,H,W], return_features: bool) -> [N, F]
+    int num_generated = 50000;   ///< generated images per metric
+    int max_real = 0;            ///< dataset images used (0: all)
+    std::string cache_dir;       ///< dataset feature statistics are cached here ("" = not cached)
+    std::string device = "cpu";
+    int batch = 32;
+    bool mirror = false;         ///< include x-flipped dataset images
+    uint64_t seed = 0;           ///< generated latents and KID subsets
+};
+
+/// Computes "fid50k_full" and/or "kid50k_full" (also accepted: "fid", "kid") of G against the data.
+/// Throws ArgumentError for unknown names and ModelFormatError when the detector cannot be used.
+std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<std::string>& names,
+                                                            const MetricOptions& options);
+
+/// Fréchet distance between two Gaussians given by mean and covariance (row-major d x d).
+double frechet_distance(const std::vector<double>& mu1, const std::vector<double>& sigma1, const std::vector<double>& mu2,
+                        const std::vector<double>& sigma2);
+
+/// Kernel inception distance of two feature sets ([n, d] row-major), reference subsets (100 of up to 1000).
+double kernel_inception_distance(const std::vector<float>& real, const std::vector<float>& fake, int dim, uint64_t seed);
+
+}  // namespace latentkit

@@ -1,0 +1,142 @@
+#pragma once
+// Training StyleGAN2-ADA: the reference configuration presets, losses (non-saturating logistic, lazy
+// R1 and path-length regularisation, style mixing), adaptive discriminator augmentation, G EMA,
+// snapshots that resume bit for bit, and data parallelism over processes (c10d: Gloo / NCCL).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace latentkit {
+
+/// Square 8-bit training images (and optional labels), in the reference dataset's layout.
+class TrainingData {
+public:
+    virtual ~TrainingData() = default;
+    /// Number of images.
+    virtual size_t size() const = 0;
+    /// Width and height of every image.
+    virtual int resolution() const = 0;
+    /// 1 (gray) or 3 (RGB).
+    virtual int channels() const = 0;
+    /// Label size (one-hot classes or label vectors); 0 when the data has no labels.
+    virtual int label_dim() const = 0;
+    /// Writes image `index` as channels x resolution x resolution bytes (CHW) to `out`.
+    /// Thread-safe. Throws IoError / ModelFormatError naming the file when it is damaged.
+    virtual void read_image(size_t index, uint8_t* out) const = 0;
+    /// Label of image `index` (label_dim values).
+    virtual std::vector<float> label(size_t index) const = 0;
+    /// Where the data comes from (a path), for messages and snapshot metadata.
+    virtual std::string name() const = 0;
+};
+
+/// Settings of a training run. Unset values come from the `cfg` preset, as in the reference train.py.
+struct TrainOptions {
+    std::string outdir;                  ///< run folder: snapshots, grids, log.jsonl
+    std::string cfg = "auto";            ///< auto, stylegan2, paper256, paper512, paper1024, cifar
+    double kimg = 25000;                 ///< stop after this many thousand real images shown
+    double tick_kimg = 4;                ///< progress line (and log entry) every this many kimg
+    int snap = 50;                       ///< snapshot every this many ticks (0: only at the end)
+    uint64_t seed = 0;                   ///< every random draw of the run follows from it
+    bool cond = false;                   ///< train a conditional model on the data's labels
+    bool mirror = false;                 ///< add x-flipped copies of the images
+    std::optional<int> batch;            ///< total batch size (all processes)
+    std::optional<int> batch_gpu;        ///< images per forward pass (gradient accumulation)
+    std::optional<double> gamma;         ///< R1 weight
+    std::optional<double> lr_g, lr_d;    ///< learning rates
+    std::optional<int> map_layers;       ///< mapping network depth
+    std::optional<int> channel_base;     ///< channels = min(channel_base / res, channel_max)
+    std::optional<int> channel_max;
+    std::optional<int> z_dim, w_dim;     ///< latent sizes (512 in every preset)
+    std::optional<int> mbstd_group;      ///< minibatch-stddev group size
+    std::optional<double> ema_kimg;      ///< G EMA half-life in kimg
+    std::optional<double> ema_rampup;    ///< EMA ramp-up ratio; a negative value turns it off
+    double style_mixing = -1;            ///< probability (negative: preset, 0.9 or 0 for cifar)
+    double pl_weight = -1;               ///< path-length weight (negative: preset, 2 or 0 for cifar)
+    double pl_decay = 0.01;
+    int pl_batch_shrink = 2;
+    int g_reg_interval = 4, d_reg_interval = 16;
+    std::string aug = "ada";             ///< ada, noaug or fixed
+    std::optional<double> p;             ///< initial (or, with fixed, constant) augmentation probability
+    double ada_target = 0.6;             ///< target E[sign(D(real))]
+    int ada_interval = 4;                ///< adjust p every this many minibatches
+    double ada_kimg = 500;               ///< kimg for p to move from 0 to 1
+    std::string augpipe = "bgc";         ///< blit, geom, color, bg, bgc
+    int freezed = 0;                     ///< freeze the first N discriminator layers (transfer learning)
+    std::string resume;                  ///< latentkit snapshot (continue) or reference .pkl (transfer)
+    std::string device = "cpu";          ///< cpu, cuda, cuda:N
+    bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256)
+    bool allow_tf32 = true;              ///< TF32 matmuls/convolutions on CUDA
+    int grid_w = 0, grid_h = 0;          ///< fakes grid size (0: from the resolution)
+    std::string inception;               ///< TorchScript Inception (reference inception-2015-12-05.pt)
+    std::vector<std::string> metrics;    ///< fid50k_full, kid50k_full (needs `inception`)
+    int metric_samples = 50000;          ///< generated images per metric
+    std::string cache_dir;               ///< where dataset feature statistics are cached ("" = none)
+};
+
+/// One progress report (per tick).
+struct TickStats {
+    int tick = 0;
+    double kimg = 0, total_kimg = 0;
+    double sec_per_kimg = 0, sec_per_tick = 0, elapsed = 0;
+    double loss_g = 0, loss_d = 0, loss_r1 = 0, loss_pl = 0;  ///< means over the tick
+    double real_score = 0, fake_score = 0;                      ///< mean D logits
+    double augment_p = 0, r_t = 0;                              ///< ADA probability and E[sign(D(real))]
+    double peak_memory_mb = 0;                                  ///< CUDA allocator peak (0 on CPU)
+    std::string snapshot;                                       ///< snapshot written at this tick, if any
+    std::vector<std::pair<std::string, double>> metrics;        ///< metric results at this tick
+};
+
+/// What ended a run.
+enum class TrainEnd { finished, stopped };
+
+/// Hooks a program gives the trainer; all optional.
+struct TrainCallbacks {
+    /// Called after every minibatch with (nimg done, nimg total); return false to stop the run
+    /// cleanly after this minibatch (a snapshot is written).
+    std::function<bool(int64_t, int64_t)> step;
+    /// Called per tick (rank 0 only).
+    std::function<void(const TickStats&)> tick;
+    /// Writes an 8-bit image (rows of width * channels bytes) to a path (rank 0 only).
+    std::function<void(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels)> write_image;
+};
+
+/// The resolved configuration of a run (preset plus overrides), as written to training_options.json.
+struct ResolvedTraining {
+    int batch = 0, batch_gpu = 0, mbstd_group = 0;
+    double gamma = 0, lr_g = 0, lr_d = 0, ema_kimg = 0;
+    std::optional<double> ema_rampup;
+    double style_mixing = 0, pl_weight = 0;
+    int map_layers = 0, channel_base = 0, channel_max = 0, z_dim = 512, w_dim = 512;
+    std::string d_architecture = "resnet";
+};
+
+/// The preset values for a dataset resolution and number of processes (reference train.py).
+/// Throws ArgumentError for an unknown preset or inconsistent overrides.
+ResolvedTraining resolve_training(const TrainOptions& options, int resolution, int world_size);
+
+/// Trains on `data` until options.kimg, or until a callback asks to stop. Writes the run folder
+/// (rank 0): training_options.json, log.jsonl, reals.png, fakes-*.png grids and
+/// snapshot-NNNNNNNNN.safetensors files (G, G_ema, D, optimiser and ADA state) written atomically.
+/// Throws Error subclasses with one-line messages (bad data, resume mismatch, divergence).
+TrainEnd train(const TrainingData& data, const TrainOptions& options, const TrainCallbacks& callbacks = {});
+
+/// The newest snapshot-*.safetensors in a run folder, or "" when it has none.
+std::string latest_snapshot(const std::string& outdir);
+
+/// Processes of a data-parallel run, from torchrun-style environment variables
+/// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT); rank 0 of 1 without them.
+struct DistributedEnv {
+    int rank = 0, world_size = 1, local_rank = 0;
+    std::string master_addr = "127.0.0.1";
+    int master_port = 29500;
+    /// Reads the environment; throws ArgumentError for malformed values.
+    static DistributedEnv from_environment();
+};
+
+/// Whether this build can run several processes (LibTorch with c10d).
+bool distributed_available();
+
+}  // namespace latentkit

@@ -1,0 +1,88 @@
+#pragma once
+// Training datasets in the reference StyleGAN2-ADA layout (a folder or zip of uncompressed PNGs named
+// 00000/img00000000.png plus dataset.json with {"labels": [[name, label], ...]}): reading them for
+// training, and building them from folders, zips and videos.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "latentkit/io/image.h"
+#include "latentkit/train.h"
+
+namespace latentkit::io {
+
+/// A folder or zip of equally sized square images (any format OpenCV reads), with optional
+/// dataset.json labels: integer class labels become one-hot vectors, lists are used as they are.
+class ImageDataset : public TrainingData {
+public:
+    /// Lists the images and reads the labels; the first image fixes resolution and channels (PNG gray
+    /// stays gray). Throws IoError / ModelFormatError naming the path when it is missing, empty,
+    /// not square, or dataset.json is malformed.
+    explicit ImageDataset(const std::string& path, size_t max_images = 0);
+    ~ImageDataset() override;
+    size_t size() const override;
+    int resolution() const override;
+    int channels() const override;
+    int label_dim() const override;
+    /// Throws ModelFormatError naming the member when it is unreadable or of another size.
+    void read_image(size_t index, uint8_t* out) const override;
+    std::vector<float> label(size_t index) const override;
+    std::string name() const override;
+    /// Name of image `index` inside the dataset.
+    const std::string& image_name(size_t index) const;
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+/// How a source image is made square.
+enum class DatasetTransform {
+    none,               ///< must already be square; resized
+    center_crop,        ///< largest centred square
+    center_crop_wide,   ///< centred 2:1 crop, letterboxed into the square (the reference's center-crop-wide)
+    pad,                ///< whole image letterboxed on the background colour
+    face_align          ///< FFHQ face alignment (dlib landmarks); images without a face are skipped
+};
+
+/// Parses none, center-crop, center-crop-wide, pad, face-align; throws ArgumentError otherwise.
+DatasetTransform parse_dataset_transform(const std::string& text);
+
+/// Settings of the dataset tool.
+struct DatasetOptions {
+    std::string source;                 ///< folder (searched recursively), .zip, or video file
+    std::string dest;                   ///< .zip, or a folder
+    int resolution = 0;                 ///< output width and height (power of two)
+    DatasetTransform transform = DatasetTransform::center_crop;
+    ResizeFilter filter = ResizeFilter::automatic;
+    int channels = 3;                   ///< 1 (gray) or 3 (RGB)
+    std::array<uint8_t, 3> background{0, 0, 0};  ///< for transparency and padding
+    bool labels_from_folders = false;   ///< class = first sub-folder name (sorted), else dataset.json
+    size_t max_images = 0;              ///< 0: no limit
+    int dedupe_bits = -1;               ///< drop images whose 64-bit dHash is within this many bits of a kept one (-1: off)
+    double video_fps = 0;               ///< video: frames per second to take (0: use every_nth)
+    int every_nth = 1;                  ///< video: every n-th frame
+    double start_s = 0, end_s = -1;     ///< video: time range in seconds (end < 0: to the end)
+    std::string landmark_model;         ///< face-align: dlib model ("" = Debian's libdlib-data)
+};
+
+/// What the dataset tool kept and dropped, and why.
+struct DatasetSummary {
+    size_t examined = 0, kept = 0, duplicates = 0, no_face = 0, not_square = 0, over_limit = 0;
+    std::vector<std::pair<std::string, std::string>> unreadable;  ///< (file, reason)
+    std::vector<std::string> classes;                             ///< folder-label names, by index
+    int label_dim = 0;
+};
+
+/// Builds a dataset; unreadable inputs are skipped and listed, never fatal. Writes atomically (a zip
+/// through a temporary file; a folder only when it does not exist or is empty). `progress(done, total)`
+/// may return false to cancel (CancelledError; nothing is left behind). Throws Error for bad options,
+/// an unusable source, or when no image is kept.
+DatasetSummary prepare_dataset(const DatasetOptions& options, const std::function<bool(size_t, size_t)>& progress = {});
+
+/// 64-bit difference hash of an image (9x8 gray, horizontal gradients).
+uint64_t perceptual_hash(const Image8& image);
+
+}  // namespace latentkit::io

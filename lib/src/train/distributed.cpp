@@ -1,0 +1,99 @@
+#include "train/distributed.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "latentkit/error.h"
+
+#if LATENTKIT_HAVE_C10D
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace latentkit {
+
+bool distributed_available() { return LATENTKIT_HAVE_C10D != 0; }
+
+DistributedEnv DistributedEnv::from_environment() {
+    DistributedEnv e;
+    auto number = [](const char* name, int fallback) {
+        const char* v = std::getenv(name);
+        if (!v || !*v) return fallback;
+        char* end = nullptr;
+        const long x = std::strtol(v, &end, 10);
+        if (*end || x < 0 || x > 1000000) throw ArgumentError(fmt::format("environment variable {}='{}' is not a valid number", name, v));
+        return static_cast<int>(x);
+    };
+    e.world_size = number("WORLD_SIZE", 1);
+    e.rank = number("RANK", 0);
+    e.local_rank = number("LOCAL_RANK", e.rank);
+    e.master_port = number("MASTER_PORT", 29500);
+    if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
+    if (e.world_size < 1) throw ArgumentError("WORLD_SIZE must be at least 1");
+    if (e.rank >= e.world_size) throw ArgumentError(fmt::format("RANK {} is not below WORLD_SIZE {}", e.rank, e.world_size));
+    if (e.master_port < 1 || e.master_port > 65535) throw ArgumentError("MASTER_PORT must be 1 to 65535");
+    return e;
+}
+
+namespace training {
+
+#if LATENTKIT_HAVE_C10D
+struct Collective::State {
+    c10::intrusive_ptr<c10d::Store> store;
+    c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+#else
+struct Collective::State {};
+#endif
+
+Collective::Collective(const DistributedEnv& env) : env_(env) {
+    if (env.world_size == 1) return;
+#if LATENTKIT_HAVE_C10D
+    s_ = std::make_unique<State>();
+    try {
+        c10d::TCPStoreOptions o;
+        o.port = static_cast<std::uint16_t>(env.master_port);
+        o.isServer = env.rank == 0;
+        o.numWorkers = static_cast<std::size_t>(env.world_size);
+        o.waitWorkers = true;
+        o.timeout = std::chrono::milliseconds(300000);
+        s_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+        auto options = c10d::ProcessGroupGloo::Options::create();
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
+        s_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s_->store, env.rank, env.world_size, options);
+    } catch (const std::exception& e) {
+        const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
+        throw Error(fmt::format("cannot join the process group at {}:{} as rank {} of {}: {}", env.master_addr, env.master_port, env.rank,
+                                env.world_size, ce ? ce->what_without_backtrace() : e.what()));
+    }
+#else
+    throw Error("this build of latentkit has no c10d (LibTorch without distributed support): WORLD_SIZE must be 1");
+#endif
+}
+
+Collective::~Collective() = default;
+
+void Collective::all_reduce_sum(torch::Tensor& t) {
+    if (env_.world_size == 1) return;
+#if LATENTKIT_HAVE_C10D
+    std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous()};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    s_->group->allreduce(v, o)->wait();
+    t.copy_(v[0]);
+#endif
+}
+
+void Collective::broadcast(torch::Tensor& t) {
+    if (env_.world_size == 1) return;
+#if LATENTKIT_HAVE_C10D
+    std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous()};
+    s_->group->broadcast(v)->wait();
+    t.copy_(v[0]);
+#endif
+}
+
+}  // namespace training
+}  // namespace latentkit

@@ -1,0 +1,221 @@
+#include "latentkit/metrics.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <torch/script.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <random>
+
+#include "latentkit/error.h"
+#include "latentkit/latent.h"
+#include "latentkit/log.h"
+#include "latentkit/networks.h"
+#include "latentkit/tensor_data.h"
+#include "latentkit/train.h"
+#include "torch_convert.h"
+
+namespace latentkit {
+namespace {
+
+using torch::Tensor;
+
+struct Detector {
+    torch::jit::Module module;
+    torch::Device device;
+    Detector(const std::string& path, const torch::Device& d) : device(d) {
+        try {
+            module = torch::jit::load(path, torch::kCPU);
+        } catch (const c10::Error& e) {
+            throw ModelFormatError(path + ": not a TorchScript feature network (the reference inception-2015-12-05.pt): " +
+                                   e.what_without_backtrace());
+        }
+        const auto& schema = module.get_method("forward").function().getSchema();
+        bool has_flag = false;
+        for (const auto& a : schema.arguments())
+            if (a.name() == "return_features") has_flag = true;
+        if (!has_flag) throw ModelFormatError(path + ": its forward() has no return_features argument (the reference Inception interface)");
+        module.to(device);
+        module.eval();
+    }
+    // uint8 [N, C, H, W] -> float [N, F] on the CPU.
+    Tensor features(Tensor img) {
+        if (img.size(1) == 1) img = img.repeat({1, 3, 1, 1});
+        torch::NoGradGuard no_grad;
+        const torch::IValue out = module.get_method("forward")({img.to(device)}, {{"return_features", true}});
+        if (!out.isTensor()) throw ModelFormatError("the feature network did not return a tensor");
+        const Tensor f = out.toTensor();
+        if (f.dim() != 2 || f.size(0) != img.size(0)) throw ModelFormatError("the feature network returned a tensor of the wrong shape");
+        return f.to(torch::kCPU, torch::kFloat32).contiguous();
+    }
+};
+
+std::string cache_key(const TrainingData& data, const MetricOptions& o) {
+    struct stat st {};
+    ::stat(o.detector.c_str(), &st);
+    const std::string text = fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", data.name(), data.size(), data.resolution(), data.channels(), o.mirror,
+                                         o.max_real, std::filesystem::absolute(o.detector).string(), st.st_size);
+    return fmt::format("{:016x}", std::hash<std::string>{}(text));
+}
+
+Tensor real_features(Detector& det, const TrainingData& data, const MetricOptions& o) {
+    std::string cache;
+    if (!o.cache_dir.empty()) {
+        cache = (std::filesystem::path(o.cache_dir) / ("dataset-features-" + cache_key(data, o) + ".safetensors")).string();
+        std::error_code ec;
+        if (std::filesystem::exists(cache, ec)) {
+            try {
+                const TensorFile f = read_safetensors(cache);
+                if (const TensorData* t = f.find("features")) return to_torch(*t);
+            } catch (const Error& e) {
+                log_warn(std::string(e.what()) + ": recomputing the dataset statistics");
+            }
+        }
+    }
+    const int64_t n = o.max_real > 0 ? std::min<int64_t>(o.max_real, data.size()) : static_cast<int64_t>(data.size());
+    const int res = data.resolution(), ch = data.channels();
+    std::vector<Tensor> parts;
+    for (int flip = 0; flip < (o.mirror ? 2 : 1); ++flip)
+        for (int64_t k = 0; k < n; k += o.batch) {
+            const int64_t m = std::min<int64_t>(o.batch, n - k);
+            Tensor bytes = torch::empty({m, ch, res, res}, torch::kUInt8);
+            for (int64_t i = 0; i < m; ++i) data.read_image(static_cast<size_t>(k + i), bytes[i].data_ptr<uint8_t>());
+            if (flip) bytes = bytes.flip({3}).contiguous();
+            parts.push_back(det.features(bytes));
+        }
+    Tensor f = torch::cat(parts);
+    if (!cache.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(o.cache_dir, ec);
+        TensorFile file;
+        file.metadata["dataset"] = data.name();
+        file.tensors.emplace_back("features", from_torch(f));
+        try {
+            write_safetensors(cache, file);
+        } catch (const Error& e) {
+            log_warn(std::string(e.what()) + ": dataset statistics not cached");
+        }
+    }
+    return f;
+}
+
+Tensor generated_features(Detector& det, Generator& G, const TrainingData& data, const MetricOptions& o, const torch::Device& device) {
+    at::Generator gen = at::detail::createCPUGenerator(o.seed + 1);
+    std::vector<Tensor> parts;
+    torch::NoGradGuard no_grad;
+    const bool was_training = G.is_training();
+    G.eval();
+    for (int64_t k = 0; k < o.num_generated; k += o.batch) {
+        const int64_t m = std::min<int64_t>(o.batch, o.num_generated - k);
+        const Tensor z = at::randn({m, G.config.z_dim}, gen, c10::nullopt, c10::nullopt, c10::nullopt, c10::nullopt).to(device);
+        Tensor c;
+        if (G.config.c_dim > 0) {
+            const Tensor idx = at::randint(static_cast<int64_t>(data.size()), {m}, gen, torch::kInt64);
+            std::vector<float> labels;
+            for (int64_t i = 0; i < m; ++i) {
+                const auto l = data.label(static_cast<size_t>(idx[i].item<int64_t>()));
+                labels.insert(labels.end(), l.begin(), l.end());
+            }
+            c = torch::tensor(labels).view({m, G.config.c_dim}).to(device);
+        }
+        SynthesisOptions so;
+        so.noise_mode = NoiseMode::random;
+        const Tensor img = G.forward(z, c, 1.0, std::nullopt, so);
+        parts.push_back(det.features((img * 127.5 + 128).clamp(0, 255).to(torch::kUInt8)));
+    }
+    if (was_training) G.train();
+    return torch::cat(parts);
+}
+
+void mean_cov(const Tensor& f, std::vector<double>& mu, std::vector<double>& sigma) {
+    const Tensor x = f.to(torch::kFloat64);
+    const Tensor m = x.mean(0);
+    const Tensor d = x - m;
+    const Tensor c = d.t().matmul(d) / std::max<int64_t>(x.size(0) - 1, 1);
+    mu.assign(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+    const Tensor cc = c.contiguous();
+    sigma.assign(cc.data_ptr<double>(), cc.data_ptr<double>() + cc.numel());
+}
+
+}  // namespace
+
+double frechet_distance(const std::vector<double>& mu1, const std::vector<double>& sigma1, const std::vector<double>& mu2,
+                        const std::vector<double>& sigma2) {
+    const int d = static_cast<int>(mu1.size());
+    if (mu2.size() != mu1.size() || sigma1.size() != size_t(d) * d || sigma2.size() != size_t(d) * d)
+        throw ArgumentError("frechet_distance: sizes disagree");
+    using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const Eigen::Map<const Mat> s1(sigma1.data(), d, d), s2(sigma2.data(), d, d);
+    double diff = 0;
+    for (int k = 0; k < d; ++k) diff += (mu1[k] - mu2[k]) * (mu1[k] - mu2[k]);
+    Eigen::SelfAdjointEigenSolver<Mat> e1(s1);
+    const Mat root = e1.eigenvectors() * e1.eigenvalues().cwiseMax(0).cwiseSqrt().asDiagonal() * e1.eigenvectors().transpose();
+    const Mat inner = root * s2 * root;
+    Eigen::SelfAdjointEigenSolver<Mat> e2((inner + inner.transpose()) / 2, Eigen::EigenvaluesOnly);
+    const double trace_sqrt = e2.eigenvalues().cwiseMax(0).cwiseSqrt().sum();
+    return std::max(diff + s1.trace() + s2.trace() - 2 * trace_sqrt, 0.0);
+}
+
+double kernel_inception_distance(const std::vector<float>& real, const std::vector<float>& fake, int dim, uint64_t seed) {
+    const int64_t nr = static_cast<int64_t>(real.size()) / dim, nf = static_cast<int64_t>(fake.size()) / dim;
+    const int64_t m = std::min<int64_t>(std::min(nr, nf), 1000);
+    if (m < 2) throw ArgumentError("KID needs at least 2 real and 2 generated images");
+    using Mat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    std::mt19937_64 rng(seed);
+    auto subset = [&](const std::vector<float>& src, int64_t n) {
+        std::vector<int64_t> idx(n);
+        for (int64_t k = 0; k < n; ++k) idx[k] = k;
+        Mat out(m, dim);
+        for (int64_t k = 0; k < m; ++k) {
+            std::swap(idx[k], idx[k + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - k))]);
+            for (int j = 0; j < dim; ++j) out(k, j) = src[static_cast<size_t>(idx[k]) * dim + j];
+        }
+        return out;
+    };
+    double t = 0;
+    const int subsets = 100;
+    for (int s = 0; s < subsets; ++s) {
+        const Mat x = subset(fake, nf), y = subset(real, nr);
+        const Mat kxx = ((x * x.transpose()).array() / dim + 1).cube().matrix();
+        const Mat kyy = ((y * y.transpose()).array() / dim + 1).cube().matrix();
+        const Mat kxy = ((x * y.transpose()).array() / dim + 1).cube().matrix();
+        const double a = kxx.sum() - kxx.trace() + kyy.sum() - kyy.trace();
+        t += a / (m - 1) - kxy.sum() * 2 / m;
+    }
+    return t / subsets / m;
+}
+
+std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<std::string>& names,
+                                                            const MetricOptions& o) {
+    for (const auto& n : names)
+        if (n != "fid50k_full" && n != "kid50k_full" && n != "fid" && n != "kid")
+            throw ArgumentError("unknown metric '" + n + "' (fid50k_full, kid50k_full)");
+    if (names.empty()) return {};
+    if (o.detector.empty()) throw ArgumentError("metrics need a TorchScript Inception network (--inception inception-2015-12-05.pt)");
+    if (o.num_generated < 2) throw ArgumentError("metrics need at least 2 generated images");
+    const torch::Device device(o.device);
+    Detector det(o.detector, device);
+    const Tensor real = real_features(det, data, o);
+    const Tensor fake = generated_features(det, G, data, o, device);
+    if (real.size(1) != fake.size(1)) throw ModelFormatError(o.detector + ": feature sizes differ between calls");
+    std::vector<std::pair<std::string, double>> out;
+    for (const auto& n : names) {
+        if (n[0] == 'f') {
+            std::vector<double> mu1, s1, mu2, s2;
+            mean_cov(real, mu1, s1);
+            mean_cov(fake, mu2, s2);
+            out.emplace_back(n, frechet_distance(mu2, s2, mu1, s1));
+        } else {
+            const std::vector<float> r(real.data_ptr<float>(), real.data_ptr<float>() + real.numel());
+            const std::vector<float> f(fake.data_ptr<float>(), fake.data_ptr<float>() + fake.numel());
+            out.emplace_back(n, kernel_inception_distance(r, f, static_cast<int>(real.size(1)), o.seed));
+        }
+    }
+    return out;
+}
+
+}  // namespace latentkit
