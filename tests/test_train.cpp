@@ -327,7 +327,7 @@ TEST_CASE("train: SIGINT finishes the minibatch, writes a snapshot and exits 0")
     (void)log;
 }
 
-TEST_CASE("metrics: FID of a set with itself is 0, KID and FID grow with a shift; a stand-in Inception runs") {
+TEST_CASE("metrics: FID of a set with itself is 0, KID and FID grow with a shift, a stand-in Inception runs") {
     std::vector<double> mu{0, 0}, s{1, 0.2, 0.2, 2};
     CHECK(frechet_distance(mu, s, mu, s) == doctest::Approx(0).epsilon(1e-9));
     std::vector<double> mu2{3, 4};
