@@ -171,6 +171,7 @@ public:
 private:
     void setup();
     void build_networks();
+    void place_networks();  // device, modes and fresh optimiser state
     void restore(const std::string& path);
     void load_reals(int64_t chunk, Tensor& img, Tensor& c);
     Tensor random_labels(int64_t n);
@@ -326,6 +327,11 @@ void Trainer::build_networks() {
         auto bsrc = G_->named_buffers(true);
         for (auto& b : G_ema_->named_buffers(true)) b.value().copy_(bsrc[b.key()]);
     }
+    pl_mean_ = torch::zeros({}, torch::TensorOptions().device(device_));
+    place_networks();
+}
+
+void Trainer::place_networks() {
     G_->to(device_);
     D_->to(device_);
     G_ema_->to(device_);
@@ -333,7 +339,8 @@ void Trainer::build_networks() {
     D_->train();
     G_ema_->eval();
     set_requires_grad(*G_ema_, false);
-    pl_mean_ = torch::zeros({}, torch::TensorOptions().device(device_));
+    opt_g_ = Adam();
+    opt_d_ = Adam();
     opt_g_.init(*G_);
     opt_d_.init(*D_);
 }
@@ -366,17 +373,7 @@ void Trainer::restore(const std::string& path) {
     load_state(*G_, state_of(*m.G), path + " (G)");
     load_state(*G_ema_, state_of(*m.G_ema), path + " (G_ema)");
     load_state(*D_, state_of(*m.D), path + " (D)");
-    G_->to(device_);
-    D_->to(device_);
-    G_ema_->to(device_);
-    G_->train();
-    D_->train();
-    G_ema_->eval();
-    set_requires_grad(*G_ema_, false);
-    opt_g_ = Adam();
-    opt_d_ = Adam();
-    opt_g_.init(*G_);
-    opt_d_.init(*D_);
+    place_networks();
 
     const TensorFile file = path.size() > 4 && path.compare(path.size() - 4, 4, ".pkl") == 0 ? TensorFile() : read_safetensors(path);
     auto it = file.metadata.find("train.state");
