@@ -108,9 +108,18 @@ void run(Opts& o) {
     const DistributedEnv env = DistributedEnv::from_environment();
     if (env.world_size > 1) log_info(fmt::format("process {} of {} ({}:{})", env.rank, env.world_size, env.master_addr, env.master_port));
 
-    g_stop = false;
-    std::signal(SIGINT, on_sigint);
-    std::signal(SIGTERM, on_sigint);
+    // SIGINT / SIGTERM ask the trainer to stop cleanly while it runs; the defaults come back after.
+    struct SignalScope {
+        SignalScope() {
+            g_stop = false;
+            std::signal(SIGINT, on_sigint);
+            std::signal(SIGTERM, on_sigint);
+        }
+        ~SignalScope() {
+            std::signal(SIGINT, SIG_DFL);
+            std::signal(SIGTERM, SIG_DFL);
+        }
+    } signals;
     std::unique_ptr<ProgressBar> bar;
     TrainCallbacks cb;
     int64_t bar_total = 0;
@@ -128,23 +137,13 @@ void run(Opts& o) {
         if (mem > 0) line += fmt::format("  mem {:.2f} GB", mem / 1024);
         for (const auto& [name, value] : s.metrics) line += fmt::format("  {} {:.4f}", name, value);
         if (!s.snapshot.empty()) line += "  -> " + fs::path(s.snapshot).filename().string();
-        if (bar) bar->set_note("");
         log_info(line);
         reset_peak_memory(device);
     };
     cb.write_image = [](const std::string& path, int w, int h, int c, const std::vector<uint8_t>& pixels) {
         io::write_png(path, io::Image8{w, h, c, pixels});
     };
-    TrainEnd end;
-    try {
-        end = train(data, t, cb);
-    } catch (...) {
-        std::signal(SIGINT, SIG_DFL);
-        std::signal(SIGTERM, SIG_DFL);
-        throw;
-    }
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
+    const TrainEnd end = train(data, t, cb);
     if (bar) bar->finish();
     const std::string last = latest_snapshot(t.outdir);
     if (end == TrainEnd::stopped) log_info("stopped on request; continue with --resume auto (latest snapshot: " + last + ")");

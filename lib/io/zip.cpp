@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "latentkit/atomic_file.h"
+#include "bytes.h"
 #include "latentkit/error.h"
 
 namespace latentkit::io {
@@ -18,16 +19,8 @@ namespace {
 constexpr uint64_t kMaxMemberBytes = uint64_t(1) << 34;
 constexpr uint32_t k32 = 0xffffffffu;
 
-template <class T>
-T le(const std::string& b, size_t pos) {
-    T v;
-    std::memcpy(&v, b.data() + pos, sizeof(T));
-    return v;
-}
-template <class T>
-void put(std::string& out, T v) {
-    out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
+using detail::le;
+using detail::put;
 
 }  // namespace
 

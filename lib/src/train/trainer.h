@@ -1,0 +1,127 @@
+#pragma once
+// The training loop's internals, shared by trainer.cpp (minibatches, phases, the loop) and
+// trainer_files.cpp (set-up, resume, snapshots, grids, log).
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "latentkit/networks.h"
+#include "latentkit/train.h"
+#include "train/augment.h"
+#include "train/distributed.h"
+
+namespace latentkit::training {
+
+using torch::Tensor;
+
+inline uint64_t splitmix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+inline uint64_t mix(uint64_t a, uint64_t b, uint64_t c = 0, uint64_t d = 0) { return splitmix(splitmix(splitmix(splitmix(a) ^ b) ^ c) ^ d); }
+
+// Adam as torch.optim.Adam, with state that can be saved and restored exactly.
+struct Adam {
+    std::vector<std::string> names;
+    std::vector<Tensor> params, m, v;
+    int64_t steps = 0;
+    double lr = 0, beta1 = 0, beta2 = 0.99, eps = 1e-8;
+
+    void init(torch::nn::Module& net) {
+        for (const auto& p : net.named_parameters(true)) {
+            names.push_back(p.key());
+            params.push_back(p.value());
+            m.push_back(torch::zeros_like(p.value()));
+            v.push_back(torch::zeros_like(p.value()));
+        }
+    }
+    void step() {
+        torch::NoGradGuard no_grad;
+        ++steps;
+        const double bc1 = 1 - std::pow(beta1, double(steps)), bc2 = 1 - std::pow(beta2, double(steps));
+        for (size_t k = 0; k < params.size(); ++k) {
+            const Tensor g = params[k].grad();
+            if (!g.defined()) continue;
+            m[k].mul_(beta1).add_(g, 1 - beta1);
+            v[k].mul_(beta2).addcmul_(g, g, 1 - beta2);
+            const Tensor denom = (v[k].sqrt() / std::sqrt(bc2)).add_(eps);
+            params[k].addcdiv_(m[k], denom, -lr / bc1);
+        }
+    }
+};
+
+inline void set_requires_grad(torch::nn::Module& net, bool on) {
+    for (auto& p : net.parameters(true)) p.set_requires_grad(on);
+}
+inline void zero_grads(torch::nn::Module& net) {
+    for (auto& p : net.parameters(true))
+        if (p.grad().defined()) p.mutable_grad() = Tensor();
+}
+
+// Per-phase accumulators; summed over chunks and processes in one all-reduce with the gradients.
+enum Stat { kLoss, kLossCount, kSignSum, kSignCount, kRealScore, kFakeScore, kScoreCount, kPlSum, kPlCount, kWCount, kNumStats };
+
+struct Phase {
+    const char* name;
+    int id;
+    bool g;         // updates G (else D)
+    int interval;   // every this many minibatches
+};
+
+/// One training run: state, phases and run-folder files (trainer.cpp: the loop; trainer_files.cpp:
+/// set-up, resume, snapshots, grids and the log).
+class Trainer {
+public:
+    Trainer(const TrainingData& data, const TrainOptions& o, const TrainCallbacks& cb)
+        : data_(data), o_(o), cb_(cb), env_(DistributedEnv::from_environment()), coll_(env_),
+          device_(o.device), pipe_(training::AugmentSpec::preset(o.augpipe)) {
+        setup();
+    }
+    TrainEnd run();
+
+private:
+    void setup();
+    void build_networks();
+    void place_networks();  // device, modes and fresh optimiser state
+    void restore(const std::string& path);
+    void load_reals(int64_t chunk, Tensor& img, Tensor& c);
+    Tensor random_labels(int64_t n);
+    std::pair<Tensor, Tensor> run_g(const Tensor& z, const Tensor& c, bool grad);
+    Tensor run_d(const Tensor& img, const Tensor& c);
+    void run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector<Tensor>& real_c);
+    void update_ema();
+    void write_grid(const std::string& name, bool reals);
+    std::string write_snapshot();
+    void log_tick(TickStats& s);
+    bool rank0() const { return env_.rank == 0; }
+
+    const TrainingData& data_;
+    TrainOptions o_;
+    TrainCallbacks cb_;
+    DistributedEnv env_;
+    training::Collective coll_;
+    torch::Device device_;
+    training::AugmentPipe pipe_;
+    ResolvedTraining r_;
+    int64_t num_items_ = 0;  // with mirrored copies
+    int c_dim_ = 0;
+    std::shared_ptr<Generator> G_, G_ema_;
+    std::shared_ptr<Discriminator> D_;
+    Adam opt_g_, opt_d_;
+    double p_ = 0;
+    Tensor pl_mean_;
+    double ada_sign_sum_ = 0, ada_sign_count_ = 0;
+    int64_t cur_nimg_ = 0, batch_idx_ = 0, tick_start_nimg_ = 0;
+    int tick_ = 0;
+    double elapsed_ = 0;
+    std::string last_snapshot_;
+    std::vector<double> tick_sums_ = std::vector<double>(12, 0.0);
+    int64_t perm_epoch_ = -1;
+    std::vector<int64_t> perm_;
+};
+
+}  // namespace latentkit::training
