@@ -17,6 +17,8 @@ packages=(
   libcli11-dev libspdlog-dev doctest-dev
   # test data: real photos and videos, and numpy to check written .npz files
   opencv-doc python3-numpy
+  # the bundled model's training images (scripts/emoji_images.py)
+  fonts-noto-color-emoji
   # viewer
   libimgui-dev libglfw3-dev python3-glad
   # distributed training

@@ -255,3 +255,27 @@ TEST_CASE("viewer: without a display it says so in one line and exits 1") {
     CHECK(r.code == 1);
     CHECK(r.err == "latentkit-viewer: error: no display (set DISPLAY, or run it under xvfb-run)\n");
 }
+
+TEST_CASE("viewer: without a model argument or a remembered one it opens the bundled model and says so") {
+    lktest::TempDir dir;
+    std::string saved_model, saved_xdg;
+    if (const char* v = std::getenv("LATENTKIT_MODEL")) saved_model = v;
+    if (const char* v = std::getenv("XDG_CONFIG_HOME")) saved_xdg = v;
+    unsetenv("LATENTKIT_MODEL");
+    setenv("XDG_CONFIG_HOME", (dir / "config").c_str(), 1);  // no remembered model
+    const std::string script = "sync\nwait 2\nsave-image " + (dir / "a.png") + "\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({"--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    if (!saved_model.empty()) setenv("LATENTKIT_MODEL", saved_model.c_str(), 1);
+    if (!saved_xdg.empty()) setenv("XDG_CONFIG_HOME", saved_xdg.c_str(), 1);
+    else unsetenv("XDG_CONFIG_HOME");
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("no model given: opening the bundled model") != std::string::npos);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["error"].get<std::string>().empty());
+    CHECK(state["model"].get<std::string>().find("emoji64.safetensors") != std::string::npos);
+    const io::Image8 a = io::read_png(dir / "a.png");
+    CHECK(a.width == 64);
+    CHECK(a.height == 64);
+}

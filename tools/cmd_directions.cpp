@@ -347,7 +347,7 @@ void register_directions(CLI::App& app) {
 
     auto so = std::make_shared<SampleOpts>();
     auto* sample = cmd->add_subcommand("sample", "Sample latents from seeds, optionally render and score their images");
-    sample->add_option("--model,-m", so->model, "Model file")->required();
+    sample->add_option("--model,-m", so->model, kModelHelp);
     sample->add_option("--seeds,-s", so->seeds, "Seeds of the samples");
     sample->add_option("--trunc", so->trunc, "Truncation psi");
     sample->add_option("--images", so->images, "Also save the images here (seedNNNN.png), e.g. to label them by hand");
@@ -381,7 +381,7 @@ void register_directions(CLI::App& app) {
 
     auto po = std::make_shared<PcaOpts>();
     auto* pca = cmd->add_subcommand("pca", "Principal components of sampled W (GANSpace)");
-    pca->add_option("--model,-m", po->model, "Model file")->required();
+    pca->add_option("--model,-m", po->model, kModelHelp);
     pca->add_option("--seeds,-s", po->seeds, "Seeds of the samples (default 0-99999)");
     pca->add_option("--components,-k", po->components, "Number of components");
     pca->add_option("--trunc", po->trunc, "Truncation psi of the samples");
@@ -394,7 +394,7 @@ void register_directions(CLI::App& app) {
     auto fo2 = std::make_shared<PcaOpts>();
     fo2->components = 10;
     auto* sefa = cmd->add_subcommand("sefa", "Closed-form factorisation of the style weights (SeFa)");
-    sefa->add_option("--model,-m", fo2->model, "Model file")->required();
+    sefa->add_option("--model,-m", fo2->model, kModelHelp);
     sefa->add_option("--layers", fo2->layers, "W+ layers whose style weights are used, e.g. 0-3 (default: all)");
     sefa->add_option("--components,-k", fo2->components, "Number of directions");
     sefa->add_option("--out,-o", fo2->out, "Direction file (.json)")->required();

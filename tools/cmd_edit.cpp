@@ -163,7 +163,7 @@ void run(const Opts& o) {
 void register_edit(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("edit", "Move latents along directions: a grid of strengths (.png) or a sweep video");
-    cmd->add_option("--model,-m", o->model, "Model file")->required();
+    cmd->add_option("--model,-m", o->model, kModelHelp);
     auto* seeds = cmd->add_option("--seeds,-s", o->seeds, "Seeds of the latents to edit");
     auto* w = cmd->add_option("--w", o->w, "Latents to edit (projected_w.npz)");
     seeds->excludes(w);

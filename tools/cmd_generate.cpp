@@ -17,23 +17,25 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, seeds, projected_w, outdir, noise_mode = "const", device = "cpu";
-    double trunc = 1.0;
+    std::string model, seeds, projected_w, outdir, grid, noise_mode = "const", device = "cpu";
+    std::vector<double> truncs{1.0};
     std::optional<int> trunc_cutoff, class_index;
     int batch = 8;
 };
 
-void save_batch(const torch::Tensor& img, const std::vector<std::string>& paths) {
-    const auto images = io::images_from_batch(img);
-    for (size_t k = 0; k < paths.size(); ++k) io::write_png(paths[k], images[k]);
-}
 
 void run(const Opts& o) {
     const NoiseMode noise = parse_noise_mode(o.noise_mode);
     if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
     if (o.trunc_cutoff && *o.trunc_cutoff < 0) throw ArgumentError("--trunc-cutoff must be >= 0");
-    std::vector<uint32_t> seeds;
-    if (!o.seeds.empty()) seeds = parse_seeds(o.seeds);
+    if (o.truncs.empty()) throw ArgumentError("--trunc needs a value");
+    if (o.truncs.size() > 1 && !o.projected_w.empty()) throw ArgumentError("several --trunc values need --seeds");
+    // One image per (seed, psi), seed by seed: with --grid COLS = the psi count, a truncation sweep.
+    std::vector<std::pair<uint32_t, double>> items;
+    if (!o.seeds.empty())
+        for (uint32_t seed : parse_seeds(o.seeds))
+            for (double psi : o.truncs) items.emplace_back(seed, psi);
+    const GridSize grid = parse_grid(o.grid);
     const torch::Device device = parse_device(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
@@ -49,7 +51,10 @@ void run(const Opts& o) {
     so.noise_mode = noise;
     namespace fs = std::filesystem;
 
-    const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(seeds.size());
+    const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(items.size());
+    if (!o.grid.empty() && total > grid.cols * grid.rows)
+        throw ArgumentError(fmt::format("--grid {}: {} cells cannot hold {} images", o.grid, grid.cols * grid.rows, total));
+    std::vector<io::Image8> cells;
     ProgressBar bar("generate", total);
     for (int64_t start = 0; start < total; start += o.batch) {
         const int64_t n = std::min<int64_t>(o.batch, total - start);
@@ -59,31 +64,47 @@ void run(const Opts& o) {
             ws = projected.narrow(0, start, n).to(device);
             for (int64_t k = 0; k < n; ++k) paths.push_back((fs::path(o.outdir) / fmt::format("proj{:02d}.png", start + k)).string());
         } else {
-            std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + start + n);
-            const torch::Tensor z = z_from_seeds(chunk, cfg.z_dim).to(device);
-            torch::Tensor c = class_labels(cfg.c_dim, o.class_index, n);
+            torch::Tensor c = class_labels(cfg.c_dim, o.class_index, 1);
             if (c.defined()) c = c.to(device);
-            ws = map_to_ws(*G, z, c, o.trunc, o.trunc_cutoff);
-            for (uint32_t s : chunk) paths.push_back((fs::path(o.outdir) / fmt::format("seed{:04d}.png", s)).string());
+            std::vector<torch::Tensor> rows;
+            for (int64_t k = start; k < start + n; ++k) {
+                const auto [seed, psi] = items[k];
+                rows.push_back(map_to_ws(*G, z_from_seeds({seed}, cfg.z_dim).to(device), c, psi, o.trunc_cutoff));
+                const std::string name = o.truncs.size() == 1 ? fmt::format("seed{:04d}.png", seed) : fmt::format("seed{:04d}-psi{:.2f}.png", seed, psi);
+                paths.push_back((fs::path(o.outdir) / name).string());
+            }
+            ws = torch::cat(rows);
         }
-        save_batch(G->synthesis->forward(ws, so), paths);
+        const auto images = io::images_from_batch(G->synthesis->forward(ws, so));
+        for (size_t k = 0; k < images.size(); ++k) {
+            if (o.grid.empty()) io::write_png(paths[k], images[k]);
+            else cells.push_back(images[k]);
+        }
         bar.update(start + n);
     }
     bar.finish();
-    log_info(fmt::format("wrote {} image(s) to {}", total, o.outdir));
+    if (o.grid.empty()) {
+        log_info(fmt::format("wrote {} image(s) to {}", total, o.outdir));
+        return;
+    }
+    const std::string path = (fs::path(o.outdir) / "grid.png").string();
+    io::write_png(path, io::tile_images(cells, grid.cols, grid.rows));
+    log_info(fmt::format("wrote {} ({} images, {}x{} grid)", path, total, grid.cols, grid.rows));
 }
 }  // namespace
 
 void register_generate(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("generate", "Generate images from seeds or from a projected_w.npz");
-    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("--model,-m", o->model, kModelHelp);
     auto* seeds = cmd->add_option("--seeds,-s", o->seeds, "Seeds, e.g. 0-3,42");
     auto* pw = cmd->add_option("--projected-w", o->projected_w, "Latents to render (reference projected_w.npz, key 'w')");
     seeds->excludes(pw);
-    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    cmd->add_option("--trunc", o->truncs, "Truncation psi (1 = none); several (0,0.5,1) render each seed at each psi")
+        ->delimiter(',');
     cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
+    cmd->add_option("--grid", o->grid, "COLSxROWS: write all images as one OUTDIR/grid.png, row by row");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
     cmd->add_option("--batch", o->batch, "Images per batch");
     cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");

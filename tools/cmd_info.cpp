@@ -16,7 +16,7 @@ void register_info(CLI::App& app) {
     };
     auto opts = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("info", "Show what a model file holds");
-    cmd->add_option("model", opts->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("model", opts->model, kModelHelp);
     cmd->add_flag("--json", opts->json, "Print JSON");
     cmd->callback([opts]() {
         const Model m = load_model_arg(opts->model);

@@ -18,19 +18,6 @@
 namespace latentkit::tools {
 namespace {
 
-struct GridSize {
-    int cols = 1, rows = 1;
-};
-
-GridSize parse_grid(const std::string& text) {
-    GridSize g;
-    char x = 0;
-    if (text.empty()) return g;
-    if (std::sscanf(text.c_str(), "%dx%d%c", &g.cols, &g.rows, &x) != 2 || g.cols < 1 || g.rows < 1 || g.cols * g.rows > 256)
-        throw ArgumentError("--grid " + text + ": expected COLSxROWS, e.g. 2x2 (at most 256 cells)");
-    return g;
-}
-
 struct Opts {
     std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, noise_mode = "const", device = "cpu", out;
     std::string preset = "medium";
@@ -100,7 +87,7 @@ void run(const Opts& o) {
 void register_morph(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("morph", "Render a video that morphs between keyframes (seeds or latents)");
-    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("--model,-m", o->model, kModelHelp);
     cmd->add_option("--seeds,-s", o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
     cmd->add_option("--w", o->w_files, "Keyframe latents (.npz with 'w' [N, num_ws, w_dim], e.g. projected_w.npz), after the seeds");
     cmd->add_option("--frames", o->frames, "Frames per transition");

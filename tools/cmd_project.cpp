@@ -110,14 +110,14 @@ void run(const Opts& o) {
         else if (model.D) po.loss = {0.0, 1.0, 0.0};
         else {
             po.loss = {0.0, 0.0, 1.0};
-            log_warn(fmt::format("{} has no discriminator and no --vgg was given: using the pixel loss alone", o.model));
+            log_warn(fmt::format("{} has no discriminator and no --vgg was given: using the pixel loss alone", model.path));
         }
     } else {
         po.loss = parse_losses(o.losses);
     }
     if (po.loss.lpips > 0 && !lpips) throw ArgumentError("the lpips loss needs --vgg vgg16.pt (the reference's TorchScript VGG16)");
     if (po.loss.discriminator > 0 && !model.D)
-        throw ModelFormatError(fmt::format("{}: holds no discriminator, which the discriminator loss needs (use --vgg or --loss pixel)", o.model));
+        throw ModelFormatError(fmt::format("{}: holds no discriminator, which the discriminator loss needs (use --vgg or --loss pixel)", model.path));
     TuningOptions to;
     to.steps = std::max(1, o.tune_steps);
     to.learning_rate = o.tune_lr;
@@ -205,7 +205,7 @@ void run(const Opts& o) {
             if (!videos.empty()) videos[k]->finish();
             nlohmann::json info = {{"target", t.path},
                                    {"alignment", t.method},
-                                   {"model", o.model},
+                                   {"model", model.path},
                                    {"space", o.space},
                                    {"steps", o.steps},
                                    {"seed", o.seed},
@@ -217,7 +217,7 @@ void run(const Opts& o) {
             if (tuned[k]) {
                 Model out;
                 out.G_ema = tuned[k];
-                out.info["description"] = fmt::format("{} pivotally tuned for {} ({} steps)", fs::path(o.model).filename().string(),
+                out.info["description"] = fmt::format("{} pivotally tuned for {} ({} steps)", fs::path(model.path).filename().string(),
                                                       fs::path(t.path).filename().string(), o.tune_steps);
                 tuned[k]->to(torch::kCPU);
                 save_model((dir / "tuned.safetensors").string(), out, {true});
@@ -238,7 +238,7 @@ void run(const Opts& o) {
 void register_project(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("project", "Find the latent with which a model reproduces a photo");
-    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("--model,-m", o->model, kModelHelp);
     cmd->add_option("--target,-t", o->targets, "Photo to project (repeat for several)")->required();
     cmd->add_option("--outdir,-o", o->outdir, "Output folder (one sub-folder per target when there are several)")->required();
     cmd->add_option("--steps", o->steps, "Optimisation steps");

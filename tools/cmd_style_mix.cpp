@@ -69,7 +69,7 @@ void run(const Opts& o) {
 void register_style_mix(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("style-mix", "Style-mixing grid: each row seed's ws with the column seed's at --styles");
-    cmd->add_option("--model,-m", o->model, "Model file (.pkl or .safetensors)")->required();
+    cmd->add_option("--model,-m", o->model, kModelHelp);
     cmd->add_option("--rows", o->rows, "Row seeds, e.g. 85,100,75")->required();
     cmd->add_option("--cols", o->cols, "Column seeds, e.g. 55,821,1789")->required();
     cmd->add_option("--styles", o->styles, "ws taken from the column seed (default 0-6)");

@@ -9,9 +9,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "latentkit/error.h"
+#include "latentkit/io/bundled_model.h"
 #include "latentkit/io/npz.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
@@ -65,6 +67,15 @@ std::vector<int> parse_layers(const std::string& text, int num_ws, const std::st
     return layers;
 }
 
+GridSize parse_grid(const std::string& text, const std::string& option) {
+    GridSize g;
+    char extra = 0;
+    if (text.empty()) return g;
+    if (std::sscanf(text.c_str(), "%dx%d%c", &g.cols, &g.rows, &extra) != 2 || g.cols < 1 || g.rows < 1 || g.cols * g.rows > 256)
+        throw ArgumentError(option + " " + text + ": expected COLSxROWS, e.g. 2x2 (at most 256 cells)");
+    return g;
+}
+
 NoiseMode parse_noise_mode(const std::string& s) {
     if (s == "const") return NoiseMode::constant;
     if (s == "random") return NoiseMode::random;
@@ -104,6 +115,14 @@ c10::Device parse_device(const std::string& text) {
 }
 
 Model load_model_arg(const std::string& path) {
+    if (path.empty()) {
+        const io::DefaultModel d = io::default_model();
+        Model m = load_model(d.path);
+        const auto description = m.info.find("description");
+        log_info(fmt::format("no --model given: using the {} model {}{}", d.origin, d.path,
+                             description == m.info.end() ? "" : " (" + description->second + ")"));
+        return m;
+    }
     Model m = load_model(path);
     log_info(fmt::format("loaded {} ({})", path, m.format));
     return m;

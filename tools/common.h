@@ -33,6 +33,14 @@ std::vector<uint32_t> parse_seeds(const std::string& text, const std::string& op
 /// Parses a layer list ("0-5") for a model with `num_ws` layers.
 std::vector<int> parse_layers(const std::string& text, int num_ws, const std::string& option = "--layers");
 
+/// Columns and rows of an image grid.
+struct GridSize {
+    int cols = 1, rows = 1;
+};
+
+/// Parses "COLSxROWS" for `option` (at most 256 cells); "" is 1x1. Throws ArgumentError otherwise.
+GridSize parse_grid(const std::string& text, const std::string& option = "--grid");
+
 /// Parses "const", "random" or "none".
 NoiseMode parse_noise_mode(const std::string& text);
 
@@ -43,7 +51,12 @@ at::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& config);
 /// Parses "cpu", "cuda", "cuda:N" or "auto"; throws ArgumentError when CUDA is asked for but unavailable.
 c10::Device parse_device(const std::string& text);
 
-/// Loads the model named by --model, logging what was loaded.
+/// Help text of every --model option that falls back to the default model.
+inline constexpr const char* kModelHelp =
+    "Model file (.pkl or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)";
+
+/// Loads the model named by --model, logging what was loaded; an empty path loads the default model
+/// (io::default_model) and says so.
 Model load_model_arg(const std::string& path);
 
 /// Creates `dir` (and parents) if needed; throws IoError naming it when that fails or it is not writable.
@@ -78,5 +91,6 @@ void register_directions(CLI::App& app);
 void register_edit(CLI::App& app);
 void register_dataset(CLI::App& app);
 void register_train(CLI::App& app);
+void register_nearest(CLI::App& app);
 
 }  // namespace latentkit::tools

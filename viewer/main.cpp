@@ -25,6 +25,7 @@
 #include "panels.h"
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "latentkit/io/bundled_model.h"
 #include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
 #include "latentkit/io/tensor_image.h"
@@ -128,7 +129,17 @@ int run(const Options& o) {
         MorphExportState export_state;
         ViewerState s;
         if (o.script.empty() && o.screenshot.empty()) load_settings(s);
-        if (!o.model.empty()) s.model_path = s.model_input = o.model;
+        if (!o.model.empty()) {
+            s.model_path = s.model_input = o.model;
+        } else if (s.model_path.empty()) {
+            try {
+                const io::DefaultModel d = io::default_model();
+                s.model_path = s.model_input = d.path;
+                std::fprintf(stderr, "latentkit-viewer: no model given: opening the %s model %s\n", d.origin.c_str(), d.path.c_str());
+            } catch (const IoError& e) {
+                std::fprintf(stderr, "latentkit-viewer: %s\n", e.what());
+            }
+        }
         s.device = o.device;
         std::deque<std::string> script;
         if (!o.script.empty()) {
@@ -378,7 +389,7 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
     CLI::App app{"latentkit-viewer: explore a StyleGAN2-ADA model live"};
     Options o;
-    app.add_option("model", o.model, "Model file to open (.pkl or .safetensors)");
+    app.add_option("model", o.model, "Model file to open (.pkl or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)");
     app.add_option("--screenshot", o.screenshot, "Save the window to this PNG after --frames frames, then exit");
     app.add_option("--save-image", o.save_image, "Save the generated image to this PNG after --frames frames");
     app.add_option("--frames", o.frames, "Frames to run before --screenshot / exit");

@@ -2,6 +2,7 @@
 // Image-quality metrics of a generator against its training data, as the reference metrics:
 // FID and KID on the pool features of a TorchScript Inception network the user provides
 // (the reference `inception-2015-12-05.pt` call interface).
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,5 +35,18 @@ double frechet_distance(const std::vector<double>& mu1, const std::vector<double
 
 /// Kernel inception distance of two feature sets ([n, d] row-major), reference subsets (100 of up to 1000).
 double kernel_inception_distance(const std::vector<float>& real, const std::vector<float>& fake, int dim, uint64_t seed);
+
+/// For each query, the closest reference and how far it is.
+struct NearestNeighbours {
+    std::vector<int64_t> index;  ///< reference row nearest to each query row
+    std::vector<double> rms;     ///< root-mean-square difference to it, in the units of the data (0..255 for pixels)
+};
+
+/// Exhaustive nearest-neighbour search of `queries` (n rows) among `references` (m rows), both row-major
+/// with `dim` values per row (e.g. 8-bit images of one shape). `skip`, when given, holds one reference
+/// row per query that it may not match (-1: none), to compare a set against itself. Throws ArgumentError
+/// when the sizes disagree or no reference is left for a query.
+NearestNeighbours nearest_neighbours(const std::vector<uint8_t>& queries, const std::vector<uint8_t>& references, int64_t dim,
+                                     const std::vector<int64_t>& skip = {});
 
 }  // namespace latentkit

@@ -7,8 +7,10 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "latentkit/error.h"
@@ -214,6 +216,48 @@ std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const 
             const std::vector<float> f(fake.data_ptr<float>(), fake.data_ptr<float>() + fake.numel());
             out.emplace_back(n, kernel_inception_distance(r, f, static_cast<int>(real.size(1)), o.seed));
         }
+    }
+    return out;
+}
+
+NearestNeighbours nearest_neighbours(const std::vector<uint8_t>& queries, const std::vector<uint8_t>& references, int64_t dim,
+                                     const std::vector<int64_t>& skip) {
+    if (dim < 1 || queries.size() % dim != 0 || references.size() % dim != 0)
+        throw ArgumentError("nearest_neighbours: the data is not a whole number of rows of the given size");
+    const int64_t n = static_cast<int64_t>(queries.size()) / dim, m = static_cast<int64_t>(references.size()) / dim;
+    if (!skip.empty() && static_cast<int64_t>(skip.size()) != n) throw ArgumentError("nearest_neighbours: one skip entry per query expected");
+    if (m == 0 || (m == 1 && !skip.empty() && skip[0] == 0)) throw ArgumentError("nearest_neighbours: no reference rows to compare with");
+    torch::NoGradGuard no_grad;
+    auto as_float = [dim](const std::vector<uint8_t>& v, int64_t start, int64_t rows) {
+        return torch::from_blob(const_cast<uint8_t*>(v.data()) + start * dim, {rows, dim}, torch::kUInt8).to(torch::kFloat64);
+    };
+    const Tensor q = as_float(queries, 0, n);
+    const Tensor q2 = q.square().sum(1, true);
+    Tensor best = torch::full({n}, std::numeric_limits<double>::infinity(), torch::kFloat64);
+    Tensor best_index = torch::full({n}, -1, torch::kInt64);
+    const int64_t chunk = 512;
+    for (int64_t start = 0; start < m; start += chunk) {
+        const int64_t rows = std::min(chunk, m - start);
+        const Tensor r = as_float(references, start, rows);
+        Tensor d2 = (q2 + r.square().sum(1).unsqueeze(0) - 2 * q.matmul(r.t())).clamp_min(0);
+        for (int64_t i = 0; i < static_cast<int64_t>(skip.size()); ++i)
+            if (skip[i] >= start && skip[i] < start + rows) d2[i][skip[i] - start] = std::numeric_limits<double>::infinity();
+        const auto [value, index] = d2.min(1);
+        const Tensor better = value < best;
+        best = torch::where(better, value, best);
+        best_index = torch::where(better, index + start, best_index);
+    }
+    NearestNeighbours out;
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = best_index[i].item<int64_t>();
+        if (j < 0) throw ArgumentError("nearest_neighbours: no reference rows to compare with");
+        double sum = 0;
+        for (int64_t k = 0; k < dim; ++k) {
+            const double d = double(queries[i * dim + k]) - double(references[j * dim + k]);
+            sum += d * d;
+        }
+        out.index.push_back(j);
+        out.rms.push_back(std::sqrt(sum / dim));
     }
     return out;
 }
