@@ -71,7 +71,7 @@ TEST_CASE("bundled model: loads, carries its metadata, and generates varied emoj
     CHECK((img[0] - img[1]).abs().mean().item<double>() > 0.02);
 }
 
-TEST_CASE("cli: a subcommand without --model uses the bundled model and says so; LATENTKIT_MODEL overrides it") {
+TEST_CASE("cli: a subcommand without --model uses the bundled model and says so, and LATENTKIT_MODEL overrides it") {
     const NoModelEnv env;
     const lktest::TempDir d;
     auto r = run({"generate", "--seeds", "0-5", "--grid", "3x2", "--outdir", d / "g"});
@@ -155,7 +155,7 @@ TEST_CASE("cli: nearest finds a training image that is a sample, and refuses a d
     CHECK_FALSE(fs::exists(d / "bad.png"));
 }
 
-TEST_CASE("emoji_images.py extracts every glyph of the real font; dataset turns them into a training set") {
+TEST_CASE("emoji_images.py extracts every glyph of the real font, and the dataset command turns them into a training set") {
     if (!fs::exists(kFont)) {
         MESSAGE("skipped: " << kFont << " is not installed (Debian package fonts-noto-color-emoji)");
         return;

@@ -152,7 +152,7 @@ TEST_CASE("align: crop_quad resamples an axis-aligned quad exactly and pads quad
     CHECK(std::abs(px(padded, 30, 20, 1) - 50) <= 2);
 }
 
-TEST_CASE("align: a real photo with a face is aligned; one without gives a clear result") {
+TEST_CASE("align: a real photo with a face is aligned, and one without gives a clear result") {
     const io::FaceDetector detector;
     const io::Image8 messi = io::read_image(opencv_data("messi5.jpg"));
     const auto faces = detector.detect(messi);
@@ -179,6 +179,10 @@ TEST_CASE("align: a real photo with a face is aligned; one without gives a clear
     const auto fallback = io::align_image(baboon, "baboon.jpg", io::AlignMode::automatic, 64, &detector);
     CHECK(fallback.method == "center crop (no face found)");
     CHECK(fallback.image.width == 64);
-    CHECK_THROWS_AS(io::align_image(baboon, "baboon.jpg", io::AlignMode::none, 64), ArgumentError);  // not square
+    const auto resized = io::align_image(baboon, "baboon.jpg", io::AlignMode::none, 64);  // square: a plain resize
+    CHECK(resized.method == "resize");
+    CHECK(resized.image.width == 64);
+    CHECK_THROWS_WITH_AS(io::align_image(messi, "messi5.jpg", io::AlignMode::none, 64), doctest::Contains("messi5.jpg: --align none needs a square image"),
+                         ArgumentError);
     CHECK_THROWS_AS(io::FaceDetector(opencv_data("box.png")), IoError);
 }

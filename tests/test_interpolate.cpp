@@ -42,7 +42,7 @@ TEST_CASE("paths: frame counts and exact keyframes for every kind") {
     CHECK_THROWS_AS(parse_path_kind("zigzag"), ArgumentError);
 }
 
-TEST_CASE("paths: lerp in W is a + t(b - a); slerp stays on the sphere") {
+TEST_CASE("paths: lerp in W is a + t(b - a) and slerp stays on the sphere") {
     const torch::Tensor k = keys(2, {4, 6});
     PathOptions o;
     o.frames_per_transition = 10;

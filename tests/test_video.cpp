@@ -60,7 +60,7 @@ TEST_CASE("video: H.264 and VP9 round trips keep frame count, size and quality")
     }
 }
 
-TEST_CASE("video: odd sizes are padded to even; GIF works") {
+TEST_CASE("video: odd sizes are padded to even, and GIF works") {
     lktest::TempDir dir;
     auto sink = io::open_frame_sink(dir / "odd.mp4", 33, 17);
     for (int t = 0; t < 5; ++t) sink->write(pattern(33, 17, t));
