@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <torch/cuda.h>
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
@@ -123,10 +124,40 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
     CHECK(worker.run_job({"sefa", 2, 0}).set.directions[1].name == "sefa1");
     CHECK_FALSE(worker.run_job({"ica", 2, 0}).error.empty());
 
+    // Device output: CUDA images stay on the device for CUDA-GL interop; on the CPU nothing changes.
+    RenderRequest on_device = r;
+    on_device.seed_x = 42;
+    on_device.device_output = true;
+    RenderResult dr = worker.render_now(on_device);
+    REQUIRE_MESSAGE(dr.error.empty(), dr.error);
+    CHECK_FALSE(dr.device_image);
+    CHECK(max_diff(dr.image, golden_seed42()) <= 1);
+    if (torch::cuda::is_available()) {
+        on_device.device = "cuda";
+        dr = worker.render_now(on_device);
+        REQUIRE_MESSAGE(dr.error.empty(), dr.error);
+        REQUIRE(dr.device_image);
+        CHECK(dr.image.pixels.empty());
+        CHECK(dr.device_image->width == 32);
+        CHECK(max_diff(dr.device_image->to_host(), golden_seed42()) <= 1);
+    } else {
+        MESSAGE("no CUDA device: the device-image half of this test is skipped");
+    }
+
     r.model_path = "/nonexistent/model.pkl";
     res = worker.render_now(r);
     CHECK(res.image.pixels.empty());
     CHECK(res.error.find("/nonexistent/model.pkl") != std::string::npos);
+}
+
+TEST_CASE("viewer: --device auto picks CUDA only when LibTorch sees a GPU, and cuda without one is refused") {
+    CHECK(resolve_device("cpu") == "cpu");
+    if (torch::cuda::is_available()) {
+        CHECK(resolve_device("auto") == "cuda");
+    } else {
+        CHECK(resolve_device("auto") == "cpu");
+        CHECK_THROWS_WITH_AS(resolve_device("cuda:0"), doctest::Contains("--device cuda:0: no CUDA device"), ArgumentError);
+    }
 }
 
 TEST_CASE("viewer: script lines edit the state, and requests compare by content") {
@@ -168,7 +199,15 @@ TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slid
     std::set<uint32_t> colours;
     for (size_t k = 0; k + 2 < w.pixels.size(); k += 3 * 97) colours.insert(w.pixels[k] << 16 | w.pixels[k + 1] << 8 | w.pixels[k + 2]);
     CHECK(colours.size() > 20);  // panels and image, not a blank window
-    CHECK(nlohmann::json::parse(read_file(dir / "state.json"))["directions"] == 3);  // the loaded one and two computed
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["directions"] == 3);  // the loaded one and two computed
+    if (!torch::cuda::is_available()) {
+        CHECK(state["device"] == "cpu");  // auto without a GPU
+        CHECK(state["upload"] == "host memory");
+    } else {
+        CHECK(state["device"] == "cuda");
+        CHECK(state["upload"].get<std::string>().find("CUDA-GL interop") != std::string::npos);
+    }
 
     // A model that cannot be loaded: the error is shown in the window, the viewer keeps running.
     const std::string broken = "sync\nwait 2\nscreenshot " + (dir / "broken.png") + "\nquit\n";

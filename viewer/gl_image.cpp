@@ -11,6 +11,8 @@
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "render_worker.h"
+#include "texture_interop.h"
 
 namespace latentkit::viewer {
 namespace {
@@ -69,8 +71,20 @@ GlImage::~GlImage() {
     glDeleteProgram(program_);
 }
 
+void GlImage::allocate(int width, int height) {
+    glBindTexture(GL_TEXTURE_2D, texture_);
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, width, height, 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);  // RGBA: CUDA can map it
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);  // no mipmaps
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+    width_ = width;
+    height_ = height;
+}
+
 void GlImage::upload(const io::Image8& image) {
     if (image.channels != 3 || image.width < 1 || image.height < 1) return;
+    if (image.width != width_ || image.height != height_) allocate(image.width, image.height);  // before the buffer is bound
     const size_t bytes = image.pixels.size();
     glBindBuffer(GL_PIXEL_UNPACK_BUFFER, pbo_);
     glBufferData(GL_PIXEL_UNPACK_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr, GL_STREAM_DRAW);
@@ -80,17 +94,18 @@ void GlImage::upload(const io::Image8& image) {
     }
     glBindTexture(GL_TEXTURE_2D, texture_);
     glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-    if (image.width != width_ || image.height != height_) {
-        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGB8, image.width, image.height, 0, GL_RGB, GL_UNSIGNED_BYTE, nullptr);
-        width_ = image.width;
-        height_ = image.height;
-    }
     glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, width_, height_, GL_RGB, GL_UNSIGNED_BYTE, nullptr);
     glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);  // no mipmaps
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
-    glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+}
+
+bool GlImage::upload(const DeviceImage& image, CudaGlInterop& interop) {
+    if (!interop.available() || image.width < 1 || image.height < 1) return false;
+    if (image.width != width_ || image.height != height_) {
+        interop.release();
+        allocate(image.width, image.height);
+    }
+    glBindTexture(GL_TEXTURE_2D, 0);
+    return interop.copy(image, texture_);
 }
 
 void GlImage::draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageView& view) const {

@@ -1,11 +1,15 @@
 #pragma once
 // Showing an RGB image in a region of the window with an OpenGL 3.3 shader: fit, zoom, pan, nearest
-// or linear filtering. Pixels are uploaded from host memory through a pixel buffer object.
+// or linear filtering. Pixels come from host memory through a pixel buffer object, or from CUDA
+// device memory through CudaGlInterop.
 #include <string>
 
 #include "latentkit/io/png.h"
 
 namespace latentkit::viewer {
+
+struct DeviceImage;
+class CudaGlInterop;
 
 /// Where and how the image is drawn.
 struct ImageView {
@@ -24,6 +28,9 @@ public:
     GlImage& operator=(const GlImage&) = delete;
     /// Uploads an RGB image (resizing the texture when its size changes).
     void upload(const io::Image8& image);
+    /// Copies a device image in through CUDA-GL interop; false when the interop is off or failed
+    /// (then upload image.to_host()).
+    bool upload(const DeviceImage& image, CudaGlInterop& interop);
     /// Draws into the region (x, y, w, h; window pixels, origin top-left) of a window of fb_w x fb_h.
     void draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageView& view) const;
     /// The uploaded image read back from the texture.
@@ -35,6 +42,7 @@ public:
     unsigned texture() const { return texture_; }
 
 private:
+    void allocate(int width, int height);
     unsigned program_ = 0, texture_ = 0, pbo_ = 0, vao_ = 0;
     int width_ = 0, height_ = 0;
     int u_scale_ = -1, u_offset_ = -1;

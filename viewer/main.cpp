@@ -32,6 +32,7 @@
 #include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"
+#include "texture_interop.h"
 #include "viewer_state.h"
 
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ using namespace latentkit::viewer;
 namespace {
 
 struct Options {
-    std::string model, screenshot, save_image, script, dump_state, device = "cpu";
+    std::string model, screenshot, save_image, script, dump_state, device = "auto";
     int frames = 0;
     bool benchmark = false;
     int width = 1280, height = 800;
@@ -120,6 +121,7 @@ int run(const Options& o) {
     int rc = 0;
     {
         GlImage image(find_shader_dir());
+        CudaGlInterop interop;  // after the texture it registers, so it is released first
         RenderWorker worker;
         ProjectionRunner runner;
         GlImage proj_target(find_shader_dir()), proj_current(find_shader_dir()), label_grid(find_shader_dir());
@@ -140,7 +142,10 @@ int run(const Options& o) {
                 std::fprintf(stderr, "latentkit-viewer: %s\n", e.what());
             }
         }
-        s.device = o.device;
+        s.device = resolve_device(o.device);
+        const bool on_cuda = s.device.rfind("cuda", 0) == 0;
+        s.upload = !on_cuda ? "host memory"
+                 : interop.available() ? "CUDA-GL interop" : "host memory (CUDA-GL interop: " + interop.reason() + ")";
         std::deque<std::string> script;
         if (!o.script.empty()) {
             std::ifstream in(o.script);
@@ -182,6 +187,7 @@ int run(const Options& o) {
                     try {
                         if (cmd == "wait") wait_frames = std::stoi(arg);
                         else if (cmd == "screenshot") pending_screenshot = arg;  // taken after this frame is drawn
+                        else if (cmd == "save-image" && image.empty()) throw Error(arg + ": no image to save" + (s.error.empty() ? "" : " (" + s.error + ")"));
                         else if (cmd == "save-image") io::write_png(arg, image.read_back());
                         else if (cmd == "save-projection") s.project_save = arg, s.save_projection = true;
                         else if (cmd == "quit") quit = true;
@@ -205,7 +211,13 @@ int run(const Options& o) {
                     s.current_ws = r->ws;
                     s.current_label = !last_sent.base_ws.empty() ? "projected / previewed latent" : fmt::format("seed {:.2f}, {:.2f}", last_sent.seed_x, last_sent.seed_y);
                     if (!last_sent.edits.empty()) s.current_label += " (edited)";
-                    image.upload(r->image);
+                    if (r->device_image && !image.upload(*r->device_image, interop)) {
+                        s.upload = "host memory (CUDA-GL interop: " + interop.reason() + ")";
+                        std::fprintf(stderr, "latentkit-viewer: CUDA-GL interop is off (%s): uploading from host memory\n", interop.reason().c_str());
+                        image.upload(r->device_image->to_host());
+                    } else if (!r->device_image) {
+                        image.upload(r->image);
+                    }
                     s.error.clear();
                 } else {
                     s.error = r->error;
@@ -298,6 +310,7 @@ int run(const Options& o) {
             export_state = exporter.state();
             RenderRequest want = request_from(s);
             want.id = last_sent.id;
+            want.device_output = interop.available();
             const bool changed = !have_sent || !same_render(want, last_sent);
             if (changed && !s.model_path.empty()) {
                 want.id = next_id++;
@@ -361,11 +374,13 @@ int run(const Options& o) {
                 std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
                 return v[v.size() / 2];
             };
-            std::printf("viewer benchmark: %d frames, frame time median %.2f ms (%.1f FPS), render time median %.1f ms over %zu renders\n", frame,
-                        median(bench_frame_ms), 1000.0 / std::max(1e-3, median(bench_frame_ms)), median(bench_render_ms), bench_render_ms.size());
+            std::printf("viewer benchmark: %d frames, frame time median %.2f ms (%.1f FPS), render time median %.1f ms over %zu renders; "
+                        "device %s, upload through %s\n", frame, median(bench_frame_ms), 1000.0 / std::max(1e-3, median(bench_frame_ms)),
+                        median(bench_render_ms), bench_render_ms.size(), s.device.c_str(), s.upload.c_str());
         }
         if (!o.dump_state.empty()) {
             const std::string text = nlohmann::json{{"error", s.error}, {"model", s.model_path}, {"resolution", s.model.resolution},
+                                                    {"device", s.device}, {"upload", s.upload},
                                                     {"seed_x", s.seed_x}, {"directions", s.directions.size()},
                                                     {"projection", {{"done", proj_snap.done}, {"error", proj_snap.error}, {"step", proj_snap.step},
                                                                     {"alignment", proj_snap.alignment}}},
@@ -395,7 +410,7 @@ int main(int argc, char** argv) {
     app.add_option("--frames", o.frames, "Frames to run before --screenshot / exit");
     app.add_option("--script", o.script, "Replay UI actions from this file, one per frame, then exit");
     app.add_option("--dump-state", o.dump_state, "Write the final state (error, model, seed) as JSON at exit");
-    app.add_option("--device", o.device, "Where the model runs: cpu or cuda[:N] (needs a LibTorch with CUDA)");
+    app.add_option("--device", o.device, "Where the model runs: auto (CUDA when LibTorch sees a GPU), cpu or cuda[:N]");
     app.add_flag("--benchmark", o.benchmark, "Animate through seeds without vsync and report frame and render times");
     app.add_option("--width", o.width, "Window width");
     app.add_option("--height", o.height, "Window height");

@@ -282,6 +282,7 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
     }
     if (ImGui::CollapsingHeader("Performance", ImGuiTreeNodeFlags_DefaultOpen)) {
         ImGui::Text("frame %.1f ms, render %.1f ms", s.frame_ms, s.render_ms);
+        ImGui::TextWrapped("model on %s; image upload: %s", s.device.c_str(), s.upload.c_str());
         ImGui::Checkbox("vsync", &s.vsync);
         ImGui::SliderInt("FPS cap", &s.fps_cap, 10, 240);
     }

@@ -2,6 +2,7 @@
 #include "render_worker.h"
 
 #include <fmt/format.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -27,6 +28,38 @@ std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y) {
     }
     return out;
 }
+
+std::string resolve_device(const std::string& name) {
+    if (name == "auto") return torch::cuda::is_available() ? "cuda" : "cpu";
+    if (name.rfind("cuda", 0) == 0 && !torch::cuda::is_available())
+        throw ArgumentError("--device " + name + ": no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)");
+    return name;
+}
+
+namespace {
+
+// The output image as packed RGBA8 on its CUDA device, converted as to_uint8_nhwc does on the host.
+std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
+    torch::Tensor rgb = (img[0].detach().to(torch::kFloat32) * 127.5 + 128).clamp(0, 255).to(torch::kUInt8);
+    if (rgb.size(0) < 3) rgb = rgb.narrow(0, 0, 1).repeat({3, 1, 1});
+    const torch::Tensor alpha = torch::full({1, rgb.size(1), rgb.size(2)}, 255, rgb.options());
+    auto rgba = std::make_shared<torch::Tensor>(torch::cat({rgb.narrow(0, 0, 3), alpha}).permute({1, 2, 0}).contiguous());
+    torch::cuda::synchronize(rgba->device().index());
+    auto d = std::make_shared<DeviceImage>();
+    d->data = rgba->data_ptr();
+    d->height = static_cast<int>(rgba->size(0));
+    d->width = static_cast<int>(rgba->size(1));
+    d->device = rgba->device().index();
+    d->owner = rgba;
+    d->to_host = [rgba] {
+        const torch::Tensor rgb_host = rgba->narrow(2, 0, 3).to(torch::kCPU).contiguous();
+        return io::Image8{static_cast<int>(rgb_host.size(1)), static_cast<int>(rgb_host.size(0)), 3,
+                          std::vector<uint8_t>(rgb_host.data_ptr<uint8_t>(), rgb_host.data_ptr<uint8_t>() + rgb_host.numel())};
+    };
+    return d;
+}
+
+}  // namespace
 
 struct RenderWorker::Model {
     std::string path, device;
@@ -217,6 +250,8 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
             // Each channel to [-1, 1] by its own spread (4 standard deviations), then the usual 8-bit conversion.
             const torch::Tensor mean = v.mean({1, 2}, true), sd = v.std({1, 2}, false, true).clamp_min(1e-8);
             out.image = io::images_from_batch(((v - mean) / (2 * sd)).clamp(-1, 1).unsqueeze(0))[0];
+        } else if (r.device_output && img.is_cuda()) {
+            out.device_image = device_rgba(img);
         } else {
             out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
         }

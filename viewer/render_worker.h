@@ -3,6 +3,7 @@
 // (older ones are dropped), and hands back an image or an error message. No GL here.
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,7 @@ struct RenderRequest {
     std::vector<float> base_ws;     ///< a W+ latent to start from instead of the seeds (num_ws * w_dim), e.g. a projection
     int view_block = -1;            ///< show this synthesis block's features instead of the output (0 = 4x4)
     int view_channel = -1;          ///< that channel as gray, or -1 for the first three as RGB
+    bool device_output = false;     ///< on CUDA, hand back the image in device memory (for CUDA-GL interop)
 };
 
 /// What the model is, for the UI.
@@ -47,10 +49,20 @@ struct ModelSummary {
     int resolution = 0, channels = 0, num_ws = 0, w_dim = 0, z_dim = 0, c_dim = 0;
 };
 
+/// An RGBA8 image in CUDA device memory (rows packed, top row first), kept alive by `owner`.
+struct DeviceImage {
+    const void* data = nullptr;
+    int width = 0, height = 0;
+    int device = 0;                       ///< CUDA device index
+    std::shared_ptr<void> owner;          ///< the tensor holding the pixels
+    std::function<io::Image8()> to_host;  ///< the same image as host RGB (the fallback upload)
+};
+
 /// The answer to a request.
 struct RenderResult {
     uint64_t id = 0;
-    io::Image8 image;      ///< RGB, the model's resolution (empty on error)
+    io::Image8 image;      ///< RGB, the model's resolution (empty on error, or when device_image is set)
+    std::shared_ptr<const DeviceImage> device_image;  ///< set instead of image for device_output on CUDA
     std::string error;     ///< one line when the request failed
     std::vector<float> ws; ///< the W+ latent rendered (num_ws * w_dim), with every edit applied
     double render_ms = 0;
@@ -79,6 +91,10 @@ struct DirectionsResult {
 /// The four integer seeds around a continuous position and their bilinear weights (as the reference
 /// visualizer: seed = x + 100 * y, modulo 2^32).
 std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y);
+
+/// The device a --device value names: "auto" is cuda when LibTorch sees a CUDA device, else cpu.
+/// Throws ArgumentError for cuda when there is none.
+std::string resolve_device(const std::string& name);
 
 /// Renders requests on a background thread.
 class RenderWorker {

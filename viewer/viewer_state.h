@@ -81,6 +81,7 @@ struct ViewerState {
     // Status
     std::string error, status;
     double render_ms = 0, frame_ms = 0;
+    std::string upload;  ///< how images reach the texture, and why not through CUDA-GL interop
 };
 
 /// The render request for the state.
