@@ -5,6 +5,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
+#include "ops.h"
 #include "torch_convert.h"
 
 using namespace latentkit;
@@ -159,4 +160,29 @@ TEST_CASE("synthesis: block outputs can be captured, lowest resolution first, wi
         CHECK(blocks[k].size(2) == (4 << k));
     }
     CHECK(lktest::max_abs_diff(img, G->synthesis->forward(ws)) < 1e-5);
+}
+
+TEST_CASE("ops: channels-last activations (fp16 blocks on CUDA) give the results of contiguous ones") {
+    torch::manual_seed(3);
+    const torch::Tensor f = ops::setup_filter({1, 3, 3, 1});
+    const torch::Tensor x = torch::randn({2, 6, 8, 8});
+    const torch::Tensor xl = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    REQUIRE(xl.is_contiguous(torch::MemoryFormat::ChannelsLast));
+    REQUIRE_FALSE(xl.is_contiguous());
+    auto same = [](const torch::Tensor& a, const torch::Tensor& b) {
+        REQUIRE(a.sizes() == b.sizes());
+        return max_abs_diff(a.contiguous(), b.contiguous());
+    };
+    const torch::Tensor b = torch::randn({6});
+    CHECK(same(ops::bias_act(x, b, "lrelu", std::nullopt, 256.0), ops::bias_act(xl, b, "lrelu", std::nullopt, 256.0)) == 0);
+    CHECK(same(ops::upfirdn2d(x, f, 2, 1, {2, 1, 2, 1}), ops::upfirdn2d(xl, f, 2, 1, {2, 1, 2, 1})) < 1e-5);
+    CHECK(same(ops::downsample2d(x, f), ops::downsample2d(xl, f)) < 1e-5);
+    const torch::Tensor w = torch::randn({5, 6, 3, 3});
+    for (const auto& [up, down] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {1, 2}})
+        CHECK(same(ops::conv2d_resample(x, w, f, up, down, 1), ops::conv2d_resample(xl, w, f, up, down, 1)) < 1e-4);
+    const torch::Tensor styles = torch::randn({2, 6});
+    for (bool fused : {false, true})
+        for (int64_t up : {1, 2})
+            CHECK(same(ops::modulated_conv2d(x, w, styles, {}, up, 1, f, true, true, fused),
+                       ops::modulated_conv2d(xl, w, styles, {}, up, 1, f, true, true, fused)) < 1e-4);
 }

@@ -13,6 +13,10 @@ namespace latentkit {
 
 namespace {
 bool use_half(bool use_fp16, bool force_fp32, const torch::Tensor& like) { return use_fp16 && !force_fp32 && like.is_cuda(); }
+// As the reference: fp16 blocks keep their activations channels-last when the config asks for it.
+torch::MemoryFormat block_format(bool half, bool channels_last) {
+    return half && channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ class SynthesisBlock : public torch::nn::Module {
 public:
     SynthesisBlock(int in_channels, int out_channels, const GeneratorConfig& g, int resolution, bool is_last, bool use_fp16)
         : in_channels_(in_channels), resolution_(resolution), img_channels_(g.img_channels), is_last_(is_last),
-          architecture_(g.synthesis.architecture), use_fp16_(use_fp16) {
+          architecture_(g.synthesis.architecture), use_fp16_(use_fp16), channels_last_(g.synthesis.fp16_channels_last) {
         const auto& s = g.synthesis;
         resample_filter = register_buffer("resample_filter", ops::setup_filter(s.resample_filter));
         if (in_channels == 0) {
@@ -114,10 +118,11 @@ public:
                 throw ArgumentError(fmt::format("custom noise: {} tensors given, the network has more noise inputs", opt.noise.size()));
             return opt.noise[k];
         };
+        const auto format = block_format(half, channels_last_);
         if (in_channels_ == 0) {
-            x = const_.to(dtype).unsqueeze(0).repeat({ws.size(0), 1, 1, 1});
+            x = const_.to(dtype).unsqueeze(0).repeat({ws.size(0), 1, 1, 1}).contiguous(format);
         } else {
-            x = x.to(dtype);
+            x = x.to(dtype).contiguous(format);
         }
         if (in_channels_ == 0) {
             x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
@@ -145,7 +150,7 @@ private:
     int in_channels_, resolution_, img_channels_;
     bool is_last_;
     std::string architecture_;
-    bool use_fp16_;
+    bool use_fp16_, channels_last_;
     torch::Tensor const_;
     std::shared_ptr<SynthesisLayer> conv0_, conv1_;
     std::shared_ptr<ToRGBLayer> torgb_;
@@ -221,7 +226,8 @@ class DiscriminatorBlock : public torch::nn::Module {
 public:
     DiscriminatorBlock(int in_channels, int tmp_channels, int out_channels, int resolution, const DiscriminatorConfig& d,
                        int first_layer_idx, bool use_fp16)
-        : in_channels_(in_channels), resolution_(resolution), architecture_(d.architecture), use_fp16_(use_fp16) {
+        : in_channels_(in_channels), resolution_(resolution), architecture_(d.architecture), use_fp16_(use_fp16),
+          channels_last_(d.fp16_channels_last) {
         resample_filter = register_buffer("resample_filter", ops::setup_filter(d.resample_filter));
         auto trainable = [&]() { return first_layer_idx + num_layers++ >= d.freeze_layers; };
         if (in_channels == 0 || architecture_ == "skip")
@@ -238,10 +244,12 @@ public:
 
     std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor x, torch::Tensor img, bool force_fp32) {
         const auto& like = x.defined() ? x : img;
-        const auto dtype = use_half(use_fp16_, force_fp32, like) ? torch::kHalf : torch::kFloat32;
-        if (x.defined()) x = x.to(dtype);
+        const bool half = use_half(use_fp16_, force_fp32, like);
+        const auto dtype = half ? torch::kHalf : torch::kFloat32;
+        const auto format = block_format(half, channels_last_);
+        if (x.defined()) x = x.to(dtype).contiguous(format);
         if (in_channels_ == 0 || architecture_ == "skip") {
-            img = img.to(dtype);
+            img = img.to(dtype).contiguous(format);
             torch::Tensor y = fromrgb_->forward(img);
             x = x.defined() ? x + y : y;
             img = architecture_ == "skip" ? ops::downsample2d(img, resample_filter) : torch::Tensor();
@@ -264,7 +272,7 @@ public:
 private:
     int in_channels_, resolution_;
     std::string architecture_;
-    bool use_fp16_;
+    bool use_fp16_, channels_last_;
     std::shared_ptr<Conv2dLayer> fromrgb_, conv0_, conv1_, skip_;
 };
 

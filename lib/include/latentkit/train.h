@@ -67,7 +67,7 @@ struct TrainOptions {
     int freezed = 0;                     ///< freeze the first N discriminator layers (transfer learning)
     std::string resume;                  ///< latentkit snapshot (continue) or reference .pkl (transfer)
     std::string device = "cpu";          ///< cpu, cuda, cuda:N
-    bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256)
+    bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256, channels-last)
     bool allow_tf32 = true;              ///< TF32 matmuls/convolutions on CUDA
     int grid_w = 0, grid_h = 0;          ///< fakes grid size (0: from the resolution)
     std::string inception;               ///< TorchScript Inception (reference inception-2015-12-05.pt)

@@ -187,6 +187,7 @@ void Trainer::build_networks() {
     gc.synthesis.channel_max = r_.channel_max;
     gc.synthesis.num_fp16_res = o_.fp16 ? 4 : 0;
     if (o_.fp16) gc.synthesis.conv_clamp = 256;
+    gc.synthesis.fp16_channels_last = o_.fp16;
     DiscriminatorConfig dc;
     dc.c_dim = c_dim_;
     dc.img_resolution = data_.resolution();
@@ -196,6 +197,7 @@ void Trainer::build_networks() {
     dc.channel_max = r_.channel_max;
     dc.num_fp16_res = o_.fp16 ? 4 : 0;
     if (o_.fp16) dc.conv_clamp = 256;
+    dc.fp16_channels_last = o_.fp16;
     dc.mbstd_group_size = r_.mbstd_group;
     dc.freeze_layers = o_.freezed;
     gc.validate();
