@@ -293,6 +293,11 @@ TEST_CASE("viewer: without a display it says so in one line and exits 1") {
     const lktest::Result r = run_viewer({"--frames", "1"}, false);
     CHECK(r.code == 1);
     CHECK(r.err == "latentkit-viewer: error: no display (set DISPLAY, or run it under xvfb-run)\n");
+    if (!torch::cuda::is_available()) {  // a --device it cannot use is refused before any window
+        const lktest::Result c = run_viewer({"--device", "cuda", "--frames", "1"}, false);
+        CHECK(c.code == 1);
+        CHECK(c.err == "latentkit-viewer: error: --device cuda: no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)\n");
+    }
 }
 
 TEST_CASE("viewer: without a model argument or a remembered one it opens the bundled model and says so") {

@@ -142,7 +142,7 @@ int run(const Options& o) {
                 std::fprintf(stderr, "latentkit-viewer: %s\n", e.what());
             }
         }
-        s.device = resolve_device(o.device);
+        s.device = o.device;
         const bool on_cuda = s.device.rfind("cuda", 0) == 0;
         s.upload = !on_cuda ? "host memory"
                  : interop.available() ? "CUDA-GL interop" : "host memory (CUDA-GL interop: " + interop.reason() + ")";
@@ -421,6 +421,7 @@ int main(int argc, char** argv) {
     }
     if (o.benchmark && o.frames == 0) o.frames = 300;
     try {
+        o.device = resolve_device(o.device);  // before any window: a bad --device is one line and exit 1
         return run(o);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "latentkit-viewer: error: %s\n", e.what());
