@@ -83,7 +83,7 @@ struct TickStats {
     double sec_per_kimg = 0, sec_per_tick = 0, elapsed = 0;
     double loss_g = 0, loss_d = 0, loss_r1 = 0, loss_pl = 0;  ///< means over the tick
     double real_score = 0, fake_score = 0;                      ///< mean D logits
-    double augment_p = 0, r_t = 0;                              ///< ADA probability and E[sign(D(real))]
+    double augment_p = 0, r_t = 0;                              ///< ADA probability, and E[sign(D(real))] over the tick's adjustments
     double peak_memory_mb = 0;                                  ///< CUDA allocator peak (0 on CPU)
     std::string snapshot;                                       ///< snapshot written at this tick, if any
     std::vector<std::pair<std::string, double>> metrics;        ///< metric results at this tick

@@ -266,7 +266,8 @@ TrainEnd Trainer::run() {
             const double rt = ada_sign_sum_ / ada_sign_count_;
             const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (o_.ada_kimg * 1000);
             p_ = std::clamp(p_ + adjust, 0.0, 1.0);
-            tick_sums_[11] = rt;
+            tick_sums_[11] += rt;
+            tick_sums_[12] += 1;
             ada_sign_sum_ = ada_sign_count_ = 0;
         }
         const auto now = std::chrono::steady_clock::now();
@@ -296,7 +297,7 @@ TrainEnd Trainer::run() {
         s.real_score = tick_sums_[10] > 0 ? tick_sums_[8] / tick_sums_[10] : 0;
         s.fake_score = tick_sums_[10] > 0 ? tick_sums_[9] / tick_sums_[10] : 0;
         s.augment_p = p_;
-        s.r_t = tick_sums_[11];
+        s.r_t = avg(11);
         const bool snap = done || stop || (o_.snap > 0 && (tick_ + 1) % o_.snap == 0);
         ++tick_;
         tick_start_nimg_ = cur_nimg_;
@@ -318,7 +319,7 @@ TrainEnd Trainer::run() {
             log_tick(s);
             if (cb_.tick) cb_.tick(s);
         }
-        std::fill(tick_sums_.begin(), tick_sums_.end() - 1, 0.0);
+        std::fill(tick_sums_.begin(), tick_sums_.end(), 0.0);
         tick_start = std::chrono::steady_clock::now();
         last = tick_start;
         if (done) return TrainEnd::finished;

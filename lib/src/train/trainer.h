@@ -119,7 +119,8 @@ private:
     int tick_ = 0;
     double elapsed_ = 0;
     std::string last_snapshot_;
-    std::vector<double> tick_sums_ = std::vector<double>(12, 0.0);
+    // Per tick: G, PL, D, R1 losses (sum, count each), real and fake scores and their count, r_t (sum, count).
+    std::vector<double> tick_sums_ = std::vector<double>(13, 0.0);
     int64_t perm_epoch_ = -1;
     std::vector<int64_t> perm_;
 };
