@@ -60,6 +60,15 @@ TEST_CASE("reference 8-bit conversion") {
     CHECK(u8.sizes() == torch::IntArrayRef({1, 2, 3, 1}));
     const std::vector<int> expected{0, 0, 128, 191, 255, 255};
     for (int k = 0; k < 6; ++k) CHECK(u8.flatten()[k].item<int>() == expected[static_cast<size_t>(k)]);
+
+    // The device-keeping variant (the viewer's GPU path) does the same arithmetic, from fp16 too.
+    const torch::Tensor rgb = torch::rand({2, 3, 5, 4}) * 2.4 - 1.2;
+    const torch::Tensor kept = to_uint8_nhwc(rgb, true);
+    CHECK(kept.device() == rgb.device());
+    CHECK(kept.sizes() == torch::IntArrayRef({2, 5, 4, 3}));
+    CHECK(torch::equal(kept, to_uint8_nhwc(rgb)));
+    CHECK(torch::equal(to_uint8_nhwc(rgb.to(torch::kHalf), true), to_uint8_nhwc(rgb.to(torch::kHalf))));
+    if (torch::cuda::is_available()) CHECK(torch::equal(to_uint8_nhwc(rgb.to(torch::kCUDA), true).cpu(), to_uint8_nhwc(rgb)));
 }
 
 TEST_CASE("conditional networks: label embedding in G, cmap projection in D") {

@@ -38,12 +38,12 @@ std::string resolve_device(const std::string& name) {
 
 namespace {
 
-// The output image as packed RGBA8 on its CUDA device, converted as to_uint8_nhwc does on the host.
+// The output image as packed RGBA8 on its CUDA device.
 std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
-    torch::Tensor rgb = (img[0].detach().to(torch::kFloat32) * 127.5 + 128).clamp(0, 255).to(torch::kUInt8);
-    if (rgb.size(0) < 3) rgb = rgb.narrow(0, 0, 1).repeat({3, 1, 1});
-    const torch::Tensor alpha = torch::full({1, rgb.size(1), rgb.size(2)}, 255, rgb.options());
-    auto rgba = std::make_shared<torch::Tensor>(torch::cat({rgb.narrow(0, 0, 3), alpha}).permute({1, 2, 0}).contiguous());
+    torch::Tensor rgb = to_uint8_nhwc(img.narrow(0, 0, 1), true)[0];  // [H, W, C]
+    if (rgb.size(2) < 3) rgb = rgb.narrow(2, 0, 1).repeat({1, 1, 3});
+    const torch::Tensor alpha = torch::full({rgb.size(0), rgb.size(1), 1}, 255, rgb.options());
+    auto rgba = std::make_shared<torch::Tensor>(torch::cat({rgb.narrow(2, 0, 3), alpha}, 2).contiguous());
     torch::cuda::synchronize(rgba->device().index());
     auto d = std::make_shared<DeviceImage>();
     d->data = rgba->data_ptr();

@@ -74,8 +74,9 @@ torch::Tensor mix_layers(const torch::Tensor& ws, const torch::Tensor& source, c
     return out;
 }
 
-torch::Tensor to_uint8_nhwc(const torch::Tensor& img) {
-    return (img.detach().to(torch::kCPU, torch::kFloat32) * 127.5 + 128).clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
+torch::Tensor to_uint8_nhwc(const torch::Tensor& img, bool keep_device) {
+    const torch::Device device = keep_device ? img.device() : torch::Device(torch::kCPU);
+    return (img.detach().to(device, torch::kFloat32) * 127.5 + 128).clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
 }
 
 }  // namespace latentkit

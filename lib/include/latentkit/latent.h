@@ -37,7 +37,8 @@ torch::Tensor slerp(const torch::Tensor& a, const torch::Tensor& b, double t);
 /// Style mixing: `ws` with the layers in `layers` replaced by those of `source` (both [N, num_ws, w_dim]).
 torch::Tensor mix_layers(const torch::Tensor& ws, const torch::Tensor& source, const std::vector<int>& layers);
 
-/// Reference 8-bit conversion: (img * 127.5 + 128).clamp(0, 255) as uint8, NCHW -> NHWC on the CPU.
-torch::Tensor to_uint8_nhwc(const torch::Tensor& img);
+/// Reference 8-bit conversion: (img * 127.5 + 128).clamp(0, 255) as uint8, NCHW -> NHWC; on the CPU
+/// unless `keep_device`, which leaves the result on the image's device (the viewer's GPU upload).
+torch::Tensor to_uint8_nhwc(const torch::Tensor& img, bool keep_device = false);
 
 }  // namespace latentkit
