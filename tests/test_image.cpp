@@ -185,4 +185,34 @@ TEST_CASE("align: a real photo with a face is aligned, and one without gives a c
     CHECK_THROWS_WITH_AS(io::align_image(messi, "messi5.jpg", io::AlignMode::none, 64), doctest::Contains("messi5.jpg: --align none needs a square image"),
                          ArgumentError);
     CHECK_THROWS_AS(io::FaceDetector(opencv_data("box.png")), IoError);
+
+    // This build has dlib and OpenCV: auto and face get a detector, centre and none do not.
+    CHECK(io::face_alignment_available());
+    CHECK(io::make_face_detector(io::AlignMode::automatic) != nullptr);
+    CHECK(io::make_face_detector(io::AlignMode::face) != nullptr);
+    CHECK(io::make_face_detector(io::AlignMode::center) == nullptr);
+    CHECK(io::make_face_detector(io::AlignMode::none) == nullptr);
+    // Auto without a detector (a build without face detection) centre-crops and says why; face refuses.
+    const auto no_detector = io::align_image(messi, "messi5.jpg", io::AlignMode::automatic, 64, nullptr);
+    CHECK(no_detector.method == "center crop (this build has no face detection)");
+    CHECK(no_detector.image.pixels == io::center_crop(messi, 64).pixels);
+    CHECK_THROWS_AS(io::align_image(messi, "messi5.jpg", io::AlignMode::face, 64, nullptr), ArgumentError);
+}
+
+TEST_CASE("image: crop_image copies the rectangle for any channel count and refuses one leaving the image") {
+    for (int c : {1, 3, 4}) {
+        io::Image8 im{5, 4, c, {}};
+        for (int k = 0; k < 5 * 4 * c; ++k) im.pixels.push_back(static_cast<uint8_t>(k));
+        const io::Image8 part = io::crop_image(im, 1, 2, 3, 2);
+        REQUIRE(part.width == 3);
+        REQUIRE(part.height == 2);
+        REQUIRE(part.channels == c);
+        for (int y = 0; y < 2; ++y)
+            for (int x = 0; x < 3; ++x)
+                for (int ch = 0; ch < c; ++ch) CHECK(px(part, x, y, ch) == px(im, x + 1, y + 2, ch));
+        CHECK_THROWS_AS(io::crop_image(im, 3, 0, 3, 1), ArgumentError);
+        CHECK_THROWS_AS(io::crop_image(im, 0, 3, 1, 2), ArgumentError);
+        CHECK_THROWS_AS(io::crop_image(im, -1, 0, 1, 1), ArgumentError);
+        CHECK_THROWS_AS(io::crop_image(im, 0, 0, 0, 1), ArgumentError);
+    }
 }

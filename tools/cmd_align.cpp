@@ -21,8 +21,7 @@ struct Opts {
 void run(const Opts& o) {
     if (o.size < 4 || o.size > 8192) throw ArgumentError("--size must be between 4 and 8192");
     const io::AlignMode mode = io::parse_align_mode(o.align);
-    std::unique_ptr<io::FaceDetector> detector;
-    if (mode == io::AlignMode::face || mode == io::AlignMode::automatic) detector = std::make_unique<io::FaceDetector>(o.landmarks);
+    const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode, o.landmarks);
     std::vector<std::pair<std::string, io::Image8>> done;
     for (const auto& path : o.inputs) {  // everything is prepared before anything is written
         const auto aligned = io::align_image(io::read_image(path), path, mode, o.size, detector.get(), o.face_index);

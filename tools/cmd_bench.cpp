@@ -7,6 +7,7 @@
 #include "common.h"
 #include "latentkit/error.h"
 #include "latentkit/latent.h"
+#include "latentkit/io/config.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/morph.h"
@@ -101,7 +102,10 @@ void bench_morph(const Opts& o, int frames) {
     MorphRenderer renderer(G, spec, device);
     const int res = G->config.img_resolution;
     renderer.render(0, std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count()));  // warm-up
-    const std::string path = (std::filesystem::temp_directory_path() / fmt::format("latentkit-bench-{}.mp4", ::getpid())).string();
+    // Without libav (a build on a machine without FFmpeg) the frames go to a PNG folder instead.
+    const std::string kind = LATENTKIT_HAVE_LIBAV ? "mp4" : "png";
+    const std::string path = (std::filesystem::temp_directory_path() / fmt::format("latentkit-bench-{}.{}", ::getpid(), kind)).string() +
+                             (LATENTKIT_HAVE_LIBAV ? "" : "/");
     std::vector<io::Image8> rendered;
     // mode 0: generation only (frames kept), 1: encoding of the kept frames only, 2: both, overlapped.
     auto timed = [&](int mode) {
@@ -123,7 +127,7 @@ void bench_morph(const Opts& o, int frames) {
         }
         if (sink) sink->finish();
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::filesystem::remove(path);
+        std::filesystem::remove_all(path);
         return secs;
     };
     const double gen = timed(0), enc = timed(1), all = timed(2);
@@ -131,8 +135,8 @@ void bench_morph(const Opts& o, int frames) {
     fmt::print("model      {}\n", what);
     fmt::print("device     {}  threads {}  batch {}  frames {} at {}x{}\n", device.str(), torch::get_num_threads(), o.batch, renderer.frame_count(), res, res);
     fmt::print("generation only   {:.2f} frames/s\n", n / gen);
-    fmt::print("end to end (mp4)  {:.2f} frames/s\n", n / all);
-    fmt::print("encoding only     {:.2f} frames/s (H.264 crf 18, preset medium)\n", n / enc);
+    fmt::print("end to end ({})  {:.2f} frames/s\n", kind, n / all);
+    fmt::print("encoding only     {:.2f} frames/s ({})\n", n / enc, LATENTKIT_HAVE_LIBAV ? "H.264 crf 18, preset medium" : "PNG files");
     fmt::print("encoding share    {:.1f}% of end-to-end time (encoding-only time / end-to-end time)\n", 100.0 * enc / all);
 }
 

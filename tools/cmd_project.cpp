@@ -125,8 +125,7 @@ void run(const Opts& o) {
     to.loss.pixel = std::max(to.loss.pixel, 1.0);
 
     // Read and prepare every target before any work, so bad input fails early and leaves nothing.
-    std::unique_ptr<io::FaceDetector> detector;
-    if (align == io::AlignMode::face || align == io::AlignMode::automatic) detector = std::make_unique<io::FaceDetector>(o.landmarks);
+    const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(align, o.landmarks);
     const auto dirs = target_dirs(o.targets, o.outdir);
     std::vector<Target> targets;
     for (size_t k = 0; k < o.targets.size(); ++k) {

@@ -43,8 +43,7 @@ void ProjectionRunner::run(ProjectionJob job) {
         const auto& cfg = G->config;
         const io::Image8 photo = io::read_image(job.target_path);
         const io::AlignMode mode = io::parse_align_mode(job.align);
-        std::unique_ptr<io::FaceDetector> detector;
-        if (mode == io::AlignMode::face || mode == io::AlignMode::automatic) detector = std::make_unique<io::FaceDetector>();
+        const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode);
         const io::AlignedImage aligned = io::align_image(photo, job.target_path, mode, cfg.img_resolution, detector.get());
         const io::Image8 target = io::convert_channels(aligned.image, cfg.img_channels);
         {

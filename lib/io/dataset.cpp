@@ -12,6 +12,7 @@
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "latentkit/io/config.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/png.h"
 #include "latentkit/io/video.h"
@@ -138,13 +139,6 @@ void paste(Image8& dst, const Image8& src, int x0, int y0) {
         std::copy_n(&src.pixels[static_cast<size_t>(y) * src.width * 3], src.width * 3, &dst.pixels[(static_cast<size_t>(y + y0) * dst.width + x0) * 3]);
 }
 
-Image8 crop(const Image8& img, int x0, int y0, int w, int h) {
-    Image8 out{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
-    for (int y = 0; y < h; ++y)
-        std::copy_n(&img.pixels[(static_cast<size_t>(y + y0) * img.width + x0) * 3], w * 3, &out.pixels[static_cast<size_t>(y) * w * 3]);
-    return out;
-}
-
 std::string output_name(size_t index) { return fmt::format("{:05d}/img{:08d}.png", index / 1000, index); }
 
 }  // namespace
@@ -243,6 +237,9 @@ uint64_t perceptual_hash(const Image8& image) {
 }
 
 DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool(size_t, size_t)>& progress) {
+    if (!LATENTKIT_HAVE_OPENCV)
+        throw Error("building a dataset resizes images, which needs OpenCV, and this build of latentkit has none "
+                    "(build the dataset with a full build; training reads its zip without OpenCV)");
     const int r = o.resolution;
     if (r < 4 || (r & (r - 1)) != 0) throw ArgumentError(fmt::format("--resolution {} is not a power of two of at least 4", r));
     if (o.channels != 1 && o.channels != 3) throw ArgumentError("--channels must be 1 or 3");
@@ -296,12 +293,12 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
                 break;
             case DatasetTransform::center_crop: {
                 const int s = std::min(img.width, img.height);
-                sq = resize_image(crop(img, (img.width - s) / 2, (img.height - s) / 2, s, s), r, r, o.filter);
+                sq = resize_image(crop_image(img, (img.width - s) / 2, (img.height - s) / 2, s, s), r, r, o.filter);
                 break;
             }
             case DatasetTransform::center_crop_wide: {
                 const int w = std::min(img.width, img.height * 2), h = std::max(w / 2, 1);
-                const Image8 band = resize_image(crop(img, (img.width - w) / 2, (img.height - h) / 2, w, h), r, r / 2, o.filter);
+                const Image8 band = resize_image(crop_image(img, (img.width - w) / 2, (img.height - h) / 2, w, h), r, r / 2, o.filter);
                 sq = canvas(r, r, o.background);
                 paste(sq, band, 0, r / 4);
                 break;

@@ -1,30 +1,52 @@
-// Face detection and landmarks with dlib; FFHQ-style crops with OpenCV.
+// Face detection and landmarks with dlib; FFHQ-style crops with OpenCV. A build without either
+// refuses face alignment in one line; centre crops and the FFHQ geometry need neither.
 #include "latentkit/io/face_align.h"
 
-#include <dlib/image_processing.h>
-#include <dlib/image_processing/frontal_face_detector.h>
-#include <dlib/serialize.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+
+#include "latentkit/error.h"
+#include "latentkit/io/config.h"
+#include "latentkit/io/image.h"
+
+#define LATENTKIT_HAVE_FACE_ALIGN (LATENTKIT_HAVE_OPENCV && LATENTKIT_HAVE_DLIB)
+#if LATENTKIT_HAVE_FACE_ALIGN
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/serialize.h>
+
 #include <opencv2/imgproc.hpp>
 
 #include "cv_image.h"
-#include "latentkit/error.h"
-#include "latentkit/io/image.h"
+#endif
 
 namespace latentkit::io {
 
+#if LATENTKIT_HAVE_FACE_ALIGN
 struct FaceDetector::State {
     dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     dlib::shape_predictor predictor;
 };
+#else
+struct FaceDetector::State {};
+
+namespace {
+Error no_face_align() {
+    return Error("face alignment needs dlib and OpenCV, which this build of latentkit lacks");
+}
+}  // namespace
+#endif
 
 const char* default_landmark_model_path() { return "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"; }
 
 FaceDetector::FaceDetector(const std::string& landmark_model) : s_(std::make_unique<State>()) {
+#if !LATENTKIT_HAVE_FACE_ALIGN
+    (void)landmark_model;
+    throw no_face_align();
+#else
     if (!std::filesystem::is_regular_file(landmark_model))
         throw IoError(fmt::format("{}: landmark model not found (Debian: apt install libdlib-data)", landmark_model));
     try {
@@ -34,11 +56,16 @@ FaceDetector::FaceDetector(const std::string& landmark_model) : s_(std::make_uni
     }
     if (s_->predictor.num_parts() != 68)
         throw IoError(fmt::format("{}: the landmark model has {} points, 68 are needed", landmark_model, s_->predictor.num_parts()));
+#endif
 }
 
 FaceDetector::~FaceDetector() = default;
 
 std::vector<Face> FaceDetector::detect(const Image8& image) const {
+#if !LATENTKIT_HAVE_FACE_ALIGN
+    (void)image;
+    throw no_face_align();
+#else
     const cv::Mat src = detail::as_mat(image);
     cv::Mat gray;
     if (image.channels == 1) gray = src;
@@ -75,6 +102,7 @@ std::vector<Face> FaceDetector::detect(const Image8& image) const {
     }
     std::stable_sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.width * a.height > b.width * b.height; });
     return faces;
+#endif
 }
 
 std::array<Point2, 4> ffhq_quad(const std::array<Point2, 68>& lm) {
@@ -102,6 +130,10 @@ std::array<Point2, 4> ffhq_quad(const std::array<Point2, 68>& lm) {
 
 Image8 crop_quad(const Image8& image, const std::array<Point2, 4>& quad_in, int size) {
     if (size < 1) throw ArgumentError("crop_quad: the size must be positive");
+#if !LATENTKIT_HAVE_FACE_ALIGN
+    (void)image, (void)quad_in;
+    throw no_face_align();
+#else
     std::array<Point2, 4> quad = quad_in;
     double qsize = std::hypot(quad[3].x - quad[0].x, quad[3].y - quad[0].y);
     cv::Mat img = detail::as_mat(image);
@@ -179,6 +211,15 @@ Image8 crop_quad(const Image8& image, const std::array<Point2, 4>& quad_in, int 
     cv::Mat out8;
     out.convertTo(out8, CV_8U);  // rounds and saturates
     return detail::from_mat(out8);
+#endif
+}
+
+bool face_alignment_available() { return LATENTKIT_HAVE_FACE_ALIGN != 0; }
+
+std::unique_ptr<FaceDetector> make_face_detector(AlignMode mode, const std::string& landmark_model) {
+    if (mode == AlignMode::face || (mode == AlignMode::automatic && face_alignment_available()))
+        return std::make_unique<FaceDetector>(landmark_model);
+    return nullptr;
 }
 
 AlignMode parse_align_mode(const std::string& text) {
@@ -191,13 +232,15 @@ AlignMode parse_align_mode(const std::string& text) {
 
 AlignedImage align_image(const Image8& image, const std::string& name, AlignMode mode, int size, const FaceDetector* detector,
                          int face_index) {
-    if (mode == AlignMode::none) {
-        if (image.width != image.height)
-            throw ArgumentError(fmt::format("{}: --align none needs a square image, this one is {}x{} (use --align center)", name,
-                                            image.width, image.height));
-        return {resize_image(image, size, size), "resize"};
-    }
+    if (mode == AlignMode::none && image.width != image.height)
+        throw ArgumentError(fmt::format("{}: --align none needs a square image, this one is {}x{} (use --align center)", name,
+                                        image.width, image.height));
+    if (!LATENTKIT_HAVE_OPENCV && mode != AlignMode::face && std::min(image.width, image.height) != size)
+        throw Error(fmt::format("{}: this {}x{} image would need resizing to {}x{}, and this build of latentkit has no OpenCV to "
+                                "resize (give an image whose shorter side is {})", name, image.width, image.height, size, size, size));
+    if (mode == AlignMode::none) return {resize_image(image, size, size), "resize"};
     if (mode == AlignMode::center) return {center_crop(image, size), "center crop"};
+    if (!detector && mode == AlignMode::automatic) return {center_crop(image, size), "center crop (this build has no face detection)"};
     if (!detector) throw ArgumentError("face alignment needs a face detector");
     const std::vector<Face> faces = detector->detect(image);
     if (faces.empty()) {

@@ -1,17 +1,24 @@
-// Photos through OpenCV: decoding, EXIF orientation, channel conversion and resampling.
+// Photos through OpenCV: decoding, EXIF orientation, channel conversion and resampling. Without
+// OpenCV: PNG through latentkit's own decoder, and no resampling.
 #include "latentkit/io/image.h"
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 
+#include "latentkit/atomic_file.h"
+#include "latentkit/error.h"
+#include "latentkit/io/config.h"
+#include "latentkit/io/tensor_image.h"
+
+#if LATENTKIT_HAVE_OPENCV
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "cv_image.h"
-#include "latentkit/atomic_file.h"
-#include "latentkit/error.h"
+#endif
 
 namespace latentkit::io {
 namespace {
@@ -42,6 +49,7 @@ int orientation_from_tiff(const unsigned char* t, size_t n) {
     return 1;
 }
 
+#if LATENTKIT_HAVE_OPENCV
 cv::Mat apply_orientation(const cv::Mat& m, int orientation) {
     cv::Mat out;
     switch (orientation) {
@@ -56,6 +64,7 @@ cv::Mat apply_orientation(const cv::Mat& m, int orientation) {
     }
     return out;
 }
+#endif
 
 bool is_jpeg(const std::string& b) { return b.size() >= 3 && (unsigned char)b[0] == 0xFF && (unsigned char)b[1] == 0xD8; }
 bool is_png(const std::string& b) { return b.size() >= 8 && b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0; }
@@ -99,6 +108,7 @@ Image8 decode_image(const std::string& bytes, const std::string& name, const Rea
     if (options.channels != 1 && options.channels != 3) throw ArgumentError("images can be read with 1 or 3 channels");
     if (bytes.empty()) throw IoError(fmt::format("{}: the file is empty", name));
     check_complete(bytes, name);
+#if LATENTKIT_HAVE_OPENCV
     cv::Mat raw;
     try {
         const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
@@ -142,6 +152,22 @@ Image8 decode_image(const std::string& bytes, const std::string& name, const Rea
         return detail::from_mat(gray);
     }
     return detail::from_mat(rgb);
+#else
+    if (!is_png(bytes)) throw IoError(fmt::format("{}: this build of latentkit has no OpenCV and reads PNG images only", name));
+    const Image8 png = decode_png(bytes, name);
+    if (png.channels == 1 || png.channels == 3) return convert_channels(png, options.channels);
+    // Gray+alpha and RGBA: composited on the background colour.
+    const size_t n = size_t(png.width) * png.height;
+    const int colour = png.channels - 1;
+    Image8 rgb{png.width, png.height, 3, std::vector<uint8_t>(n * 3)};
+    for (size_t p = 0; p < n; ++p) {
+        const uint8_t* px = &png.pixels[p * png.channels];
+        const float a = px[colour] / 255.0f;
+        for (int c = 0; c < 3; ++c)
+            rgb.pixels[p * 3 + c] = static_cast<uint8_t>(std::lround((px[colour == 1 ? 0 : c] * a + options.background[c] * (1.0f - a))));
+    }
+    return convert_channels(rgb, options.channels);
+#endif
 }
 
 Image8 read_image(const std::string& path, const ReadImageOptions& options) {
@@ -151,6 +177,7 @@ Image8 read_image(const std::string& path, const ReadImageOptions& options) {
 Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter) {
     if (width < 1 || height < 1) throw ArgumentError("resize_image: the size must be positive");
     if (image.width == width && image.height == height) return image;
+#if LATENTKIT_HAVE_OPENCV
     const cv::Mat src = detail::as_mat(image);
     cv::Mat dst;
     const bool shrink = width <= image.width && height <= image.height;
@@ -158,13 +185,26 @@ Image8 resize_image(const Image8& image, int width, int height, ResizeFilter fil
                      : shrink ? cv::INTER_AREA : cv::INTER_LANCZOS4;
     cv::resize(src, dst, cv::Size(width, height), 0, 0, mode);
     return detail::from_mat(dst);
+#else
+    (void)filter;
+    throw Error(fmt::format("resizing a {}x{} image to {}x{} needs OpenCV, which this build of latentkit lacks "
+                            "(give images of the size wanted)", image.width, image.height, width, height));
+#endif
+}
+
+Image8 crop_image(const Image8& image, int x, int y, int w, int h) {
+    if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > image.width || y + h > image.height)
+        throw ArgumentError(fmt::format("crop_image: {}x{} at ({}, {}) does not lie inside the {}x{} image", w, h, x, y, image.width, image.height));
+    const size_t c = static_cast<size_t>(image.channels);
+    Image8 out{w, h, image.channels, std::vector<uint8_t>(static_cast<size_t>(w) * h * c)};
+    for (int row = 0; row < h; ++row)
+        std::copy_n(&image.pixels[(static_cast<size_t>(row + y) * image.width + x) * c], w * c, &out.pixels[static_cast<size_t>(row) * w * c]);
+    return out;
 }
 
 Image8 center_crop(const Image8& image, int size) {
     const int s = std::min(image.width, image.height);
-    const cv::Mat src = detail::as_mat(image);
-    const cv::Mat square = src(cv::Rect((image.width - s) / 2, (image.height - s) / 2, s, s));
-    return resize_image(detail::from_mat(square), size, size);
+    return resize_image(crop_image(image, (image.width - s) / 2, (image.height - s) / 2, s, s), size, size);
 }
 
 }  // namespace latentkit::io

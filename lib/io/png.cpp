@@ -65,9 +65,10 @@ void write_png(const std::string& path, const Image8& image) {
     write_file_atomic(path, bytes.data(), bytes.size());
 }
 
-Image8 read_png(const std::string& path) {
-    const std::string b = read_file(path);
-    auto fail = [&](const std::string& what) { return IoError(path + ": not a readable PNG: " + what); };
+Image8 read_png(const std::string& path) { return decode_png(read_file(path), path); }
+
+Image8 decode_png(const std::string& b, const std::string& name) {
+    auto fail = [&](const std::string& what) { return IoError(name + ": not a readable PNG: " + what); };
     if (b.size() < 8 || b.compare(0, 8, std::string(kSignature, 8)) != 0) throw fail("bad signature");
     Image8 im;
     int color_type = -1;

@@ -3,13 +3,19 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+
+#include "latentkit/error.h"
+#include "latentkit/io/config.h"
+
+#if LATENTKIT_HAVE_OPENCV
 #include <opencv2/imgproc.hpp>
 #include <opencv2/objdetect.hpp>
 
 #include "cv_image.h"
-#include "latentkit/error.h"
+#endif
 
 namespace latentkit::io {
 
@@ -20,11 +26,18 @@ const std::vector<std::string>& builtin_scorer_names() {
 
 const char* default_cascade_dir() { return "/usr/share/opencv4/haarcascades"; }
 
+#if LATENTKIT_HAVE_OPENCV
 struct ImageScorer::State {
     std::string name;
     cv::CascadeClassifier face, part;
 };
+#else
+struct ImageScorer::State {
+    std::string name;
+};
+#endif
 
+#if LATENTKIT_HAVE_OPENCV
 namespace {
 void load_cascade(cv::CascadeClassifier& c, const std::string& dir, const std::string& file) {
     const std::string path = (std::filesystem::path(dir) / file).string();
@@ -51,15 +64,21 @@ cv::Mat gray_for_detection(const Image8& image) {
     return gray;
 }
 }  // namespace
+#endif
 
 ImageScorer::ImageScorer(const std::string& name, const std::string& cascade_dir) : s_(std::make_unique<State>()) {
     const auto& names = builtin_scorer_names();
     if (std::find(names.begin(), names.end(), name) == names.end())
         throw ArgumentError(fmt::format("unknown scorer '{}' (built-in: {})", name, fmt::join(names, ", ")));
     s_->name = name;
+#if !LATENTKIT_HAVE_OPENCV
+    (void)cascade_dir;
+    throw Error(fmt::format("scorer '{}': the built-in scorers need OpenCV, which this build of latentkit lacks", name));
+#else
     if (name == "face" || name == "smile" || name == "eyes") load_cascade(s_->face, cascade_dir, "haarcascade_frontalface_default.xml");
     if (name == "smile") load_cascade(s_->part, cascade_dir, "haarcascade_smile.xml");
     if (name == "eyes") load_cascade(s_->part, cascade_dir, "haarcascade_eye.xml");
+#endif
 }
 
 ImageScorer::~ImageScorer() = default;
@@ -69,6 +88,10 @@ bool ImageScorer::binary() const { return s_->name == "face" || s_->name == "smi
 const std::string& ImageScorer::name() const { return s_->name; }
 
 double ImageScorer::score(const Image8& image) const {
+#if !LATENTKIT_HAVE_OPENCV
+    (void)image;
+    return 0.0;  // not reached: the constructor throws
+#else
     const std::string& n = s_->name;
     if (n == "brightness" || n == "red" || n == "green" || n == "blue") {
         cv::Mat m = rgb_of(image);
@@ -102,6 +125,7 @@ double ImageScorer::score(const Image8& image) const {
     const cv::Mat upper = gray(cv::Rect(face.x, face.y, face.width, face.height / 2 + 1));
     s_->part.detectMultiScale(upper, parts, 1.1, 6, 0, cv::Size(face.width / 10, face.width / 10));
     return parts.size() >= 2 ? 1.0 : 0.0;
+#endif
 }
 
 }  // namespace latentkit::io

@@ -67,9 +67,16 @@ struct AlignedImage {
     std::string method;  ///< "face 1 of 2", "center crop", "resize"
 };
 
+/// Whether this build can detect faces (dlib and OpenCV).
+bool face_alignment_available();
+
+/// The detector `mode` needs: none for none and center, and for auto in a build without face
+/// detection (auto then centre-crops); otherwise loads `landmark_model` (throws as FaceDetector does).
+std::unique_ptr<FaceDetector> make_face_detector(AlignMode mode, const std::string& landmark_model = default_landmark_model_path());
+
 /// Prepares `image` (named `name` in messages) as a size x size target. `detector` is needed for
-/// face and auto modes; `face_index` picks among the faces, largest first. Throws Error when
-/// face mode finds no face or fewer than face_index + 1.
+/// face mode, and used by auto mode when given (without it auto centre-crops); `face_index` picks
+/// among the faces, largest first. Throws Error when face mode finds no face or fewer than face_index + 1.
 AlignedImage align_image(const Image8& image, const std::string& name, AlignMode mode, int size,
                          const FaceDetector* detector = nullptr, int face_index = 0);
 

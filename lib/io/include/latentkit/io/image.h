@@ -1,6 +1,6 @@
 #pragma once
 // Photos in any format OpenCV decodes, with EXIF orientation, and the resampling used to prepare
-// projection targets and datasets.
+// projection targets and datasets. A build without OpenCV reads PNG only and cannot resample.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -17,7 +17,7 @@ struct ReadImageOptions {
 
 /// Reads a JPEG, PNG, WebP, TIFF, BMP, ... file: applies the EXIF orientation, converts 16-bit to
 /// 8-bit and gray / RGB / RGBA to `options.channels`. Throws IoError naming the file when it is
-/// missing, empty, truncated or not a decodable image.
+/// missing, empty, truncated or not a decodable image (without OpenCV: not an 8-bit PNG).
 Image8 read_image(const std::string& path, const ReadImageOptions& options = {});
 
 /// Decodes image bytes as read_image does; `name` is used in error messages.
@@ -32,8 +32,12 @@ enum class ResizeFilter {
     lanczos,    ///< Lanczos (8x8)
     area        ///< box / area averaging
 };
-/// Resizes an image (automatic: area averaging when shrinking and Lanczos when enlarging).
+/// Resizes an image (automatic: area averaging when shrinking and Lanczos when enlarging). Without
+/// OpenCV only the identity works; other sizes throw Error.
 Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter = ResizeFilter::automatic);
+
+/// The w x h rectangle with its top-left corner at (x, y), which must lie inside the image.
+Image8 crop_image(const Image8& image, int x, int y, int w, int h);
 
 /// The largest centred square, resized to size x size (the reference projector's preparation).
 Image8 center_crop(const Image8& image, int size);

@@ -18,5 +18,7 @@ std::string encode_png(const Image8& image);
 void write_png(const std::string& path, const Image8& image);
 /// Reads a non-interlaced 8-bit gray / gray+alpha / RGB / RGBA PNG; throws IoError naming the file.
 Image8 read_png(const std::string& path);
+/// Decodes PNG bytes as read_png does; `name` is used in error messages.
+Image8 decode_png(const std::string& bytes, const std::string& name);
 
 }  // namespace latentkit::io
