@@ -2,7 +2,9 @@
 # Builds the core and the latentkit command on a machine without Debian's packages: against the
 # LibTorch of Python's torch (CUDA when it has it) and the header-only kit in .deps/ that
 # scripts/device_kit.sh packs. No OpenCV, dlib or libav there, so the command reads PNG images
-# only and writes videos as PNG folders; the viewer, tests and examples are not built.
+# only and writes videos as PNG folders. Of the tests only the core ones are built (golden networks,
+# pickles, ops, also on CUDA when there is one): `ctest --test-dir BUILD_DIR` runs them. The viewer and
+# the examples are not built.
 # Usage: bash scripts/device_build.sh [BUILD_DIR] [extra CMake arguments]   (default build-device)
 # TORCH_PREFIX overrides the LibTorch CMake folder.
 set -euo pipefail
@@ -23,6 +25,6 @@ done
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$kit;$torch_prefix" \
   -DZLIB_INCLUDE_DIR="$kit/include" -DZLIB_LIBRARY="$zlib" \
-  -DLATENTKIT_BUILD_VIEWER=OFF -DLATENTKIT_BUILD_TESTS=OFF -DLATENTKIT_BUILD_EXAMPLES=OFF "$@"
+  -DLATENTKIT_BUILD_VIEWER=OFF -DLATENTKIT_BUILD_EXAMPLES=OFF "$@"
 cmake --build "$build" --parallel "$(nproc)"
 echo "device_build: $build/tools/latentkit"

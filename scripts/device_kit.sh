@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the header-only dependencies of the core and the latentkit command into .deps/ (ignored by
+# Packs the header-only dependencies of the core, the latentkit command and the core tests into .deps/ (ignored by
 # git), so that a machine without Debian's packages (a lent GPU machine with only Python's torch,
 # nvcc, cmake and ninja) can build them with scripts/device_build.sh. Run it here, on Debian 12
 # with the project's packages installed (scripts/setup.sh); then carry .deps to the other machine.
@@ -15,11 +15,11 @@ mkdir -p "$kit.tmp/include/eigen3" "$kit.tmp/lib/cmake"
 
 need() { [ -e "$1" ] || { echo "device_kit: $1 is missing (run scripts/setup.sh first)" >&2; exit 1; }; }
 for f in /usr/include/eigen3/Eigen /usr/include/fmt /usr/include/spdlog /usr/include/nlohmann /usr/include/CLI \
-         /usr/include/zlib.h /usr/include/zconf.h; do
+         /usr/include/doctest /usr/lib/cmake/doctest/doctest.cmake /usr/include/zlib.h /usr/include/zconf.h; do
   need "$f"
 done
 cp -r /usr/include/eigen3/Eigen "$kit.tmp/include/eigen3/"
-cp -r /usr/include/fmt /usr/include/spdlog /usr/include/nlohmann /usr/include/CLI "$kit.tmp/include/"
+cp -r /usr/include/fmt /usr/include/spdlog /usr/include/nlohmann /usr/include/CLI /usr/include/doctest "$kit.tmp/include/"
 cp /usr/include/zlib.h /usr/include/zconf.h "$kit.tmp/include/"
 
 version() { dpkg-query -W -f='${Version}' "$1" | sed -E 's/^[0-9]+://; s/[^0-9.].*$//'; }
@@ -60,6 +60,10 @@ package spdlog "$(version libspdlog-dev)" spdlog::spdlog "SPDLOG_FMT_EXTERNAL" "
 package nlohmann_json "$(version nlohmann-json3-dev)" nlohmann_json::nlohmann_json "" "" ""
 package CLI11 "$(version libcli11-dev)" CLI11::CLI11 "" "" ""
 package Eigen3 "$(version libeigen3-dev)" Eigen3::Eigen "" "" "/eigen3"
+package doctest "$(version doctest-dev)" doctest::doctest "" "" ""
+# doctest_discover_tests (include(doctest)) comes with the package, as in Debian's.
+cp /usr/lib/cmake/doctest/doctest.cmake /usr/lib/cmake/doctest/doctestAddTests.cmake "$kit.tmp/lib/cmake/doctest/"
+sed -i '1a list(APPEND CMAKE_MODULE_PATH "${CMAKE_CURRENT_LIST_DIR}")' "$kit.tmp/lib/cmake/doctest/doctestConfig.cmake"
 # spdlog's config asks for fmt itself; ours relies on the fmt package found before it.
 sed -i '1a include(CMakeFindDependencyMacro)\nfind_dependency(fmt)' "$kit.tmp/lib/cmake/spdlog/spdlogConfig.cmake"
 

@@ -1,6 +1,8 @@
 // Networks and loaders against the reference StyleGAN2-ADA golden outputs (tests/data/golden/README.md).
 #include "test_util.h"
 
+#include <ATen/Context.h>
+
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
@@ -121,4 +123,45 @@ TEST_CASE("golden: the same snapshot re-pickled with protocols 2 and 5 loads and
         REQUIRE(m.D);
         check_case("gray16", m);
     }
+}
+
+TEST_CASE("golden: on CUDA (float32, TF32 off) the networks match the reference outputs") {
+    if (!torch::cuda::is_available()) {
+        MESSAGE("no CUDA device: nothing to compare");
+        return;
+    }
+    // cuDNN's TF32 convolutions round to 10 mantissa bits; the reference numbers need full float32.
+    auto& ctx = at::globalContext();
+    const bool tf32_conv = ctx.allowTF32CuDNN(), tf32_matmul = ctx.allowTF32CuBLAS();
+    ctx.setAllowTF32CuDNN(false);
+    ctx.setAllowTF32CuBLAS(false);
+    const torch::Device cuda(torch::kCUDA);
+    // Other kernels and summation orders than the CPU's: an order of magnitude more room.
+    constexpr double kCudaWsTol = 1e-4, kCudaImgTol = 1e-3;
+    for (const std::string name : {"tiny32", "gray16"}) {
+        INFO("case " << name);
+        const std::string exp = name + ".expected.safetensors";
+        const Model m = load_model(lktest::data_path("golden/" + name + ".pkl"));
+        REQUIRE(m.G_ema);
+        REQUIRE(m.D);
+        Generator& G = *m.G_ema;
+        G.to(cuda);
+        m.D->to(cuda);
+        torch::NoGradGuard no_grad;
+        const torch::Tensor z = z_from_seeds(kSeeds, G.config.z_dim).to(cuda);
+        const torch::Tensor ws1 = map_to_ws(G, z, {}, 1.0);
+        CHECK(ws1.is_cuda());
+        CHECK(max_abs_diff(ws1, golden_tensor(exp, "ws_psi1.0")) <= kCudaWsTol);
+        CHECK(max_abs_diff(map_to_ws(G, z, {}, 0.5, 2), golden_tensor(exp, "ws_psi0.5_cutoff2")) <= kCudaWsTol);
+        SynthesisOptions constant, none;
+        none.noise_mode = NoiseMode::none;
+        const torch::Tensor img = G.synthesis->forward(golden_tensor(exp, "ws_psi1.0").to(cuda), constant);
+        CHECK(img.is_cuda());
+        CHECK(max_abs_diff(img, golden_tensor(exp, "img_psi1.0_const")) <= kCudaImgTol);
+        CHECK(max_abs_diff(G.synthesis->forward(golden_tensor(exp, "ws_psi1.0").to(cuda), none), golden_tensor(exp, "img_psi1.0_nonoise")) <= kCudaImgTol);
+        CHECK(max_abs_diff(G.forward(z, {}, 1.0), golden_tensor(exp, "img_psi1.0_const")) <= kCudaImgTol);
+        CHECK(max_abs_diff(m.D->forward(golden_tensor(exp, "img_psi1.0_const").to(cuda), {}), golden_tensor(exp, "D_logits")) <= kCudaImgTol);
+    }
+    ctx.setAllowTF32CuDNN(tf32_conv);
+    ctx.setAllowTF32CuBLAS(tf32_matmul);
 }

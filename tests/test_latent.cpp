@@ -195,3 +195,35 @@ TEST_CASE("ops: channels-last activations (fp16 blocks on CUDA) give the results
             CHECK(same(ops::modulated_conv2d(x, w, styles, {}, up, 1, f, true, true, fused),
                        ops::modulated_conv2d(xl, w, styles, {}, up, 1, f, true, true, fused)) < 1e-4);
 }
+
+TEST_CASE("ops: another dtype and device, in channels-last and contiguous layouts, agree with float32 on the CPU") {
+    torch::manual_seed(4);
+    const torch::Tensor f = ops::setup_filter({1, 3, 3, 1});
+    const torch::Tensor x = torch::randn({2, 6, 8, 8}), b = torch::randn({6}), w = torch::randn({5, 6, 3, 3}), styles = torch::randn({2, 6});
+    // Largest difference relative to the largest magnitude of the float32 result.
+    auto rel = [](const torch::Tensor& got, const torch::Tensor& ref) {
+        REQUIRE(got.sizes() == ref.sizes());
+        return max_abs_diff(got, ref) / std::max(1e-6, ref.abs().max().item<double>());
+    };
+    // Activations in `dtype` on `device` as the fp16 blocks pass them (conv weights cast to the
+    // activations' dtype, filters, styles and modulated weights in float32).
+    auto check = [&](const torch::Device& device, torch::ScalarType dtype, double tol) {
+        const torch::Tensor xd = x.to(device, dtype), bd = b.to(device, dtype), wd = w.to(device, dtype);
+        const torch::Tensor fd = f.to(device), sd = styles.to(device), wf = w.to(device);
+        for (const torch::Tensor& in : {xd, xd.contiguous(torch::MemoryFormat::ChannelsLast)}) {
+            INFO(device.str() << " " << dtype << ", channels-last input: " << !in.is_contiguous());
+            CHECK(rel(ops::bias_act(in, bd, "lrelu", std::nullopt, 256.0), ops::bias_act(x, b, "lrelu", std::nullopt, 256.0)) < tol);
+            CHECK(rel(ops::upfirdn2d(in, fd, 2, 1, {2, 1, 2, 1}), ops::upfirdn2d(x, f, 2, 1, {2, 1, 2, 1})) < tol);
+            CHECK(rel(ops::downsample2d(in, fd), ops::downsample2d(x, f)) < tol);
+            for (const auto& [up, down] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {1, 2}})
+                CHECK(rel(ops::conv2d_resample(in, wd, fd, up, down, 1), ops::conv2d_resample(x, w, f, up, down, 1)) < tol);
+            for (bool fused : {false, true})
+                for (int64_t up : {1, 2})
+                    CHECK(rel(ops::modulated_conv2d(in, wf, sd, {}, up, 1, fd, true, true, fused),
+                              ops::modulated_conv2d(x, w, styles, {}, up, 1, f, true, true, fused)) < tol);
+        }
+    };
+    check(torch::kCPU, torch::kDouble, 1e-5);  // the same paths where every machine can run them
+    if (torch::cuda::is_available()) check(torch::kCUDA, torch::kHalf, 5e-3);  // the fp16 blocks
+    else MESSAGE("no CUDA device: fp16 not compared");
+}

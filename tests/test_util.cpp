@@ -29,7 +29,7 @@ torch::Tensor golden_tensor(const std::string& file, const std::string& name) {
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     REQUIRE(a.sizes() == b.sizes());
     if (a.numel() == 0) return 0.0;
-    return (a.detach().to(torch::kFloat64) - b.detach().to(torch::kFloat64)).abs().max().item<double>();
+    return (a.detach().to(torch::kCPU, torch::kFloat64) - b.detach().to(torch::kCPU, torch::kFloat64)).abs().max().item<double>();
 }
 
 TempDir::TempDir() {
