@@ -15,6 +15,7 @@
 #include "latentkit/io/config.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/png.h"
+#include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/io/zip.h"
 
@@ -118,25 +119,10 @@ int png_channels(const std::string& bytes) {
     return 3;
 }
 
-Image8 to_gray(const Image8& rgb) {
-    if (rgb.channels == 1) return rgb;
-    Image8 g{rgb.width, rgb.height, 1, std::vector<uint8_t>(static_cast<size_t>(rgb.width) * rgb.height)};
-    for (size_t k = 0; k < g.pixels.size(); ++k) {
-        const uint8_t* p = &rgb.pixels[k * 3];
-        g.pixels[k] = static_cast<uint8_t>(std::lround(0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]));
-    }
-    return g;
-}
-
 Image8 canvas(int w, int h, const std::array<uint8_t, 3>& bg) {
     Image8 c{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
     for (size_t k = 0; k < c.pixels.size(); ++k) c.pixels[k] = bg[k % 3];
     return c;
-}
-
-void paste(Image8& dst, const Image8& src, int x0, int y0) {
-    for (int y = 0; y < src.height; ++y)
-        std::copy_n(&src.pixels[static_cast<size_t>(y) * src.width * 3], src.width * 3, &dst.pixels[(static_cast<size_t>(y + y0) * dst.width + x0) * 3]);
 }
 
 std::string output_name(size_t index) { return fmt::format("{:05d}/img{:08d}.png", index / 1000, index); }
@@ -229,7 +215,7 @@ DatasetTransform parse_dataset_transform(const std::string& t) {
 }
 
 uint64_t perceptual_hash(const Image8& image) {
-    const Image8 small = to_gray(resize_image(image, 9, 8, ResizeFilter::area));
+    const Image8 small = convert_channels(resize_image(image, 9, 8, ResizeFilter::area), 1);
     uint64_t h = 0;
     for (int y = 0; y < 8; ++y)
         for (int x = 0; x < 8; ++x) h = (h << 1) | (small.pixels[y * 9 + x] < small.pixels[y * 9 + x + 1] ? 1u : 0u);
@@ -319,7 +305,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
                 }
                 break;
         }
-        if (o.channels == 1) sq = to_gray(sq);
+        if (o.channels == 1) sq = convert_channels(sq, 1);
         if (o.dedupe_bits >= 0) {
             const uint64_t h = perceptual_hash(sq);
             for (uint64_t k : hashes)
