@@ -131,10 +131,19 @@ TEST_CASE("golden: on CUDA (float32, TF32 off) the networks match the reference 
         return;
     }
     // cuDNN's TF32 convolutions round to 10 mantissa bits; the reference numbers need full float32.
-    auto& ctx = at::globalContext();
-    const bool tf32_conv = ctx.allowTF32CuDNN(), tf32_matmul = ctx.allowTF32CuBLAS();
-    ctx.setAllowTF32CuDNN(false);
-    ctx.setAllowTF32CuBLAS(false);
+    // The settings come back however the case ends (a failed REQUIRE throws).
+    struct NoTf32 {
+        at::Context& ctx = at::globalContext();
+        const bool conv = ctx.allowTF32CuDNN(), matmul = ctx.allowTF32CuBLAS();
+        NoTf32() {
+            ctx.setAllowTF32CuDNN(false);
+            ctx.setAllowTF32CuBLAS(false);
+        }
+        ~NoTf32() {
+            ctx.setAllowTF32CuDNN(conv);
+            ctx.setAllowTF32CuBLAS(matmul);
+        }
+    } const no_tf32;
     const torch::Device cuda(torch::kCUDA);
     // Other kernels and summation orders than the CPU's: an order of magnitude more room.
     constexpr double kCudaWsTol = 1e-4, kCudaImgTol = 1e-3;
@@ -162,6 +171,4 @@ TEST_CASE("golden: on CUDA (float32, TF32 off) the networks match the reference 
         CHECK(max_abs_diff(G.forward(z, {}, 1.0), golden_tensor(exp, "img_psi1.0_const")) <= kCudaImgTol);
         CHECK(max_abs_diff(m.D->forward(golden_tensor(exp, "img_psi1.0_const").to(cuda), {}), golden_tensor(exp, "D_logits")) <= kCudaImgTol);
     }
-    ctx.setAllowTF32CuDNN(tf32_conv);
-    ctx.setAllowTF32CuBLAS(tf32_matmul);
 }
