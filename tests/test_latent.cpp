@@ -171,6 +171,20 @@ TEST_CASE("synthesis: block outputs can be captured, lowest resolution first, wi
     CHECK(lktest::max_abs_diff(img, G->synthesis->forward(ws)) < 1e-5);
 }
 
+TEST_CASE("ops: CPU convolutions with odd channel counts agree with double precision (oneDNN checked first)") {
+    torch::manual_seed(5);
+    const torch::Tensor f = ops::setup_filter({1, 3, 3, 1});
+    for (int64_t channels : {33, 64, 65}) {
+        INFO("input channels " << channels);
+        const torch::Tensor x = torch::randn({4, channels, 4, 4}), w = torch::randn({8, channels, 3, 3});
+        for (const auto& [up, down] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {1, 2}}) {
+            const torch::Tensor y = ops::conv2d_resample(x, w, f, up, down, 1);
+            const torch::Tensor ref = ops::conv2d_resample(x.to(torch::kDouble), w.to(torch::kDouble), f.to(torch::kDouble), up, down, 1);
+            CHECK(max_abs_diff(y.to(torch::kDouble), ref) <= 1e-5 * ref.abs().max().item<double>());
+        }
+    }
+}
+
 TEST_CASE("ops: channels-last activations (fp16 blocks on CUDA) give the results of contiguous ones") {
     torch::manual_seed(3);
     const torch::Tensor f = ops::setup_filter({1, 3, 3, 1});

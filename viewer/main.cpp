@@ -91,6 +91,10 @@ io::Image8 read_window(int w, int h) {
 
 int run(const Options& o) {
     glfwSetErrorCallback([](int, const char*) {});
+#ifdef GLFW_PLATFORM
+    // GLFW 3.4 tries Wayland first, whose library prints its own complaint when there is no session.
+    if (!std::getenv("WAYLAND_DISPLAY")) glfwInitHint(GLFW_PLATFORM, GLFW_PLATFORM_X11);
+#endif
     if (!glfwInit()) {
         std::fprintf(stderr, "latentkit-viewer: error: no display (set DISPLAY, or run it under xvfb-run)\n");
         return 1;

@@ -22,6 +22,11 @@ const Activation& activation(const std::string& name);
 torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, const std::string& act = "linear",
                        std::optional<double> gain = std::nullopt, std::optional<double> clamp = std::nullopt);
 
+/// Once per process: compares a float32 CPU convolution through oneDNN with LibTorch's own kernels and
+/// switches oneDNN off (with a warning) if they disagree, as Debian 13's LibTorch 2.6 does for odd channel counts.
+/// The convolutions in this file call it; call it before running other CPU convolutions first.
+void check_cpu_convolution();
+
 /// 2-D filter buffer from 1-D taps: outer product (fewer than 8 taps), normalised to sum 1.
 torch::Tensor setup_filter(const std::vector<float>& taps);
 

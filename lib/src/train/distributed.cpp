@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <string>
 
 #include "latentkit/error.h"
 
 #if LATENTKIT_HAVE_C10D
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #endif
 
 namespace latentkit {
@@ -59,7 +61,18 @@ Collective::Collective(const DistributedEnv& env) : env_(env) {
         o.numWorkers = static_cast<std::size_t>(env.world_size);
         o.waitWorkers = true;
         o.timeout = std::chrono::milliseconds(300000);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+        // LibTorch 2.4+ asks for its libuv store backend by default; builds without libuv (Debian's) refuse it.
+        try {
+            s_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+        } catch (const c10::Error& e) {
+            if (std::string(e.what_without_backtrace()).find("libuv") == std::string::npos) throw;
+            o.useLibUV = false;
+            s_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+        }
+#else
         s_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+#endif
         auto options = c10d::ProcessGroupGloo::Options::create();
         options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
         s_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s_->store, env.rank, env.world_size, options);
