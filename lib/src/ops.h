@@ -24,7 +24,7 @@ torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, const std::strin
 
 /// Once per process: compares a float32 CPU convolution through oneDNN with LibTorch's own kernels and
 /// switches oneDNN off (with a warning) if they disagree, as Debian 13's LibTorch 2.6 does for odd channel counts.
-/// The convolutions in this file call it; call it before running other CPU convolutions first.
+/// The convolutions in this file call it; code that may run a CPU convolution before them should call it too.
 void check_cpu_convolution();
 
 /// 2-D filter buffer from 1-D taps: outer product (fewer than 8 taps), normalised to sum 1.
