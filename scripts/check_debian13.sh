@@ -2,7 +2,7 @@
 # Builds and tests latentkit against Debian 13's LibTorch 2.6 in a chroot, to check the LibTorch 2.x
 # API without a GPU. Run as root on Debian with debootstrap and access to deb.debian.org.
 #   scripts/check_debian13.sh cpu  DIR   libtorch-dev (CPU): scripts/test.sh, the README's test command
-#   scripts/check_debian13.sh cuda DIR   libtorch-cuda-dev with the CUDA 12.4 toolkit (about 3 GB of
+#   scripts/check_debian13.sh cuda DIR   libtorch-cuda-dev and NCCL with the CUDA 12.4 toolkit (about 3 GB of
 #                                        packages): build, then the tests on the CPU (CUDA tests skip)
 # DIR is the chroot (created when missing, reused otherwise). The committed HEAD is cloned into it.
 # Mesa 25's llvmpipe crashes creating a GL context in any process that loads Debian 13's LibTorch
@@ -50,7 +50,7 @@ if ! chroot "$root" dpkg-query -W nvidia-cudnn >/dev/null 2>&1; then
   in_root "dpkg-deb -b /tmp/cudnn /tmp/cudnn.deb >/dev/null && dpkg -i /tmp/cudnn.deb"
 fi
 in_root "apt-get update -q && apt-get install -y -q --no-install-recommends $packages \
-         libtorch-cuda-dev nvidia-cuda-toolkit nvidia-cuda-dev libcuda1"
+         libtorch-cuda-dev libnccl-dev nvidia-cuda-toolkit nvidia-cuda-dev libcuda1"
 if [ ! -e "$root/usr/local/lib/libcudnn.so.9" ]; then
   mkdir -p "$root/tmp/cudnn-lib"
   {

@@ -21,6 +21,7 @@
 #include "latentkit/tensor_data.h"
 #include "latentkit/train.h"
 #include "test_util.h"
+#include "train/distributed.h"
 
 namespace fs = std::filesystem;
 using namespace latentkit;
@@ -269,6 +270,20 @@ TEST_CASE("train: two Gloo processes give the parameters of one process with the
     check_same_tensors(d / "one/snapshot-000000064.safetensors", d / "two/snapshot-000000064.safetensors");
 }
 
+TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when built with it; NCCL needs CUDA") {
+    using training::Backend;
+    using training::choose_backend;
+    const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA, 0);
+    CHECK(choose_backend("auto", cpu) == Backend::Gloo);
+    CHECK(choose_backend("gloo", cpu) == Backend::Gloo);
+    CHECK(choose_backend("gloo", cuda) == Backend::Gloo);
+    CHECK(choose_backend("auto", cuda) == (nccl_available() ? Backend::Nccl : Backend::Gloo));
+    CHECK_THROWS_WITH_AS(choose_backend("nccl", cpu), doctest::Contains("needs a CUDA --device"), ArgumentError);
+    CHECK_THROWS_WITH_AS(choose_backend("mpi", cpu), doctest::Contains("unknown --dist-backend"), ArgumentError);
+    if (nccl_available()) CHECK(choose_backend("nccl", cuda) == Backend::Nccl);
+    else CHECK_THROWS_WITH_AS(choose_backend("nccl", cuda), doctest::Contains("no NCCL"), Error);
+}
+
 TEST_CASE("train: ADA's p rises on one repeated image and stays lower with distinct images") {
     TempDir d;
     fs::create_directories(d / "same");
@@ -298,6 +313,8 @@ TEST_CASE("train: bad input gives one line and keeps earlier files") {
     // Empty dataset.
     fs::create_directories(d / "empty");
     check_error(run(tiny(d / "empty", d / "e", 0.064)), 1, "no images");
+    // NCCL on the CPU.
+    check_error(run(tiny(shared().data, d / "n", 0.064) + std::vector<std::string>{"--dist-backend", "nccl"}), 2, "needs a CUDA --device");
     // A resume file for another architecture (a 32x32 golden model on 16x16 data).
     check_error(run(tiny(shared().data, d / "x", 0.064) + std::vector<std::string>{"--resume", lktest::data_path("golden/tiny32.pkl")}), 1,
                 "32x32");

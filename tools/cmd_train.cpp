@@ -67,7 +67,7 @@ void write_progress_video(const std::string& outdir, const std::string& path, in
     log_info(fmt::format("wrote {} ({} frames)", path, grids.size()));
 }
 
-void run(Opts& o) {
+void run(Opts& o, const DistributedEnv& env) {
     TrainOptions& t = o.t;
     if (!o.ema_rampup.empty()) {
         if (o.ema_rampup == "none") t.ema_rampup = -1.0;
@@ -81,7 +81,13 @@ void run(Opts& o) {
     }
     t.fp16 = !o.fp32;
     t.allow_tf32 = !o.no_tf32;
-    const torch::Device device = parse_device(t.device);
+    torch::Device device = parse_device(t.device);
+    if (env.world_size > 1 && device.is_cuda() && !device.has_index()) {
+        // One GPU per process, as torchrun lays them out.
+        if (env.local_rank >= static_cast<int>(torch::cuda::device_count()))
+            throw ArgumentError(fmt::format("LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, torch::cuda::device_count()));
+        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+    }
     t.device = device.str();
     if (o.metrics == "auto") {
         if (t.inception.empty()) log_info("metrics: none (give --inception inception-2015-12-05.pt to compute FID/KID at snapshots)");
@@ -105,7 +111,6 @@ void run(Opts& o) {
     io::ImageDataset data(o.data, o.max_images);
     log_info(fmt::format("dataset {}: {} images, {}x{}, {} channel(s){}", o.data, data.size(), data.resolution(), data.resolution(),
                          data.channels(), data.label_dim() ? fmt::format(", {} label(s)", data.label_dim()) : ""));
-    const DistributedEnv env = DistributedEnv::from_environment();
     if (env.world_size > 1) log_info(fmt::format("process {} of {} ({}:{})", env.rank, env.world_size, env.master_addr, env.master_port));
 
     // SIGINT / SIGTERM ask the trainer to stop cleanly while it runs; the defaults come back after.
@@ -191,6 +196,8 @@ void register_train(CLI::App& app) {
     cmd->add_option("--augpipe", t.augpipe, "blit, geom, color, bg or bgc")->check(CLI::IsMember({"blit", "geom", "color", "bg", "bgc"}));
     cmd->add_option("--freezed", t.freezed, "Freeze the first N discriminator layers (transfer learning)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--device", t.device, "cpu, cuda, cuda:N or auto (with several processes: cuda:LOCAL_RANK)");
+    cmd->add_option("--dist-backend", t.dist_backend, "Several processes: auto (NCCL on CUDA when built with it, else Gloo), gloo or nccl")
+        ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
     cmd->add_flag("--fp32", o->fp32, "No fp16 in the top resolutions (CUDA)");
     cmd->add_flag("--no-tf32", o->no_tf32, "Disallow TF32 (CUDA)");
     cmd->add_option("--grid", [o](const CLI::results_t& r) {
@@ -212,8 +219,7 @@ void register_train(CLI::App& app) {
     cmd->add_option("--progress-video-fps", o->video_fps, "Frames per second of the progress video")->check(CLI::Range(1, 120));
     cmd->callback([o]() {
         const DistributedEnv env = DistributedEnv::from_environment();
-        if (env.world_size > 1 && o->t.device == "cuda") o->t.device = fmt::format("cuda:{}", env.local_rank);
-        run(*o);
+        run(*o, env);
     });
 }
 

@@ -67,6 +67,7 @@ struct TrainOptions {
     int freezed = 0;                     ///< freeze the first N discriminator layers (transfer learning)
     std::string resume;                  ///< latentkit snapshot (continue) or reference .pkl (transfer)
     std::string device = "cpu";          ///< cpu, cuda, cuda:N
+    std::string dist_backend = "auto";   ///< several processes: auto (nccl on CUDA when built with it, else gloo), gloo, nccl
     bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256, channels-last)
     bool allow_tf32 = true;              ///< TF32 matmuls/convolutions on CUDA
     int grid_w = 0, grid_h = 0;          ///< fakes grid size (0: from the resolution)
@@ -138,5 +139,8 @@ struct DistributedEnv {
 
 /// Whether this build can run several processes (LibTorch with c10d).
 bool distributed_available();
+
+/// Whether this build can connect CUDA processes through NCCL (LibTorch built with it, and nccl.h).
+bool nccl_available();
 
 }  // namespace latentkit

@@ -13,10 +13,16 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
 #endif
+#if LATENTKIT_HAVE_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace latentkit {
 
 bool distributed_available() { return LATENTKIT_HAVE_C10D != 0; }
+
+bool nccl_available() { return LATENTKIT_HAVE_NCCL != 0; }
 
 DistributedEnv DistributedEnv::from_environment() {
     DistributedEnv e;
@@ -41,16 +47,34 @@ DistributedEnv DistributedEnv::from_environment() {
 
 namespace training {
 
+Backend choose_backend(const std::string& requested, const torch::Device& device) {
+    if (requested == "gloo") return Backend::Gloo;
+    if (requested == "auto") return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
+    if (requested != "nccl") throw ArgumentError("unknown --dist-backend '" + requested + "' (auto, gloo, nccl)");
+    if (!device.is_cuda()) throw ArgumentError("--dist-backend nccl needs a CUDA --device");
+    if (!nccl_available())
+        throw Error("--dist-backend nccl: this build of latentkit has no NCCL (LibTorch without it, or nccl.h not found at build time)");
+    return Backend::Nccl;
+}
+
 #if LATENTKIT_HAVE_C10D
+#if TORCH_VERSION_MAJOR >= 2
+using GroupBase = c10d::Backend;  // the common base of ProcessGroupGloo and ProcessGroupNCCL
+#else
+using GroupBase = c10d::ProcessGroup;
+#endif
+
 struct Collective::State {
+    torch::Device device{torch::kCPU};  // where tensors are exchanged
     c10::intrusive_ptr<c10d::Store> store;
-    c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+    c10::intrusive_ptr<GroupBase> group;
 };
 #else
 struct Collective::State {};
 #endif
 
-Collective::Collective(const DistributedEnv& env) : env_(env) {
+Collective::Collective(const DistributedEnv& env, [[maybe_unused]] const torch::Device& device, Backend backend)
+    : env_(env), backend_(backend) {
     if (env.world_size == 1) return;
 #if LATENTKIT_HAVE_C10D
     s_ = std::make_unique<State>();
@@ -73,9 +97,21 @@ Collective::Collective(const DistributedEnv& env) : env_(env) {
 #else
         s_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
 #endif
-        auto options = c10d::ProcessGroupGloo::Options::create();
-        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
-        s_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s_->store, env.rank, env.world_size, options);
+        if (backend == Backend::Nccl) {
+#if LATENTKIT_HAVE_NCCL
+            const auto index = static_cast<c10::DeviceIndex>(device.has_index() ? device.index() : 0);
+            c10::cuda::set_device(index);
+            s_->device = torch::Device(torch::kCUDA, index);
+            s_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(s_->store, env.rank, env.world_size);
+#else
+            throw Error("this build of latentkit has no NCCL");
+#endif
+        } else {
+            auto options = c10d::ProcessGroupGloo::Options::create();
+            options->devices.push_back(
+                c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
+            s_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s_->store, env.rank, env.world_size, options);
+        }
     } catch (const std::exception& e) {
         const c10::Error* ce = dynamic_cast<const c10::Error*>(&e);
         throw Error(fmt::format("cannot join the process group at {}:{} as rank {} of {}: {}", env.master_addr, env.master_port, env.rank,
@@ -86,25 +122,37 @@ Collective::Collective(const DistributedEnv& env) : env_(env) {
 #endif
 }
 
-Collective::~Collective() = default;
+Collective::~Collective() {
+#if LATENTKIT_HAVE_NCCL && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4))
+    // LibTorch 2.4+ warns when an NCCL group is destroyed without being shut down.
+    if (s_ && s_->group) {
+        if (auto* nccl = dynamic_cast<c10d::ProcessGroupNCCL*>(s_->group.get())) {
+            try {
+                nccl->shutdown();
+            } catch (const std::exception&) {
+            }
+        }
+    }
+#endif
+}
 
 void Collective::all_reduce_sum(torch::Tensor& t) {
     if (env_.world_size == 1) return;
 #if LATENTKIT_HAVE_C10D
-    std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous()};
+    std::vector<torch::Tensor> v{t.to(s_->device).contiguous()};
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
     s_->group->allreduce(v, o)->wait();
-    t.copy_(v[0]);
+    if (!v[0].is_same(t)) t.copy_(v[0]);
 #endif
 }
 
 void Collective::broadcast(torch::Tensor& t) {
     if (env_.world_size == 1) return;
 #if LATENTKIT_HAVE_C10D
-    std::vector<torch::Tensor> v{t.to(torch::kCPU).contiguous()};
+    std::vector<torch::Tensor> v{t.to(s_->device).contiguous()};
     s_->group->broadcast(v)->wait();
-    t.copy_(v[0]);
+    if (!v[0].is_same(t)) t.copy_(v[0]);
 #endif
 }
 

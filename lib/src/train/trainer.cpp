@@ -175,7 +175,7 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     }
     if (env_.world_size > 1) {
         Tensor flat = torch::cat(grads).to(torch::kFloat64);
-        Tensor packed = torch::cat({flat.cpu(), stats, w_sum});
+        Tensor packed = torch::cat({flat, stats.to(flat.device()), w_sum.to(flat.device())});
         coll_.all_reduce_sum(packed);
         int64_t off = 0;
         for (auto& p : net.parameters(true)) {

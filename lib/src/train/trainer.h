@@ -77,7 +77,8 @@ struct Phase {
 class Trainer {
 public:
     Trainer(const TrainingData& data, const TrainOptions& o, const TrainCallbacks& cb)
-        : data_(data), o_(o), cb_(cb), env_(DistributedEnv::from_environment()), coll_(env_),
+        : data_(data), o_(o), cb_(cb), env_(DistributedEnv::from_environment()),
+          coll_(env_, torch::Device(o.device), training::choose_backend(o.dist_backend, torch::Device(o.device))),
           device_(o.device), pipe_(training::AugmentSpec::preset(o.augpipe)) {
         setup();
     }

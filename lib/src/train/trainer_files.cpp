@@ -113,6 +113,9 @@ void Trainer::setup() {
         at::globalContext().setBenchmarkCuDNN(true);
     }
     r_ = resolve_training(o_, res, env_.world_size);
+    if (env_.world_size > 1)
+        log_info(coll_.backend() == training::Backend::Nccl ? "gradients are summed over NCCL on the GPUs"
+                                                            : "gradients are summed over Gloo (through host memory)");
     p_ = o_.aug == "noaug" ? 0 : o_.p.value_or(0);
 
     std::error_code ec;
