@@ -270,7 +270,7 @@ TEST_CASE("train: two Gloo processes give the parameters of one process with the
     check_same_tensors(d / "one/snapshot-000000064.safetensors", d / "two/snapshot-000000064.safetensors");
 }
 
-TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when built with it; NCCL needs CUDA") {
+TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when built with it, and NCCL needs CUDA") {
     using training::Backend;
     using training::choose_backend;
     const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA, 0);
