@@ -284,6 +284,19 @@ TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when 
     else CHECK_THROWS_WITH_AS(choose_backend("nccl", cuda), doctest::Contains("no NCCL"), Error);
 }
 
+TEST_CASE("train: with several processes a bare cuda device means GPU LOCAL_RANK") {
+    DistributedEnv one, two;
+    two.world_size = 2;
+    two.rank = two.local_rank = 1;
+    CHECK(process_device("cuda", one) == "cuda");
+    CHECK(process_device("cpu", two) == "cpu");
+    CHECK(process_device("cuda:0", two) == "cuda:0");
+    const auto gpus = torch::cuda::device_count();
+    if (gpus == 0) CHECK(process_device("cuda", two) == "cuda");  // left for the trainer's "no CUDA" error
+    else if (gpus == 1) CHECK_THROWS_WITH_AS(process_device("cuda", two), doctest::Contains("LOCAL_RANK 1"), ArgumentError);
+    else CHECK(process_device("cuda", two) == "cuda:1");
+}
+
 TEST_CASE("train: ADA's p rises on one repeated image and stays lower with distinct images") {
     TempDir d;
     fs::create_directories(d / "same");

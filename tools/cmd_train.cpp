@@ -81,14 +81,8 @@ void run(Opts& o, const DistributedEnv& env) {
     }
     t.fp16 = !o.fp32;
     t.allow_tf32 = !o.no_tf32;
-    torch::Device device = parse_device(t.device);
-    if (env.world_size > 1 && device.is_cuda() && !device.has_index()) {
-        // One GPU per process, as torchrun lays them out.
-        if (env.local_rank >= static_cast<int>(torch::cuda::device_count()))
-            throw ArgumentError(fmt::format("LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, torch::cuda::device_count()));
-        device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-    }
-    t.device = device.str();
+    t.device = process_device(parse_device(t.device).str(), env);
+    const torch::Device device(t.device);
     if (o.metrics == "auto") {
         if (t.inception.empty()) log_info("metrics: none (give --inception inception-2015-12-05.pt to compute FID/KID at snapshots)");
         else t.metrics = {"fid50k_full"};

@@ -24,6 +24,15 @@ bool distributed_available() { return LATENTKIT_HAVE_C10D != 0; }
 
 bool nccl_available() { return LATENTKIT_HAVE_NCCL != 0; }
 
+std::string process_device(const std::string& device, const DistributedEnv& env) {
+    if (env.world_size == 1 || device != "cuda") return device;
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    if (count == 0) return device;  // the trainer reports the missing CUDA
+    if (env.local_rank >= count)
+        throw ArgumentError(fmt::format("--device cuda: LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, count));
+    return fmt::format("cuda:{}", env.local_rank);
+}
+
 DistributedEnv DistributedEnv::from_environment() {
     DistributedEnv e;
     auto number = [](const char* name, int fallback) {

@@ -77,9 +77,8 @@ struct Phase {
 class Trainer {
 public:
     Trainer(const TrainingData& data, const TrainOptions& o, const TrainCallbacks& cb)
-        : data_(data), o_(o), cb_(cb), env_(DistributedEnv::from_environment()),
-          coll_(env_, torch::Device(o.device), training::choose_backend(o.dist_backend, torch::Device(o.device))),
-          device_(o.device), pipe_(training::AugmentSpec::preset(o.augpipe)) {
+        : data_(data), o_(o), cb_(cb), env_(DistributedEnv::from_environment()), device_(process_device(o.device, env_)),
+          coll_(env_, device_, training::choose_backend(o.dist_backend, device_)), pipe_(training::AugmentSpec::preset(o.augpipe)) {
         setup();
     }
     TrainEnd run();
@@ -104,8 +103,8 @@ private:
     TrainOptions o_;
     TrainCallbacks cb_;
     DistributedEnv env_;
-    training::Collective coll_;
     torch::Device device_;
+    training::Collective coll_;
     training::AugmentPipe pipe_;
     ResolvedTraining r_;
     int64_t num_items_ = 0;  // with mirrored copies

@@ -170,7 +170,7 @@ void Trainer::setup() {
         j["seed"] = o_.seed;
         j["kimg"] = o_.kimg;
         j["resume"] = resume;
-        j["device"] = o_.device;
+        j["device"] = device_.str();
         j["G"] = json::parse(G_->config.to_kwargs_json());
         j["D"] = json::parse(D_->config.to_kwargs_json());
         const std::string text = j.dump(2) + "\n";
