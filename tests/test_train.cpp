@@ -14,7 +14,7 @@
 #include "latentkit/io/config.h"
 #include "latentkit/io/dataset.h"
 #include "latentkit/io/png.h"
-#include "latentkit/io/zip.h"
+#include "latentkit/zip.h"
 #include "latentkit/metrics.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
@@ -112,18 +112,18 @@ Shared& shared() {
 TEST_CASE("zip: writer output is read back, members and zip64-free directory") {
     TempDir d;
     {
-        io::ZipWriter z(d / "a.zip");
+        ZipWriter z(d / "a.zip");
         z.add("x/one.bin", std::string("hello"));
         z.add("two.bin", std::string(70000, 'q'));
         z.finish();
     }
-    io::ZipReader r(d / "a.zip");
+    ZipReader r(d / "a.zip");
     REQUIRE(r.entries().size() == 2);
     CHECK(r.read(static_cast<size_t>(r.find("x/one.bin"))) == "hello");
     CHECK(r.read(static_cast<size_t>(r.find("two.bin"))) == std::string(70000, 'q'));
     const std::string bytes = read_file(d / "a.zip");
     lktest::write_bytes(d / "cut.zip", bytes.substr(0, bytes.size() - 10));
-    CHECK_THROWS_AS(io::ZipReader(d / "cut.zip"), ModelFormatError);
+    CHECK_THROWS_AS(ZipReader(d / "cut.zip"), ModelFormatError);
 }
 
 TEST_CASE("dataset: folder to reference layout with folder labels, read back by ImageDataset") {

@@ -17,7 +17,7 @@
 #include "latentkit/io/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
-#include "latentkit/io/zip.h"
+#include "latentkit/zip.h"
 
 namespace latentkit::io {
 namespace {

@@ -8,7 +8,7 @@
 #include "latentkit/atomic_file.h"
 #include "bytes.h"
 #include "latentkit/error.h"
-#include "latentkit/io/zip.h"
+#include "latentkit/zip.h"
 
 namespace latentkit::io {
 namespace {
@@ -21,8 +21,8 @@ struct NpyType {
 constexpr NpyType kNpyTypes[] = {{"<f4", DType::f32}, {"<f8", DType::f64}, {"<f2", DType::f16}, {"|u1", DType::u8}, {"|i1", DType::i8},
                                  {"<i2", DType::i16}, {"<i4", DType::i32}, {"<i8", DType::i64}, {"|b1", DType::boolean}};
 
-using detail::le;
-using detail::put;
+using latentkit::detail::le;
+using latentkit::detail::put;
 
 // Value of `key` in a numpy header dict literal, as raw text up to the next top-level comma.
 std::string header_field(const std::string& h, const std::string& key, const std::string& source) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "latentkit/error.h"
@@ -16,7 +17,8 @@ bool is_pow2(int v) { return v >= 4 && (v & (v - 1)) == 0; }
 // Reads keyword arguments of one reference constructor, refusing names it does not know.
 class Kwargs {
 public:
-    Kwargs(const json& j, std::string where, const std::string& source) : j_(j), where_(std::move(where)), source_(source) {
+    Kwargs(const json& j, std::string where, const std::string& source, KwargsOrigin origin)
+        : j_(j), where_(std::move(where)), source_(source), origin_(origin) {
         if (!j.is_object()) throw ModelFormatError(fmt::format("{}: {} arguments are not a mapping", source_, where_));
         for (auto it = j.begin(); it != j.end(); ++it) unused_.push_back(it.key());
     }
@@ -44,14 +46,17 @@ public:
     template <class Fn>
     void section(const char* key, const std::string& where, Fn fn) {
         if (!take(key)) return;
-        Kwargs sub(j_.at(key), where, source_);
+        Kwargs sub(j_.at(key), where, source_, origin_);
         fn(sub);
         sub.finish();
     }
+    /// The raw value of `key` (marked as read), or nullptr when absent.
+    const json* take_raw(const char* key) { return take(key) ? &j_.at(key) : nullptr; }
     void finish() const {
         if (!unused_.empty())
-            throw ModelFormatError(fmt::format("{}: {} argument '{}' is not a StyleGAN2-ADA option (a StyleGAN3 or other network?)",
-                                               source_, where_, unused_.front()));
+            throw ModelFormatError(fmt::format("{}: {} argument '{}' is not a {} StyleGAN2 option (another architecture?)", source_,
+                                               where_, unused_.front(),
+                                               origin_ == KwargsOrigin::stylegan2_ada ? "stylegan2-ada-pytorch" : "stylegan3-repo"));
     }
 
 private:
@@ -75,6 +80,7 @@ private:
     const json& j_;
     std::string where_;
     const std::string& source_;
+    KwargsOrigin origin_;
     std::vector<std::string> unused_;
 };
 
@@ -112,9 +118,58 @@ void check_arch(const std::string& a, const char* what) {
     if (a != "orig" && a != "skip" && a != "resnet")
         throw ArgumentError(fmt::format("{} architecture '{}' is not one of orig, skip, resnet", what, a));
 }
+
+int block_index(int res) {
+    int k = 0;
+    while ((4 << k) < res) ++k;
+    return k;
+}
+
+int table_or_rule(const std::vector<int>& table, int res, int base, int max) {
+    if (!table.empty()) {
+        const size_t k = static_cast<size_t>(block_index(res));
+        return k < table.size() ? table[k] : 0;
+    }
+    return std::min(base / res, max);
+}
+
+void check_table(const std::vector<int>& table, int img_resolution, const char* what) {
+    if (table.empty()) return;
+    if (table.size() != static_cast<size_t>(block_index(img_resolution) + 1))
+        throw ArgumentError(fmt::format("{} channel table has {} entries for resolutions 4 to {}", what, table.size(), img_resolution));
+}
+
+// The fused_modconv_default argument: a bool or 'inference_only'.
+std::string read_fused_default(const json& v, const std::string& source) {
+    if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+    if (v.is_string() && v.get<std::string>() == "inference_only") return "inference_only";
+    throw ModelFormatError(fmt::format("{}: argument 'fused_modconv_default' has an unexpected value {}", source, v.dump()));
+}
+
+json fused_default_json(const std::string& v) {
+    if (v == "true" || v == "false") return v == "true";
+    return v;
+}
 }  // namespace
 
-int GeneratorConfig::channels_at(int res) const { return std::min(synthesis.channel_base / res, synthesis.channel_max); }
+std::optional<std::pair<int, int>> fit_channel_rule(const std::vector<int>& channels) {
+    if (channels.empty()) return std::nullopt;
+    const int max = *std::max_element(channels.begin(), channels.end());
+    const int top = 4 << (channels.size() - 1);
+    int base = max * top;
+    for (size_t k = 0; k < channels.size(); ++k)
+        if (channels[k] < max) {
+            base = channels[k] * (4 << k);
+            break;
+        }
+    for (size_t k = 0; k < channels.size(); ++k)
+        if (std::min(base / (4 << k), max) != channels[k]) return std::nullopt;
+    return std::make_pair(base, max);
+}
+
+int GeneratorConfig::channels_at(int res) const {
+    return table_or_rule(synthesis.channels, res, synthesis.channel_base, synthesis.channel_max);
+}
 
 int GeneratorConfig::num_ws() const {
     int n = 0;
@@ -128,6 +183,7 @@ void GeneratorConfig::validate() const {
         throw ArgumentError("generator dimensions must be positive");
     if (z_dim == 0 && c_dim == 0) throw ArgumentError("generator needs z_dim or c_dim");
     check_arch(synthesis.architecture, "generator");
+    check_table(synthesis.channels, img_resolution, "generator");
     for (int res = 4; res <= img_resolution; res *= 2)
         if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
 }
@@ -138,15 +194,49 @@ std::string GeneratorConfig::to_kwargs_json() const {
                 {"architecture", s.architecture}, {"resample_filter", s.resample_filter}, {"fp16_channels_last", s.fp16_channels_last},
                 {"kernel_size", s.kernel_size}, {"use_noise", s.use_noise}, {"activation", s.activation}};
     syn["conv_clamp"] = opt_json(s.conv_clamp);
+    if (!s.channels.empty()) syn["channels"] = s.channels;
+    if (!s.fused_modconv_default.empty()) syn["fused_modconv_default"] = fused_default_json(s.fused_modconv_default);
     json j = {{"z_dim", z_dim}, {"c_dim", c_dim}, {"w_dim", w_dim}, {"img_resolution", img_resolution},
               {"img_channels", img_channels}, {"mapping_kwargs", mapping_json(mapping, true)}, {"synthesis_kwargs", syn}};
     return j.dump();
 }
 
-GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const std::string& source) {
+namespace {
+// The synthesis options, read from synthesis_kwargs (stylegan2-ada) or the top level (stylegan3 repo).
+void read_synthesis(Kwargs& k, SynthesisConfig& y, const std::string& source) {
+    k.get("channel_base", y.channel_base);
+    k.get("channel_max", y.channel_max);
+    k.get("num_fp16_res", y.num_fp16_res);
+    k.get("architecture", y.architecture);
+    k.get("resample_filter", y.resample_filter);
+    k.get_opt("conv_clamp", y.conv_clamp);
+    k.get("fp16_channels_last", y.fp16_channels_last);
+    k.get("kernel_size", y.kernel_size);
+    k.get("use_noise", y.use_noise);
+    k.get("activation", y.activation);
+    k.get("channels", y.channels);
+    if (const json* v = k.take_raw("fused_modconv_default")) y.fused_modconv_default = read_fused_default(*v, source);
+}
+
+void validated(const std::function<void()>& validate, const std::string& source) {
+    try {
+        validate();
+    } catch (const ArgumentError& e) {
+        throw ModelFormatError(source + ": " + e.what());
+    }
+}
+}  // namespace
+
+GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const std::string& source, KwargsOrigin origin) {
     const json j = parse_json(text, source);
     GeneratorConfig c;
-    Kwargs k(j, "Generator", source);
+    const bool sg3 = origin == KwargsOrigin::stylegan3_repo;
+    if (sg3) {
+        c.mapping.w_avg_beta = 0.998;
+        c.synthesis.num_fp16_res = 4;
+        c.synthesis.conv_clamp = 256;
+    }
+    Kwargs k(j, "Generator", source, origin);
     k.get("z_dim", c.z_dim);
     k.get("c_dim", c.c_dim);
     k.get("w_dim", c.w_dim);
@@ -155,34 +245,24 @@ GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const
     k.section("mapping_kwargs", "Generator mapping", [&](Kwargs& mk) {
         read_mapping(mk, c.mapping);
     });
-    k.section("synthesis_kwargs", "Generator synthesis", [&](Kwargs& sk) {
-        auto& y = c.synthesis;
-        sk.get("channel_base", y.channel_base);
-        sk.get("channel_max", y.channel_max);
-        sk.get("num_fp16_res", y.num_fp16_res);
-        sk.get("architecture", y.architecture);
-        sk.get("resample_filter", y.resample_filter);
-        sk.get_opt("conv_clamp", y.conv_clamp);
-        sk.get("fp16_channels_last", y.fp16_channels_last);
-        sk.get("kernel_size", y.kernel_size);
-        sk.get("use_noise", y.use_noise);
-        sk.get("activation", y.activation);
-    });
+    if (sg3)
+        read_synthesis(k, c.synthesis, source);
+    else
+        k.section("synthesis_kwargs", "Generator synthesis", [&](Kwargs& sk) {
+            read_synthesis(sk, c.synthesis, source);
+        });
     k.finish();
-    try {
-        c.validate();
-    } catch (const ArgumentError& e) {
-        throw ModelFormatError(source + ": " + e.what());
-    }
+    validated([&] { c.validate(); }, source);
     return c;
 }
 
-int DiscriminatorConfig::channels_at(int res) const { return std::min(channel_base / res, channel_max); }
+int DiscriminatorConfig::channels_at(int res) const { return table_or_rule(channels, res, channel_base, channel_max); }
 
 void DiscriminatorConfig::validate() const {
     if (!is_pow2(img_resolution)) throw ArgumentError(fmt::format("resolution {} is not a power of two >= 4", img_resolution));
     if (c_dim < 0 || img_channels <= 0) throw ArgumentError("discriminator dimensions must be positive");
     check_arch(architecture, "discriminator");
+    check_table(channels, img_resolution, "discriminator");
     for (int res = 4; res <= img_resolution; res *= 2)
         if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
 }
@@ -192,6 +272,7 @@ std::string DiscriminatorConfig::to_kwargs_json() const {
               {"channel_base", channel_base}, {"channel_max", channel_max}, {"num_fp16_res", num_fp16_res}};
     j["conv_clamp"] = opt_json(conv_clamp);
     j["cmap_dim"] = opt_json(cmap_dim);
+    if (!channels.empty()) j["channels"] = channels;
     j["block_kwargs"] = {{"activation", activation}, {"resample_filter", resample_filter}, {"fp16_channels_last", fp16_channels_last},
                          {"freeze_layers", freeze_layers}};
     j["mapping_kwargs"] = mapping_json(mapping, false);
@@ -200,10 +281,14 @@ std::string DiscriminatorConfig::to_kwargs_json() const {
     return j.dump();
 }
 
-DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& text, const std::string& source) {
+DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& text, const std::string& source, KwargsOrigin origin) {
     const json j = parse_json(text, source);
     DiscriminatorConfig c;
-    Kwargs k(j, "Discriminator", source);
+    if (origin == KwargsOrigin::stylegan3_repo) {
+        c.num_fp16_res = 4;
+        c.conv_clamp = 256;
+    }
+    Kwargs k(j, "Discriminator", source, origin);
     k.get("c_dim", c.c_dim);
     k.get("img_resolution", c.img_resolution);
     k.get("img_channels", c.img_channels);
@@ -213,6 +298,7 @@ DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& tex
     k.get("num_fp16_res", c.num_fp16_res);
     k.get_opt("conv_clamp", c.conv_clamp);
     k.get_opt("cmap_dim", c.cmap_dim);
+    k.get("channels", c.channels);
     k.section("block_kwargs", "Discriminator block", [&](Kwargs& bk) {
         bk.get("activation", c.activation);
         bk.get("resample_filter", c.resample_filter);
@@ -228,11 +314,7 @@ DiscriminatorConfig DiscriminatorConfig::from_kwargs_json(const std::string& tex
         ek.get("activation", c.activation);
     });
     k.finish();
-    try {
-        c.validate();
-    } catch (const ArgumentError& e) {
-        throw ModelFormatError(source + ": " + e.what());
-    }
+    validated([&] { c.validate(); }, source);
     return c;
 }
 

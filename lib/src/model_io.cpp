@@ -9,20 +9,17 @@
 #include "latentkit/error.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
+#include "model_loading.h"
 #include "pickle.h"
 #include "torch_convert.h"
 
 namespace latentkit {
-namespace {
+namespace detail {
 using json = nlohmann::json;
 using pickle::Kind;
 using pickle::Value;
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
-constexpr int kMaxModuleDepth = 64;
-const char* kFormatKey = "latentkit.format";
-
-json to_json(const Value* v, const std::string& source, int depth = 0) {
+json pickle_json(const Value* v, const std::string& source, int depth) {
     if (depth > 32) throw ModelFormatError(source + ": network arguments nest too deeply");
     switch (v->kind) {
         case Kind::none: return nullptr;
@@ -33,19 +30,38 @@ json to_json(const Value* v, const std::string& source, int depth = 0) {
         case Kind::list:
         case Kind::tuple: {
             json a = json::array();
-            for (const Value* x : v->items) a.push_back(to_json(x, source, depth + 1));
+            for (const Value* x : v->items) a.push_back(pickle_json(x, source, depth + 1));
             return a;
         }
         case Kind::dict: {
             json o = json::object();
             for (size_t k = 0; k + 1 < v->items.size(); k += 2) {
                 if (v->items[k]->kind != Kind::string) throw ModelFormatError(source + ": network argument name is not a string");
-                o[v->items[k]->s] = to_json(v->items[k + 1], source, depth + 1);
+                o[v->items[k]->s] = pickle_json(v->items[k + 1], source, depth + 1);
             }
             return o;
         }
         default: throw ModelFormatError(source + ": network argument of an unsupported type");
     }
+}
+}  // namespace detail
+
+namespace {
+using detail::build_network;
+using detail::NamedTensors;
+using detail::pickle_json;
+using json = nlohmann::json;
+using pickle::Kind;
+using pickle::Value;
+
+constexpr int kMaxModuleDepth = 64;
+const char* kFormatKey = "latentkit.format";
+const char* kSourceFormatKey = "latentkit.source_format";  // the kind of file a converted model came from
+const char* kNotesKey = "latentkit.notes";                 // what its loader assumed or computed (JSON list)
+
+const Value* module_state(const Value* modules, const char* name) {
+    const Value* m = modules && modules->kind == Kind::dict ? modules->get(name) : nullptr;
+    return m && m->kind == Kind::object ? m->state : nullptr;
 }
 
 // Collects parameters and buffers of a pickled module tree under their state_dict names.
@@ -86,18 +102,35 @@ void collect_tensors(const Value* state, const std::string& prefix, NamedTensors
     }
 }
 
-template <class Net, class Config>
-std::shared_ptr<Net> build_network(const Config& config, const NamedTensors& tensors, const std::string& where) {
-    auto net = std::make_shared<Net>(config);
-    load_state(*net, tensors, where);
-    net->eval();
-    return net;
+// Options of the synthesis network that the stylegan3 repo's Generator takes at its top level.
+constexpr const char* kTopLevelSynthesisArgs[] = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture",
+                                                  "resample_filter", "fp16_channels_last", "fused_modconv_default", "kernel_size",
+                                                  "use_noise", "activation"};
+
+// Which repository wrote a pickle: told by the generator's constructor arguments (synthesis_kwargs in
+// stylegan2-ada-pytorch, top-level synthesis options in the stylegan3 repo) and, when it has neither,
+// by the attributes the stylegan3 repo's layers keep (FullyConnectedLayer.in_features).
+KwargsOrigin pickle_origin(const Value* root) {
+    const Value* g = nullptr;
+    for (const char* key : {"G_ema", "G"})
+        if (!g && root->kind == Kind::dict) g = root->get(key);
+    if (root->kind == Kind::object) g = root;
+    const Value* state = g && g->kind == Kind::object ? g->state : nullptr;
+    if (!state || state->kind != Kind::dict) return KwargsOrigin::stylegan2_ada;
+    if (const Value* kw = state->get("_init_kwargs"); kw && kw->kind == Kind::dict) {
+        if (kw->get("synthesis_kwargs")) return KwargsOrigin::stylegan2_ada;
+        for (const char* arg : kTopLevelSynthesisArgs)
+            if (kw->get(arg)) return KwargsOrigin::stylegan3_repo;
+    }
+    const Value* mapping = module_state(state->get("_modules"), "mapping");
+    const Value* fc0 = mapping ? module_state(mapping->get("_modules"), "fc0") : nullptr;
+    return fc0 && fc0->get("in_features") ? KwargsOrigin::stylegan3_repo : KwargsOrigin::stylegan2_ada;
 }
 
-const char* kStyleGan3 = ": a StyleGAN3 (alias-free, -t/-r) network: not supported; latentkit reads StyleGAN2-ADA networks";
+const char* kStyleGan3 = ": a StyleGAN3 (alias-free, -t/-r) network: not supported; latentkit reads StyleGAN2 networks";
 
 template <class Net, class Config>
-std::shared_ptr<Net> network_from_pickle(const Value* obj, const char* expected_class, const std::string& source) {
+std::shared_ptr<Net> network_from_pickle(const Value* obj, const char* expected_class, const std::string& source, KwargsOrigin origin) {
     const std::string where = fmt::format("{} ({})", source, expected_class);
     if (obj->kind != Kind::object) throw ModelFormatError(where + ": not a persistent network object");
     const Value* state = obj->state;
@@ -106,29 +139,35 @@ std::shared_ptr<Net> network_from_pickle(const Value* obj, const char* expected_
     NamedTensors tensors;
     collect_tensors(state, "", tensors, where, 0, stylegan3);
     if (stylegan3) throw ModelFormatError(source + kStyleGan3);
-    if (obj->s != expected_class) throw ModelFormatError(fmt::format("{}: class {} is not a StyleGAN2-ADA {}", where, obj->s, expected_class));
+    if (obj->s != expected_class) throw ModelFormatError(fmt::format("{}: class {} is not a StyleGAN2 {}", where, obj->s, expected_class));
     const Value* args = state->get("_init_args");
     if (args && !args->items.empty()) throw ModelFormatError(where + ": positional constructor arguments are not supported");
     const Value* kwargs = state->get("_init_kwargs");
     if (!kwargs) throw ModelFormatError(where + ": no _init_kwargs (not a persistence-pickled network)");
-    const Config config = Config::from_kwargs_json(to_json(kwargs, where).dump(), where);
+    const Config config = Config::from_kwargs_json(pickle_json(kwargs, where).dump(), where, origin);
     return build_network<Net>(config, tensors, where);
 }
 
 Model load_pickle(const std::string& path, const std::string& bytes) {
     auto doc = pickle::parse(bytes, path);
     const Value* root = doc->root;
+    if (detail::is_tf_networks(root)) return detail::load_tf_networks(root, path);
+    const KwargsOrigin origin = pickle_origin(root);
     Model model;
     model.path = path;
-    model.format = "stylegan2-ada pickle";
+    const bool sg3 = origin == KwargsOrigin::stylegan3_repo;
+    model.format = sg3 ? "stylegan3-repo pickle" : "stylegan2-ada pickle";
+    model.config_source = sg3 ? "the networks' constructor arguments (_init_kwargs), with the stylegan3 repo's defaults"
+                              : "the networks' constructor arguments (_init_kwargs), with stylegan2-ada-pytorch's defaults";
     if (root->kind == Kind::object && root->s == "Generator") {
-        model.G_ema = network_from_pickle<Generator, GeneratorConfig>(root, "Generator", path);
+        model.G_ema = network_from_pickle<Generator, GeneratorConfig>(root, "Generator", path, origin);
         return model;
     }
-    if (root->kind != Kind::dict) throw ModelFormatError(path + ": pickle holds no StyleGAN2-ADA networks (not a dict of G/D/G_ema)");
-    if (const Value* g = root->get("G_ema")) model.G_ema = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path);
-    if (const Value* g = root->get("G")) model.G = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path);
-    if (const Value* d = root->get("D")) model.D = network_from_pickle<Discriminator, DiscriminatorConfig>(d, "Discriminator", path);
+    if (root->kind != Kind::dict) throw ModelFormatError(path + ": pickle holds no StyleGAN2 networks (not a dict of G/D/G_ema)");
+    if (const Value* g = root->get("G_ema")) model.G_ema = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path, origin);
+    if (const Value* g = root->get("G")) model.G = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path, origin);
+    if (const Value* d = root->get("D"))
+        model.D = network_from_pickle<Discriminator, DiscriminatorConfig>(d, "Discriminator", path, origin);
     if (!model.G_ema && !model.G && !model.D) throw ModelFormatError(path + ": pickle holds no G, G_ema or D network");
     if (const Value* pipe = root->get("augment_pipe"); pipe && pipe->kind == Kind::object && pipe->state) {
         const Value* buffers = pipe->state->get("_buffers");
@@ -138,19 +177,17 @@ Model load_pickle(const std::string& path, const std::string& bytes) {
         }
     }
     if (const Value* kw = root->get("training_set_kwargs"); kw && kw->kind == Kind::dict)
-        model.training_set_kwargs = to_json(kw, path).dump();
+        model.training_set_kwargs = pickle_json(kw, path).dump();
     return model;
 }
 
-// Architecture of a bare generator state dict (no latentkit metadata), from tensor shapes.
+// Architecture of a bare generator state dict (reference names, no configuration), from tensor shapes.
 GeneratorConfig infer_generator(const TensorFile& file, const std::string& path) {
     auto shape = [&](const std::string& name) -> std::vector<int64_t> {
         const TensorData* t = file.find(name);
         return t ? t->shape : std::vector<int64_t>{};
     };
-    auto fail = [&](const std::string& what) {
-        return ModelFormatError(path + ": safetensors file has no latentkit metadata and " + what);
-    };
+    auto fail = [&](const std::string& what) { return ModelFormatError(path + ": a state dict without a configuration, and " + what); };
     GeneratorConfig c;
     int layers = 0;
     while (file.find(fmt::format("mapping.fc{}.weight", layers))) ++layers;
@@ -167,10 +204,11 @@ GeneratorConfig infer_generator(const TensorFile& file, const std::string& path)
     if (layers > 1 && fc0[0] != c.w_dim) c.mapping.layer_features = static_cast<int>(fc0[0]);
     if (!file.find("mapping.w_avg")) c.mapping.w_avg_beta.reset();
     int res = 4;
-    std::map<int, int> channels;
-    while (file.find(fmt::format("synthesis.b{}.conv1.weight", res))) {
-        channels[res] = static_cast<int>(shape(fmt::format("synthesis.b{}.conv1.weight", res))[0]);
-        res *= 2;
+    std::vector<int> channels;
+    for (; file.find(fmt::format("synthesis.b{}.conv1.weight", res)); res *= 2) {
+        const auto w = shape(fmt::format("synthesis.b{}.conv1.weight", res));
+        if (w.size() != 4) throw fail(fmt::format("synthesis.b{}.conv1.weight is not a convolution kernel", res));
+        channels.push_back(static_cast<int>(w[0]));
     }
     if (channels.empty()) throw fail("no synthesis tensors");
     c.img_resolution = res / 2;
@@ -181,16 +219,11 @@ GeneratorConfig infer_generator(const TensorFile& file, const std::string& path)
     s.kernel_size = static_cast<int>(shape("synthesis.b4.conv1.weight").at(2));
     s.use_noise = file.find("synthesis.b4.conv1.noise_strength") != nullptr;
     s.architecture = file.find("synthesis.b8.skip.weight") ? "resnet" : file.find("synthesis.b4.torgb.weight") && c.img_resolution > 4 ? "skip" : "orig";
-    s.channel_max = 0;
-    for (auto [r, ch] : channels) s.channel_max = std::max(s.channel_max, ch);
-    s.channel_base = s.channel_max * c.img_resolution;
-    for (auto [r, ch] : channels)
-        if (ch < s.channel_max) {
-            s.channel_base = ch * r;
-            break;
-        }
-    for (auto [r, ch] : channels)
-        if (c.channels_at(r) != ch) throw fail(fmt::format("its channel counts fit no channel_base/channel_max ({} at {}x{})", ch, r, r));
+    if (const auto rule = fit_channel_rule(channels)) {
+        std::tie(s.channel_base, s.channel_max) = *rule;
+    } else {
+        s.channels = channels;
+    }
     s.conv_clamp = 256;
     log_warn(fmt::format("{}: bare state dict without latentkit metadata: architecture inferred from tensor shapes, assuming the "
                          "reference training defaults (conv_clamp 256, mapping lr_multiplier 0.01, lrelu)", path));
@@ -206,21 +239,18 @@ NamedTensors tensors_with_prefix(const TensorFile& file, const std::string& pref
 
 Model load_safetensors_model(const std::string& path, std::shared_ptr<const std::string> bytes) {
     const TensorFile file = parse_safetensors(std::move(bytes), path);
-    Model model;
-    model.path = path;
     auto meta = [&](const std::string& key) -> const std::string* {
         auto it = file.metadata.find(key);
         return it == file.metadata.end() ? nullptr : &it->second;
     };
     const std::string* format = meta(kFormatKey);
-    if (!format) {
-        model.format = "bare state dict";
-        const GeneratorConfig config = infer_generator(file, path);
-        model.G_ema = build_network<Generator>(config, tensors_with_prefix(file, ""), path);
-        return model;
-    }
+    if (!format) return detail::load_bare_state_dict(file, path, "bare state dict");
     if (*format != "1") throw ModelFormatError(fmt::format("{}: latentkit model format version {} is newer than this build reads", path, *format));
+    Model model;
+    model.path = path;
     model.format = "latentkit safetensors";
+    if (const std::string* origin = meta(kSourceFormatKey)) model.converted_from = *origin;
+    model.config_source = "latentkit metadata";
     for (const char* name : {"G_ema", "G"}) {
         if (const std::string* cfg = meta(std::string(name) + ".config")) {
             const std::string where = fmt::format("{} ({})", path, name);
@@ -241,6 +271,12 @@ Model load_safetensors_model(const std::string& path, std::shared_ptr<const std:
         }
     }
     if (const std::string* k = meta("training_set_kwargs")) model.training_set_kwargs = *k;
+    if (const std::string* n = meta(kNotesKey)) {
+        const json notes = json::parse(*n, nullptr, false);
+        if (!notes.is_array()) throw ModelFormatError(path + ": " + kNotesKey + " metadata is not a JSON list");
+        for (const json& note : notes)
+            if (note.is_string()) model.notes.push_back(note.get<std::string>());
+    }
     for (const auto& [key, value] : file.metadata)
         if (key.rfind("info.", 0) == 0) model.info[key.substr(5)] = value;
     return model;
@@ -254,6 +290,15 @@ bool looks_like_safetensors(const std::string& b) {
 }
 }  // namespace
 
+Model detail::load_bare_state_dict(const TensorFile& file, const std::string& path, const std::string& format) {
+    Model model;
+    model.path = path;
+    model.format = format;
+    model.config_source = "tensor shapes (stylegan2-ada-pytorch state dict names), with the reference training defaults";
+    model.G_ema = build_network<Generator>(infer_generator(file, path), tensors_with_prefix(file, ""), path);
+    return model;
+}
+
 std::shared_ptr<Generator> Model::generator() const {
     if (G_ema) return G_ema;
     if (G) return G;
@@ -264,16 +309,15 @@ Model load_model(const std::string& path) {
     auto bytes = std::make_shared<const std::string>(read_file(path));
     const std::string& b = *bytes;
     if (b.empty()) throw ModelFormatError(path + ": file is empty");
+    if (pickle::is_legacy_torch_save(b) || b.rfind("PK\x03\x04", 0) == 0) return detail::load_torch_save(bytes, path);
     if (b.size() >= 2 && static_cast<uint8_t>(b[0]) == 0x80 && static_cast<uint8_t>(b[1]) >= 2 && static_cast<uint8_t>(b[1]) <= 5)
         return load_pickle(path, b);
-    if (b.rfind("PK\x03\x04", 0) == 0)
-        throw ModelFormatError(path + ": a zip archive (a torch.save file or a dataset?), not a model; latentkit reads StyleGAN2-ADA .pkl "
-                                      "snapshots and latentkit .safetensors");
     if (looks_like_safetensors(b)) return load_safetensors_model(path, bytes);
     if (b.rfind("\x93NUMPY", 0) == 0) throw ModelFormatError(path + ": a numpy array file, not a model");
     if (static_cast<uint8_t>(b[0]) == 0x80)
         throw ModelFormatError(fmt::format("{}: pickle protocol {} is not supported (2 to 5 are)", path, static_cast<int>(static_cast<uint8_t>(b[1]))));
-    throw ModelFormatError(path + ": not a model file; latentkit reads StyleGAN2-ADA .pkl snapshots and latentkit .safetensors");
+    throw ModelFormatError(path + ": not a model file; latentkit reads StyleGAN2 .pkl snapshots (PyTorch and TensorFlow), torch.save "
+                                  "checkpoints (.pt) and latentkit .safetensors");
 }
 
 TensorFile model_tensor_file(const Model& model, const SaveOptions& options) {
@@ -291,6 +335,9 @@ TensorFile model_tensor_file(const Model& model, const SaveOptions& options) {
     }
     if (file.tensors.empty()) throw ArgumentError("nothing to save: the model has no networks");
     if (model.augment_p) file.metadata["augment_p"] = fmt::format("{}", *model.augment_p);
+    const std::string origin = !model.converted_from.empty() ? model.converted_from : model.format;
+    if (!origin.empty() && origin != "latentkit safetensors") file.metadata[kSourceFormatKey] = origin;
+    if (!model.notes.empty()) file.metadata[kNotesKey] = json(model.notes).dump();
     if (!model.training_set_kwargs.empty()) file.metadata["training_set_kwargs"] = model.training_set_kwargs;
     for (const auto& [key, value] : model.info) file.metadata["info." + key] = value;
     return file;

@@ -80,7 +80,8 @@ class SynthesisBlock : public torch::nn::Module {
 public:
     SynthesisBlock(int in_channels, int out_channels, const GeneratorConfig& g, int resolution, bool is_last, bool use_fp16)
         : in_channels_(in_channels), resolution_(resolution), img_channels_(g.img_channels), is_last_(is_last),
-          architecture_(g.synthesis.architecture), use_fp16_(use_fp16), channels_last_(g.synthesis.fp16_channels_last) {
+          architecture_(g.synthesis.architecture), use_fp16_(use_fp16), channels_last_(g.synthesis.fp16_channels_last),
+          fused_default_(g.synthesis.fused_modconv_default) {
         const auto& s = g.synthesis;
         resample_filter = register_buffer("resample_filter", ops::setup_filter(s.resample_filter));
         if (in_channels == 0) {
@@ -106,9 +107,7 @@ public:
                                                     const SynthesisOptions& opt, size_t& noise_index) {
         const bool half = use_half(use_fp16_, opt.force_fp32, ws);
         const auto dtype = half ? torch::kHalf : torch::kFloat32;
-        // As the reference: fused (grouped) modconv for inference in fp32 or at batch 1. On the CPU a
-        // grouped convolution is slower than a shared one for batches, so batches there run unfused.
-        const bool fused = opt.fused_modconv.value_or(!is_training() && (ws.size(0) == 1 || (!half && !ws.device().is_cpu())));
+        const bool fused = opt.fused_modconv.value_or(default_fused(half, ws));
         int wi = 0;
         auto next_w = [&]() { return ws.select(1, wi++); };
         auto next_noise = [&]() {
@@ -147,10 +146,19 @@ public:
     torch::Tensor resample_filter;
 
 private:
+    // In training, the file's fused_modconv_default when it has one, else the stylegan2-ada rule. In
+    // inference (the same function either way): fused (grouped) modconv in fp32 or at batch 1, except
+    // for batches on the CPU, where a grouped convolution is slower than a shared one.
+    bool default_fused(bool half, const torch::Tensor& ws) const {
+        if (is_training()) return fused_default_ == "true";
+        return ws.size(0) == 1 || (!half && !ws.device().is_cpu());
+    }
+
     int in_channels_, resolution_, img_channels_;
     bool is_last_;
     std::string architecture_;
     bool use_fp16_, channels_last_;
+    std::string fused_default_;
     torch::Tensor const_;
     std::shared_ptr<SynthesisLayer> conv0_, conv1_;
     std::shared_ptr<ToRGBLayer> torgb_;

@@ -36,19 +36,15 @@ Value* Machine::make_long(const std::string& b) {
 }
 
 Value* Machine::make_global(std::string module, const std::string& name) {
-    if (module == "numpy._core.multiarray") module = "numpy.core.multiarray";
+    // numpy 2 renamed numpy.core to numpy._core; Python 2 pickles name builtins __builtin__.
+    if (module.rfind("numpy._core.", 0) == 0) module = "numpy.core." + module.substr(12);
     if (module == "__builtin__") module = "builtins";
     const std::string full = module + "." + name;
-    bool ok = false;
+    bool ok = is_record_class(full);
     for (const char* g : kAllowedGlobals) ok = ok || full == g;
-    if (legacy_)
+    if (legacy_ || zip_)
         for (const auto& st : kStorageTypes) ok = ok || full == st.name;
-    if (!ok) {
-        if (module.rfind("dnnlib.tflib", 0) == 0)
-            throw ModelFormatError(source_ + ": a TensorFlow StyleGAN/StyleGAN2 pickle: not supported; latentkit reads "
-                                            "StyleGAN2-ADA PyTorch snapshots (convert with the reference's legacy.py)");
-        fail("refuses global '" + full + "': not an allowed data type (latentkit never runs code from model files)");
-    }
+    if (!ok) fail("refuses global '" + full + "': not an allowed data type (latentkit never runs code from model files)");
     return make_str(Kind::global, full);
 }
 

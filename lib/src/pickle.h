@@ -58,6 +58,15 @@ struct Limits {
 /// Parses pickle bytes (protocols 0 to 5). `source` names the file in errors (ModelFormatError).
 std::unique_ptr<Document> parse(std::string_view data, const std::string& source, const Limits& limits = {});
 
+/// True for bytes that start like a legacy (pre-zip, PyTorch < 1.6) torch.save file.
+bool is_legacy_torch_save(std::string_view data);
+
+/// Parses a torch.save file, either PyTorch's zip format (ARCHIVE/data.pkl whose persistent ids name
+/// the storages ARCHIVE/data/KEY) or the legacy format (magic number, protocol, system information,
+/// the object, storage keys, raw storages). The root is the saved object; tensors hold their storages.
+std::unique_ptr<Document> parse_torch_save(std::shared_ptr<const std::string> bytes, const std::string& source,
+                                           const Limits& limits = {});
+
 /// Copies a tensor value into dense, contiguous TensorData (validates bounds).
 TensorData to_tensor_data(const Value& tensor, const std::string& source);
 

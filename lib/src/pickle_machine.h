@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "latentkit/error.h"
+#include "latentkit/zip.h"
 #include "pickle.h"
 
 namespace latentkit::pickle::detail {
@@ -31,11 +32,29 @@ inline constexpr const char* kAllowedGlobals[] = {
     "torch._utils._rebuild_parameter_with_state", "torch.storage._load_from_bytes", "torch.Size",
     "torch_utils.persistence._reconstruct_persistent_obj", "numpy.core.multiarray.scalar", "numpy.dtype",
     "numpy.core.multiarray._reconstruct", "numpy.ndarray", "dnnlib.util.EasyDict", "dnnlib.EasyDict",
-    "copyreg._reconstructor", "_codecs.encode",
+    "copyreg._reconstructor", "_codecs.encode", "numpy.core.numeric._frombuffer",
 };
 
-// Legacy torch.save state shared by the pickles inside one _load_from_bytes payload.
+// Classes whose instances are plain records: NEWOBJ with no arguments, then BUILD with a dict state
+// (their attributes). Nothing of theirs is run; TensorFlow networks' build_module_src is never read.
+inline constexpr const char* kRecordClasses[] = {"dnnlib.tflib.network.Network", "argparse.Namespace"};
+
+inline bool is_record_class(const std::string& name) {
+    for (const char* c : kRecordClasses)
+        if (name == c) return true;
+    return false;
+}
+
+// Legacy torch.save state shared by the pickles inside one legacy stream (a _load_from_bytes payload
+// or a whole legacy torch.save file).
 struct LegacyStorages {
+    std::unordered_map<std::string, Value*> by_key;
+};
+
+// The storages of a torch.save zip archive: persistent ids name members PREFIX/data/KEY.
+struct ZipStorages {
+    const ZipReader& zip;
+    std::string prefix;
     std::unordered_map<std::string, Value*> by_key;
 };
 
@@ -44,11 +63,14 @@ struct LegacyStorages {
 class Machine {
 public:
     Machine(Document& doc, std::string_view data, const std::string& source, const Limits& limits, size_t budget,
-            LegacyStorages* legacy)
-        : doc_(doc), data_(data), source_(source), limits_(limits), budget_(budget), legacy_(legacy) {}
+            LegacyStorages* legacy, ZipStorages* zip = nullptr)
+        : doc_(doc), data_(data), source_(source), limits_(limits), budget_(budget), legacy_(legacy), zip_(zip) {}
 
     Value* run();
     size_t position() const { return pos_; }
+    /// Reads a legacy torch.save stream (magic, protocol, system info, object, storage keys, storage
+    /// data) over `bytes` and returns its object; `what` names the stream in errors.
+    Value* legacy_stream(std::string_view bytes, const char* what);
 
 private:
     [[noreturn]] void fail(const std::string& what) const {
@@ -124,10 +146,15 @@ private:
     Value* newobj(Value* cls, Value* args);
     void build(Value* obj, Value* state);
     Value* persistent_load(Value* pid);
+    Value* zip_storage(const std::vector<Value*>& pid, DType dtype);
     Value* load_from_bytes(const Value& payload);
     Value* rebuild_tensor(const std::vector<Value*>& a);
     Value* numpy_scalar(const Value& dtype, const Value& data);
     void numpy_array(Value* obj, const Value& state);
+    Value* numpy_frombuffer(const std::vector<Value*>& args);
+    void check_numpy_dtype(const Value* dtype, const char* what) const;  // refuses big-endian and structured types
+    DType numpy_dtype(const Value* dtype, const char* what) const;
+    void make_numpy_tensor(Value* obj, const std::vector<int64_t>& shape, DType dtype, const std::string& bytes, bool fortran);
     int64_t as_int(const Value* v, const char* what) const {
         if (v->kind != Kind::integer) fail(std::string(what) + " is not an integer");
         return v->i;
@@ -145,6 +172,7 @@ private:
     const Limits& limits_;
     size_t budget_;
     LegacyStorages* legacy_;
+    ZipStorages* zip_;
     size_t pos_ = 0, op_pos_ = 0;
     std::vector<Value*> stack_;
     std::vector<size_t> marks_;

@@ -94,6 +94,7 @@ Value* Machine::reduce(Value* callable, Value* args) {
         if (a.size() != 2) fail("numpy scalar arguments");
         return numpy_scalar(*a[0], *a[1]);
     }
+    if (g == "numpy.core.numeric._frombuffer") return numpy_frombuffer(a);
     if (g == "numpy.core.multiarray._reconstruct") {
         if (a.empty() || a[0]->kind != Kind::global || a[0]->s != "numpy.ndarray") fail("_reconstruct of a non-ndarray");
         return make_str(Kind::object, "numpy.ndarray");
@@ -112,18 +113,22 @@ Value* Machine::newobj(Value* cls, Value* args) {
         return make(Kind::dict);
     if (g == "builtins.set") return make(Kind::set);
     if (g == "torch.Size") return reduce(cls, args);
+    if (is_record_class(g)) {
+        if (args->kind != Kind::tuple || !args->items.empty()) fail("cannot construct '" + g + "' with arguments");
+        return make_str(Kind::object, g);
+    }
     fail("cannot construct '" + g + "'");
 }
 
 void Machine::build(Value* obj, Value* state) {
-    if (obj->kind == Kind::dict) {
-        // EasyDict and friends: a dict state merges in as items; (dict_state, slots) as well.
+    // (dict_state, slots_state): the slots of these classes are empty.
+    if (state->kind == Kind::tuple && state->items.size() == 2 && state->items[1]->kind == Kind::none) state = state->items[0];
+    if (obj->kind == Kind::dict || (obj->kind == Kind::object && is_record_class(obj->s))) {
+        // Instance attributes (an OrderedDict's _metadata, a record's fields), kept apart from dict items.
         if (state->kind == Kind::none) return;
-        if (state->kind == Kind::tuple && state->items.size() == 2) state = state->items[0];
-        if (state->kind == Kind::none) return;
-        if (state->kind != Kind::dict) fail("dict state is not a dict");
-        spend(state->items.size());
-        obj->items.insert(obj->items.end(), state->items.begin(), state->items.end());
+        if (state->kind != Kind::dict) fail("object state is not a dict");
+        if (obj->state) fail("object state set twice");
+        obj->state = state;
         return;
     }
     if (obj->kind == Kind::object && obj->s == "numpy.dtype") {
@@ -138,7 +143,7 @@ void Machine::build(Value* obj, Value* state) {
 }
 
 Value* Machine::persistent_load(Value* pid) {
-    if (!legacy_) fail("persistent id outside a torch storage payload");
+    if (!legacy_ && !zip_) fail("persistent id outside a torch.save file or tensor payload");
     if (pid->kind != Kind::tuple || pid->items.size() < 5 || !pid->items[0]->is_string("storage"))
         fail("persistent id is not a storage reference");
     const auto& a = pid->items;
@@ -152,6 +157,7 @@ Value* Machine::persistent_load(Value* pid) {
         }
     if (!found) fail("unknown storage type " + a[1]->s);
     if (a[2]->kind != Kind::string) fail("storage key is not a string");
+    if (zip_) return zip_storage(a, dtype);
     const int64_t numel = as_int(a[4], "storage size");
     if (numel < 0 || numel > kMaxElements) fail("storage size out of range");
     Value*& root = legacy_->by_key[a[2]->s];
@@ -177,9 +183,39 @@ Value* Machine::persistent_load(Value* pid) {
     return root;
 }
 
+// ('storage', type, key, location, numel): the bytes are the archive member PREFIX/data/KEY.
+Value* Machine::zip_storage(const std::vector<Value*>& a, DType dtype) {
+    const std::string& key = a[2]->s;
+    const int64_t numel = as_int(a[4], "storage size");
+    if (numel < 0 || numel > kMaxElements) fail("storage size out of range");
+    Value*& st = zip_->by_key[key];
+    if (st) {
+        if (st->dtype != dtype || st->i != numel) fail("storage " + key + " used with two element types or sizes");
+        return st;
+    }
+    const std::string member = zip_->prefix + "data/" + key;
+    const int64_t index = zip_->zip.find(member);
+    if (index < 0) fail("storage " + member + " is missing from the archive (damaged or incomplete file?)");
+    const ZipEntry& entry = zip_->zip.entries()[static_cast<size_t>(index)];
+    const uint64_t expected = static_cast<uint64_t>(numel) * dtype_size(dtype);
+    if (entry.size != expected)
+        fail(fmt::format("storage {} holds {} bytes, but its tensors need {} ({} elements)", member, entry.size, expected, numel));
+    spend(static_cast<size_t>(expected / 64));
+    st = make(Kind::storage);
+    st->dtype = dtype;
+    st->i = numel;
+    st->storage_bytes = std::make_shared<const std::string>(zip_->zip.read(static_cast<size_t>(index)));
+    return st;
+}
+
 Value* Machine::load_from_bytes(const Value& payload) {
+    Value* result = legacy_stream(payload.s, "tensor payload");
+    if (result->kind != Kind::storage) fail("tensor payload does not hold a storage");
+    return result;
+}
+
+Value* Machine::legacy_stream(std::string_view bytes, const char* what) {
     LegacyStorages storages;
-    const std::string_view bytes(payload.s);
     size_t pos = 0;
     auto next = [&]() {
         Machine m(doc_, bytes.substr(pos), source_, limits_, budget_, &storages);
@@ -190,7 +226,7 @@ Value* Machine::load_from_bytes(const Value& payload) {
     };
     const Value* magic = next();
     static const std::string kMagic("\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 10);
-    if (magic->kind != Kind::big_integer || magic->s != kMagic) fail("tensor payload is not a legacy torch.save stream");
+    if (magic->kind != Kind::big_integer || magic->s != kMagic) fail(std::string(what) + " is not a legacy torch.save stream");
     const Value* version = next();
     if (version->kind != Kind::integer || version->i != 1001) fail("unsupported torch.save protocol version");
     const Value* sys_info = next();
@@ -214,7 +250,6 @@ Value* Machine::load_from_bytes(const Value& payload) {
         st->storage_bytes = std::make_shared<const std::string>(bytes.substr(pos, nbytes));
         pos += nbytes;
     }
-    if (result->kind != Kind::storage) fail("tensor payload does not hold a storage");
     return result;
 }
 
@@ -232,9 +267,8 @@ Value* Machine::rebuild_tensor(const std::vector<Value*>& a) {
 
 Value* Machine::numpy_scalar(const Value& dtype, const Value& data) {
     if (dtype.kind != Kind::object || dtype.s != "numpy.dtype" || data.kind != Kind::bytes) fail("numpy scalar arguments");
+    check_numpy_dtype(&dtype, "numpy scalar");
     const std::string& code = dtype.items[0]->s;
-    if (dtype.state && dtype.state->kind == Kind::tuple && dtype.state->items.size() > 1 && dtype.state->items[1]->is_string(">"))
-        fail("big-endian numpy scalar");
     const std::string& b = data.s;
     auto expect = [&](size_t n) {
         if (b.size() != n) fail("numpy scalar of " + code + " has " + std::to_string(b.size()) + " bytes");
@@ -275,42 +309,68 @@ Value* Machine::numpy_scalar(const Value& dtype, const Value& data) {
     return v;
 }
 
-void Machine::numpy_array(Value* obj, const Value& state) {
-    // state = (version, shape, dtype, is_fortran, raw bytes)
-    if (state.kind != Kind::tuple || state.items.size() != 5) fail("numpy array state");
-    const auto& s = state.items;
-    const std::vector<int64_t> shape = int_tuple(s[1], "array shape");
-    const Value* dt = s[2];
-    if (dt->kind != Kind::object || dt->s != "numpy.dtype") fail("numpy array dtype");
-    if (s[3]->kind != Kind::boolean || s[3]->b) fail("Fortran-ordered numpy arrays are not supported");
-    if (s[4]->kind != Kind::bytes) fail("numpy array of Python objects is not supported");
+void Machine::check_numpy_dtype(const Value* dt, const char* what) const {
+    if (dt->kind != Kind::object || dt->s != "numpy.dtype") fail(std::string(what) + ": dtype is not a numpy.dtype");
+    // state = (version, byte order, subarray, names, fields, elsize, alignment, flags)
+    if (dt->state && dt->state->kind == Kind::tuple && dt->state->items.size() > 1 && dt->state->items[1]->is_string(">"))
+        fail(std::string(what) + ": big-endian numpy data is not supported");
+    if (dt->state && dt->state->kind == Kind::tuple && dt->state->items.size() > 4 && dt->state->items[3]->kind != Kind::none)
+        fail(std::string(what) + ": structured numpy dtypes are not supported");
+}
+
+DType Machine::numpy_dtype(const Value* dt, const char* what) const {
+    check_numpy_dtype(dt, what);
     static const std::pair<const char*, DType> codes[] = {{"f2", DType::f16}, {"f4", DType::f32}, {"f8", DType::f64}, {"i1", DType::i8},
                                                           {"u1", DType::u8},  {"i2", DType::i16}, {"i4", DType::i32}, {"i8", DType::i64},
                                                           {"b1", DType::boolean}};
-    bool found = false;
-    DType dtype = DType::f32;
+    const std::string& code = dt->items[0]->s;
     for (const auto& [c, d] : codes)
-        if (dt->items[0]->s == c) {
-            dtype = d;
-            found = true;
-        }
-    if (!found) fail("numpy array type " + dt->items[0]->s + " is not supported");
+        if (code == c) return d;
+    fail(std::string(what) + ": numpy type " + code + " is not supported");
+}
+
+void Machine::make_numpy_tensor(Value* obj, const std::vector<int64_t>& shape, DType dtype, const std::string& bytes, bool fortran) {
     int64_t numel = 1;
     for (int64_t d : shape) {
         if (d < 0 || (d > 0 && numel > kMaxElements / d)) fail("numpy array shape out of range");
         numel *= d;
     }
-    if (s[4]->s.size() != static_cast<size_t>(numel) * dtype_size(dtype)) fail("numpy array data size disagrees with its shape");
+    if (bytes.size() != static_cast<size_t>(numel) * dtype_size(dtype)) fail("numpy array data size disagrees with its shape");
     Value* storage = make(Kind::storage);
     storage->dtype = dtype;
     storage->i = numel;
-    storage->storage_bytes = std::make_shared<const std::string>(s[4]->s);
+    storage->storage_bytes = std::make_shared<const std::string>(bytes);
     obj->kind = Kind::tensor;
     obj->dtype = dtype;
     obj->tensor_storage = storage;
     obj->sizes = shape;
     obj->strides.assign(shape.size(), 1);
-    for (int k = static_cast<int>(shape.size()) - 2; k >= 0; --k) obj->strides[k] = obj->strides[k + 1] * shape[k + 1];
+    // C order: the last axis is contiguous; Fortran order: the first (to_tensor_data copies it to C order).
+    const int n = static_cast<int>(shape.size());
+    if (fortran)
+        for (int k = 1; k < n; ++k) obj->strides[k] = obj->strides[k - 1] * shape[k - 1];
+    else
+        for (int k = n - 2; k >= 0; --k) obj->strides[k] = obj->strides[k + 1] * shape[k + 1];
+}
+
+void Machine::numpy_array(Value* obj, const Value& state) {
+    // state = (version, shape, dtype, is_fortran, raw bytes)
+    if (state.kind != Kind::tuple || state.items.size() != 5) fail("numpy array state");
+    const auto& s = state.items;
+    const std::vector<int64_t> shape = int_tuple(s[1], "array shape");
+    const DType dtype = numpy_dtype(s[2], "numpy array");
+    if (s[3]->kind != Kind::boolean) fail("numpy array order flag");
+    if (s[4]->kind != Kind::bytes) fail("numpy array of Python objects is not supported");
+    make_numpy_tensor(obj, shape, dtype, s[4]->s, s[3]->b);
+}
+
+// numpy's protocol-5 reduction: _frombuffer(buffer, dtype, shape, order) with the buffer in band.
+Value* Machine::numpy_frombuffer(const std::vector<Value*>& a) {
+    if (a.size() != 4 || a[0]->kind != Kind::bytes || a[3]->kind != Kind::string) fail("numpy _frombuffer arguments");
+    if (!a[3]->is_string("C") && !a[3]->is_string("F")) fail("numpy _frombuffer order " + a[3]->s);
+    Value* obj = make(Kind::tensor);
+    make_numpy_tensor(obj, int_tuple(a[2], "array shape"), numpy_dtype(a[1], "numpy array"), a[0]->s, a[3]->is_string("F"));
+    return obj;
 }
 
 }  // namespace latentkit::pickle::detail

@@ -1,10 +1,19 @@
 #pragma once
-// Architecture descriptions of StyleGAN2-ADA networks, with the reference constructor arguments.
+// Architecture descriptions of StyleGAN2 networks, with the reference constructor arguments
+// (stylegan2-ada-pytorch's training/networks.py and the stylegan3 repo's training/networks_stylegan2.py).
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace latentkit {
+
+/// Which reference's constructor arguments a kwargs description follows. They differ in layout (the
+/// stylegan3 repo takes the synthesis options at the top level of Generator) and in defaults.
+enum class KwargsOrigin {
+    stylegan2_ada,   ///< stylegan2-ada-pytorch: synthesis_kwargs, num_fp16_res 0, no conv_clamp, w_avg_beta 0.995
+    stylegan3_repo,  ///< stylegan3 repo, networks_stylegan2: num_fp16_res 4, conv_clamp 256, w_avg_beta 0.998
+};
 
 /// MappingNetwork options (reference `mapping_kwargs`).
 struct MappingConfig {
@@ -28,6 +37,13 @@ struct SynthesisConfig {
     int kernel_size = 3;                 ///< convolution kernel size
     bool use_noise = true;               ///< per-pixel noise inputs
     std::string activation = "lrelu";    ///< activation of the conv layers
+    /// Channels of each block, 4x4 first, when they follow no channel_base/channel_max rule (files of
+    /// other tools); empty = min(channel_base / r, channel_max).
+    std::vector<int> channels;
+    /// The stylegan3 repo's fused_modconv_default: "true", "false", "inference_only", or empty (the
+    /// stylegan2-ada rule). Both formulations compute the same function; in training it is honoured,
+    /// in inference latentkit takes the faster one for the device.
+    std::string fused_modconv_default;
 };
 
 /// Generator architecture (reference `Generator.__init__` arguments).
@@ -48,8 +64,10 @@ struct GeneratorConfig {
     void validate() const;
     /// The reference constructor keyword arguments as JSON text.
     std::string to_kwargs_json() const;
-    /// Reads reference keyword arguments; unknown arguments throw ModelFormatError mentioning `source`.
-    static GeneratorConfig from_kwargs_json(const std::string& json, const std::string& source);
+    /// Reads reference keyword arguments with that reference's defaults; unknown arguments throw
+    /// ModelFormatError mentioning `source`.
+    static GeneratorConfig from_kwargs_json(const std::string& json, const std::string& source,
+                                            KwargsOrigin origin = KwargsOrigin::stylegan2_ada);
 };
 
 /// Discriminator architecture (reference `Discriminator.__init__` arguments).
@@ -70,6 +88,9 @@ struct DiscriminatorConfig {
     MappingConfig mapping;                 ///< label mapping (when c_dim > 0)
     std::optional<int> mbstd_group_size = 4;  ///< unset = whole minibatch
     int mbstd_num_channels = 1;            ///< 0 disables minibatch stddev
+    /// Channels at each resolution, 4x4 first, when they follow no channel_base/channel_max rule;
+    /// empty = min(channel_base / r, channel_max).
+    std::vector<int> channels;
 
     /// Channels at resolution `res`.
     int channels_at(int res) const;
@@ -77,8 +98,14 @@ struct DiscriminatorConfig {
     void validate() const;
     /// The reference constructor keyword arguments as JSON text.
     std::string to_kwargs_json() const;
-    /// Reads reference keyword arguments; unknown arguments throw ModelFormatError mentioning `source`.
-    static DiscriminatorConfig from_kwargs_json(const std::string& json, const std::string& source);
+    /// Reads reference keyword arguments with that reference's defaults; unknown arguments throw
+    /// ModelFormatError mentioning `source`.
+    static DiscriminatorConfig from_kwargs_json(const std::string& json, const std::string& source,
+                                                KwargsOrigin origin = KwargsOrigin::stylegan2_ada);
 };
+
+/// channel_base and channel_max that give `channels` (one per resolution, 4x4 first) through
+/// min(channel_base / r, channel_max), or nothing when no pair does.
+std::optional<std::pair<int, int>> fit_channel_rule(const std::vector<int>& channels);
 
 }  // namespace latentkit

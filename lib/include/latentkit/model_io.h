@@ -1,10 +1,12 @@
 #pragma once
-// Loading and saving models: reference StyleGAN2-ADA .pkl snapshots (read) and latentkit's native
-// .safetensors (read and write), both through load_model().
+// Loading and saving models through load_model(): the StyleGAN2 files people have (stylegan2-ada-pytorch
+// and stylegan3-repo .pkl snapshots, TensorFlow-era .pkl, rosinality .pt checkpoints, bare state dicts)
+// are read; latentkit's native .safetensors is read and written. Nothing in a file is ever executed.
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "latentkit/tensor_data.h"
 
@@ -16,7 +18,12 @@ class Discriminator;
 /// The networks and training state found in a model file.
 struct Model {
     std::string path;                        ///< file it came from
-    std::string format;                      ///< "stylegan2-ada pickle", "latentkit safetensors" or "bare state dict"
+    /// Kind of file: "stylegan2-ada pickle", "stylegan3-repo pickle", "TensorFlow StyleGAN2 pickle",
+    /// "rosinality checkpoint", "torch.save state dict", "latentkit safetensors" or "bare state dict".
+    std::string format;
+    std::string converted_from;              ///< for a converted file: the kind of file it was made from
+    std::string config_source;               ///< where the architecture came from (arguments, tensor shapes, ...)
+    std::vector<std::string> notes;          ///< what the loader had to assume or compute (kept by save_model)
     std::shared_ptr<Generator> G_ema;        ///< the generator to explore (may be null)
     std::shared_ptr<Generator> G;            ///< the training generator (may be null)
     std::shared_ptr<Discriminator> D;        ///< the discriminator (may be null)
@@ -28,8 +35,8 @@ struct Model {
     std::shared_ptr<Generator> generator() const;
 };
 
-/// Loads a .pkl or .safetensors model on the CPU in float32, in eval mode.
-/// Throws ModelFormatError / IoError with a one-line message naming the file.
+/// Loads a model file of any kind above on the CPU in float32, in eval mode.
+/// Throws ModelFormatError / ShapeError / IoError with a one-line message naming the file.
 Model load_model(const std::string& path);
 
 /// Which networks save_model writes.

@@ -1,4 +1,4 @@
-#include "latentkit/io/zip.h"
+#include "latentkit/zip.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -13,7 +13,7 @@
 #include "bytes.h"
 #include "latentkit/error.h"
 
-namespace latentkit::io {
+namespace latentkit {
 namespace {
 
 constexpr uint64_t kMaxMemberBytes = uint64_t(1) << 34;
@@ -234,4 +234,4 @@ void ZipWriter::finish() {
     s_->file.commit();
 }
 
-}  // namespace latentkit::io
+}  // namespace latentkit

@@ -1,9 +1,9 @@
 #pragma once
-// Little-endian reads and writes of fixed-size integers in byte strings (zip and npy headers).
+// Little-endian reads and writes of fixed-size integers in byte strings (zip, npy and pickle headers).
 #include <cstring>
 #include <string>
 
-namespace latentkit::io::detail {
+namespace latentkit::detail {
 
 /// The value of type T stored little-endian at `pos` (the caller checks the bounds).
 template <class T>

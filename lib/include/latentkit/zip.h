@@ -1,12 +1,12 @@
 #pragma once
-// Zip archives as numpy's .npz and the reference dataset tool use them: reading stored or deflated
-// members (zip64 included) and writing stored members atomically.
+// Zip archives as numpy's .npz, the reference dataset tool and torch.save use them: reading stored or
+// deflated members (zip64 included) and writing stored members atomically. Torch-free (latentkit_formats).
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace latentkit::io {
+namespace latentkit {
 
 /// One member of a zip archive.
 struct ZipEntry {
@@ -66,4 +66,4 @@ private:
     std::unique_ptr<State> s_;
 };
 
-}  // namespace latentkit::io
+}  // namespace latentkit
