@@ -11,6 +11,7 @@
 
 using namespace latentkit;
 using lktest::max_abs_diff;
+using namespace std::string_literals;
 
 namespace {
 constexpr double kWsTol = 1e-5, kImgTol = 1e-4;
@@ -104,4 +105,72 @@ TEST_CASE("formats: the configurations come from each file's own rules") {
     CHECK(rosi.G_ema->config.channels_at(32) == 32);
     CHECK(rosi.D->config.mbstd_group_size == 4);
     CHECK(rosi.notes.empty());  // the file has latent_avg
+}
+
+TEST_CASE("formats: newer writers: protocol 5 with numpy _frombuffer arrays, numpy 2 names, PyTorch 2.x module attributes") {
+    // numpy's own protocol-5 arrays (in-band BYTEARRAY8 buffers) in a TensorFlow-era pickle.
+    check_stylegan2_case("tf_tiny32", load_model(lktest::data_path("tf_tiny32_protocol5.pkl")));
+    // numpy._core.* globals and the hook dicts PyTorch 2.x modules carry, in a stylegan3-repo snapshot.
+    const Model m = load_model(lktest::data_path("sg3sg2_32_protocol5_numpy2_torch2.pkl"));
+    CHECK(m.format == "stylegan3-repo pickle");
+    check_stylegan2_case("sg3sg2_32", m);
+}
+
+TEST_CASE("formats: legacy torch.save files and bare state dicts saved by torch.save") {
+    const Model legacy = load_model(lktest::data_path("rosi_32_legacy.pt"));  // PyTorch < 1.6 format
+    CHECK(legacy.format == "rosinality checkpoint");
+    check_stylegan2_case("rosi_32", legacy);
+
+    const Model sd = load_model(lktest::data_path("tiny32_G_ema_state_dict.pt"));
+    CHECK(sd.format == "torch.save state dict");
+    torch::NoGradGuard no_grad;
+    const std::string exp = "tiny32.expected.safetensors";
+    CHECK(max_abs_diff(sd.G_ema->synthesis->forward(lktest::golden_tensor(exp, "ws_psi1.0")), lktest::golden_tensor(exp, "img_psi1.0_const")) <=
+          kImgTol);
+}
+
+TEST_CASE("formats: damaged and unexpected files get a one-line error naming the file and the problem") {
+    auto refused = [](const std::string& path, const std::string& what) {
+        INFO(path);
+        try {
+            load_model(path);
+            FAIL("loaded");
+        } catch (const Error& e) {
+            const std::string message = e.what();
+            CHECK(message.find(path) == 0);
+            CHECK(message.find(what) != std::string::npos);
+            CHECK(message.find('\n') == std::string::npos);
+        }
+    };
+    const std::string h = lktest::data_path("hostile/");
+    refused(h + "tf_wrong_shape.pkl", "TensorFlow variable 'synthesis/8x8/Conv0_up/weight' gives shape [31, 32, 3, 3]");
+    refused(h + "tf_unknown_kwarg.pkl", "unknown TensorFlow kwarg 'fancy_new_option'");
+    refused(h + "tf_version3.pkl", "version 3 is older than 4");
+    refused(h + "rosi_args_tensor.pt", "args.size holds a tensor, not plain data");
+    refused(h + "rosi_args_size.pt", "args.size is 64, but the networks' tensors say 32");
+
+    lktest::TempDir dir;
+    {  // a checkpoint with one storage left out of the archive
+        const ZipReader zip(format_file("rosi_32.pt"));
+        ZipWriter out(dir / "missing.pt");
+        for (size_t k = 0; k < zip.entries().size(); ++k)
+            if (zip.entries()[k].name != "rosi_32/data/5") out.add(zip.entries()[k].name, zip.read(k));
+        out.finish();
+    }
+    refused(dir / "missing.pt", "storage rosi_32/data/5 is missing from the archive");
+    const std::string whole = read_file(format_file("rosi_32.pt"));
+    lktest::write_bytes(dir / "cut.pt", whole.substr(0, whole.size() / 2));
+    refused(dir / "cut.pt", "truncated");
+    {  // a torch.save file of something else: what it holds is named
+        ZipWriter out(dir / "other.pt");
+        out.add("archive/data.pkl", "\x80\x02}q\x00(X\x07\x00\x00\x00weightsK\x01X\x04\x00\x00\x00stepK\x07u."s);
+        out.finish();
+    }
+    refused(dir / "other.pt", "a torch.save file holding a dict with keys 'weights', 'step'");
+    {  // a zip that is not a torch.save file at all
+        ZipWriter out(dir / "dataset.zip");
+        out.add("dataset.json", "{}");
+        out.finish();
+    }
+    refused(dir / "dataset.zip", "not a torch.save file");
 }

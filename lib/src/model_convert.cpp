@@ -62,7 +62,7 @@ void populate(torch::nn::Module& module, const std::vector<ConversionRule>& rule
         if (!rule->value) continue;
         const torch::Tensor v = rule->value(m);
         if (v.sizes() != tensor.sizes())
-            throw ShapeError(fmt::format("{}: '{}' gives shape [{}] for '{}', which needs [{}]", source.where(), source.last(),
+            throw ShapeError(fmt::format("{}: {} '{}' gives shape [{}] for '{}', which needs [{}]", source.where(), source.kind(), source.last(),
                                          fmt::join(v.sizes(), ", "), name, fmt::join(tensor.sizes(), ", ")));
         tensor.copy_(v);
     }

@@ -60,6 +60,7 @@ public:
     std::vector<std::string> unused() const;
     const std::map<std::string, TensorData>& all() const { return tensors_; }
     const std::string& where() const { return where_; }
+    const std::string& kind() const { return kind_; }
 
 private:
     torch::Tensor need(torch::Tensor t, int64_t dims) const;
