@@ -13,6 +13,8 @@ packages=(
   # I/O layer
   libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
   libdlib-dev libdlib-data opencv-data libblas-dev liblapack-dev libjpeg-dev libpng-dev libsqlite3-dev
+  # models by URL
+  libcurl4-openssl-dev
   # command line tool and tests
   libcli11-dev libspdlog-dev doctest-dev
   # test data: real photos and videos, and numpy to check written .npz files

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common.h"
+#include "latentkit/io/download.h"
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
 #include "latentkit/io/png.h"
@@ -96,12 +97,8 @@ void run(Opts& o, const DistributedEnv& env) {
         }
         if (t.inception.empty()) throw ArgumentError("--metrics " + o.metrics + " needs --inception (a TorchScript Inception network)");
     }
-    if (t.cache_dir.empty()) {
-        const char* xdg = std::getenv("XDG_CACHE_HOME");
-        const char* home = std::getenv("HOME");
-        if (xdg && *xdg) t.cache_dir = std::string(xdg) + "/latentkit";
-        else if (home && *home) t.cache_dir = std::string(home) + "/.cache/latentkit";
-    }
+    if (t.cache_dir.empty() && !t.metrics.empty()) t.cache_dir = io::cache_dir();
+    if (t.resume != "auto") t.resume = model_file_arg(t.resume);
     io::ImageDataset data(o.data, o.max_images);
     log_info(fmt::format("dataset {}: {} images, {}x{}, {} channel(s){}", o.data, data.size(), data.resolution(), data.resolution(),
                          data.channels(), data.label_dim() ? fmt::format(", {} label(s)", data.label_dim()) : ""));
@@ -164,7 +161,7 @@ void register_train(CLI::App& app) {
     cmd->add_option("--tick", t.tick_kimg, "Progress line every this many kimg")->check(CLI::PositiveNumber);
     cmd->add_option("--snap", t.snap, "Snapshot every this many ticks (0: only at the end)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--seed", t.seed, "Random seed of the run");
-    cmd->add_option("--resume", t.resume, "Continue from a latentkit snapshot ('auto': the newest in --outdir) or start from a reference .pkl");
+    cmd->add_option("--resume", t.resume, "Continue from a latentkit snapshot ('auto': the newest in --outdir) or start from another model file or URL");
     cmd->add_flag("--cond", t.cond, "Conditional model on the dataset's labels");
     cmd->add_flag("--mirror", t.mirror, "Add x-flipped copies of the images");
     cmd->add_option("--max-images", o->max_images, "Use only the first N images");

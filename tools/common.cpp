@@ -14,10 +14,12 @@
 
 #include "latentkit/error.h"
 #include "latentkit/io/bundled_model.h"
+#include "latentkit/io/download.h"
 #include "latentkit/io/npz.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
+#include "progress_bar.h"
 
 namespace latentkit::tools {
 namespace fs = std::filesystem;
@@ -114,6 +116,20 @@ c10::Device parse_device(const std::string& text) {
     throw ArgumentError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
 }
 
+io::DownloadProgress download_bar() {
+    auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
+    return [bar](uint64_t done, uint64_t total) {
+        if (total > 0 && !*bar) *bar = std::make_unique<ProgressBar>("download", static_cast<int64_t>(total / 1024), "KiB");
+        if (*bar) (*bar)->update(static_cast<int64_t>(done / 1024));
+        if (*bar && total > 0 && done >= total) (*bar)->finish();
+        return true;
+    };
+}
+
+std::string model_file_arg(const std::string& location) {
+    return io::is_url(location) ? io::cached_download(location, download_bar()) : location;
+}
+
 Model load_model_arg(const std::string& path) {
     if (path.empty()) {
         const io::DefaultModel d = io::default_model();
@@ -123,8 +139,9 @@ Model load_model_arg(const std::string& path) {
                              description == m.info.end() ? "" : " (" + description->second + ")"));
         return m;
     }
-    Model m = load_model(path);
+    Model m = io::load_model_location(path, download_bar());
     log_info(fmt::format("loaded {} ({})", path, m.format));
+    for (const std::string& note : m.notes) log_info(note);
     return m;
 }
 

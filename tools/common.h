@@ -53,11 +53,15 @@ c10::Device parse_device(const std::string& text);
 
 /// Help text of every --model option that falls back to the default model.
 inline constexpr const char* kModelHelp =
-    "Model file (.pkl or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)";
+    "Model file or http(s) URL (.pkl, .pt or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)";
 
-/// Loads the model named by --model, logging what was loaded; an empty path loads the default model
+/// Loads the model named by --model (a path, or a URL downloaded once into the cache with a progress
+/// bar), logging what was loaded and the loader's notes; an empty path loads the default model
 /// (io::default_model) and says so.
 Model load_model_arg(const std::string& path);
+
+/// A model location as a local file: URLs are downloaded into the cache (with a progress bar).
+std::string model_file_arg(const std::string& location);
 
 /// Creates `dir` (and parents) if needed; throws IoError naming it when that fails or it is not writable.
 void ensure_output_dir(const std::string& dir);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "latentkit/error.h"
+#include "latentkit/io/download.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/model_io.h"
@@ -33,7 +34,7 @@ MorphExportState MorphExporter::state() const {
 void MorphExporter::run(MorphExportJob job) {
     try {
         if (job.keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
-        const Model model = load_model(job.model_path);
+        const Model model = io::load_model_location(job.model_path);
         auto G = model.generator();
         const auto& cfg = G->config;
         MorphSpec spec;

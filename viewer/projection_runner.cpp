@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "latentkit/error.h"
+#include "latentkit/io/download.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
 #include "latentkit/io/tensor_image.h"
@@ -38,7 +39,7 @@ ProjectionSnapshot ProjectionRunner::snapshot() const {
 
 void ProjectionRunner::run(ProjectionJob job) {
     try {
-        const Model model = load_model(job.model_path);
+        const Model model = io::load_model_location(job.model_path);
         auto G = model.generator();
         const auto& cfg = G->config;
         const io::Image8 photo = io::read_image(job.target_path);

@@ -10,6 +10,7 @@
 
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
+#include "latentkit/io/download.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
@@ -183,7 +184,7 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         if (!model_ || model_->path != r.model_path || model_->device != r.device) {
             model_.reset();
             auto m = std::make_unique<Model>();
-            latentkit::Model loaded = load_model(r.model_path);
+            latentkit::Model loaded = io::load_model_location(r.model_path);
             m->G = loaded.generator();
             m->path = r.model_path;
             m->device = r.device;
