@@ -17,8 +17,17 @@ namespace {
 constexpr double kWsTol = 1e-5, kImgTol = 1e-4;
 const std::vector<uint32_t> kSeeds{0, 1, 42, 1000};
 
-torch::Tensor expected(const std::string& name, const std::string& tensor) {
-    return lktest::golden_tensor("../formats/" + name + ".expected.safetensors", tensor);
+// Cases are "NAME" (formats/) or "variants/NAME" (tests/data/variants: other configurations).
+std::string expected_file(const std::string& name) {
+    return name.find('/') == std::string::npos ? "../formats/" + name + ".expected.safetensors" : "../" + name + ".expected.safetensors";
+}
+
+torch::Tensor expected(const std::string& name, const std::string& tensor) { return lktest::golden_tensor(expected_file(name), tensor); }
+
+// The labels of a conditional case, undefined for an unconditional one.
+torch::Tensor expected_labels(const std::string& name) {
+    const TensorData* c = lktest::golden(expected_file(name)).find("c");
+    return c && c->numel() > 0 ? expected(name, "c") : torch::Tensor();
 }
 
 std::string format_file(const std::string& name) { return lktest::data_path("formats/" + name); }
@@ -30,25 +39,25 @@ void check_stylegan2_case(const std::string& name, const Model& m) {
     REQUIRE(m.D);
     Generator& G = *m.G_ema;
     torch::NoGradGuard no_grad;
-    const torch::Tensor z = z_from_seeds(kSeeds, G.config.z_dim);
+    const torch::Tensor z = z_from_seeds(kSeeds, G.config.z_dim), c = expected_labels(name);
     CHECK(max_abs_diff(z, expected(name, "z")) <= kWsTol);
-    const torch::Tensor ws1 = map_to_ws(G, z, {}, 1.0);
+    const torch::Tensor ws1 = map_to_ws(G, z, c, 1.0);
     CHECK(max_abs_diff(ws1, expected(name, "ws_psi1.0")) <= kWsTol);
-    CHECK(max_abs_diff(map_to_ws(G, z, {}, 0.7), expected(name, "ws_psi0.7")) <= kWsTol);
+    CHECK(max_abs_diff(map_to_ws(G, z, c, 0.7), expected(name, "ws_psi0.7")) <= kWsTol);
     SynthesisOptions constant, none;
     none.noise_mode = NoiseMode::none;
     CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi1.0"), constant), expected(name, "img_psi1.0_const")) <= kImgTol);
     CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7"), constant), expected(name, "img_psi0.7_const")) <= kImgTol);
-    CHECK(max_abs_diff(G.forward(z, {}, 1.0), expected(name, "img_psi1.0_const")) <= kImgTol);
-    CHECK(max_abs_diff(m.D->forward(expected(name, "img_psi1.0_const"), {}), expected(name, "D_logits")) <= kImgTol);
-    if (name.rfind("rosi", 0) == 0) {
-        CHECK(max_abs_diff(G.mapping->w_avg, expected(name, "latent_avg")) == 0.0);
+    CHECK(max_abs_diff(G.forward(z, c, 1.0), expected(name, "img_psi1.0_const")) <= kImgTol);
+    CHECK(max_abs_diff(m.D->forward(expected(name, "img_psi1.0_const"), c), expected(name, "D_logits")) <= kImgTol);
+    if (name.find("rosi") != std::string::npos) {
+        CHECK(max_abs_diff(G.mapping->w_avg, expected(name, "latent_avg")) <= kWsTol);
         return;  // rosinality's cases have no cutoff, no-noise or training-G outputs
     }
-    CHECK(max_abs_diff(map_to_ws(G, z, {}, 0.5, 2), expected(name, "ws_psi0.5_cutoff2")) <= kWsTol);
+    CHECK(max_abs_diff(map_to_ws(G, z, c, 0.5, 2), expected(name, "ws_psi0.5_cutoff2")) <= kWsTol);
     CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi1.0"), none), expected(name, "img_psi1.0_nonoise")) <= kImgTol);
     REQUIRE(m.G);
-    CHECK(max_abs_diff(m.G->forward(z, {}, 1.0), expected(name, "G_img_psi1.0")) <= kImgTol);
+    CHECK(max_abs_diff(m.G->forward(z, c, 1.0), expected(name, "G_img_psi1.0")) <= kImgTol);
 }
 
 struct Case {
@@ -173,4 +182,29 @@ TEST_CASE("formats: damaged and unexpected files get a one-line error naming the
         out.finish();
     }
     refused(dir / "dataset.zip", "not a torch.save file");
+}
+
+TEST_CASE("formats: other configurations of each kind: conditional, resnet/orig/skip, other widths, no latent_avg") {
+    const Model tf = load_model(lktest::data_path("variants/tf_cond16.pkl"));
+    CHECK(tf.G_ema->config.c_dim == 3);
+    CHECK(tf.G_ema->config.synthesis.architecture == "resnet");
+    CHECK(tf.D->config.architecture == "skip");
+    check_stylegan2_case("variants/tf_cond16", tf);
+
+    const Model sg3 = load_model(lktest::data_path("variants/sg3sg2_cond16.pkl"));
+    CHECK(sg3.format == "stylegan3-repo pickle");
+    CHECK(sg3.G_ema->config.synthesis.architecture == "orig");
+    CHECK(sg3.G_ema->config.synthesis.fused_modconv_default == "true");
+    check_stylegan2_case("variants/sg3sg2_cond16", sg3);
+
+    const Model rosi = load_model(lktest::data_path("variants/rosi_64.pt"));
+    CHECK_FALSE(rosi.G);
+    CHECK(rosi.G_ema->config.img_resolution == 64);
+    CHECK(rosi.G_ema->config.mapping.num_layers == 4);
+    REQUIRE(rosi.notes.size() == 1);
+    CHECK(rosi.notes[0].find("no latent_avg") != std::string::npos);
+    check_stylegan2_case("variants/rosi_64", rosi);
+    lktest::TempDir dir;  // the note survives conversion
+    save_model(dir / "r.safetensors", rosi);
+    CHECK(load_model(dir / "r.safetensors").notes == rosi.notes);
 }

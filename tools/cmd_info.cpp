@@ -23,6 +23,8 @@ void register_info(CLI::App& app) {
         nlohmann::ordered_json j;
         j["file"] = m.path;
         j["format"] = m.format;
+        if (!m.converted_from.empty()) j["converted_from"] = m.converted_from;
+        if (!m.config_source.empty()) j["configuration"] = m.config_source;
         std::vector<std::string> nets;
         if (m.G_ema) nets.push_back("G_ema");
         if (m.G) nets.push_back("G");
@@ -31,7 +33,7 @@ void register_info(CLI::App& app) {
         if (m.G_ema || m.G) {
             const auto g = m.generator();
             const auto& c = g->config;
-            j["kind"] = "StyleGAN2-ADA generator";
+            j["kind"] = "StyleGAN2 generator";
             j["resolution"] = c.img_resolution;
             j["channels"] = c.img_channels;
             j["z_dim"] = c.z_dim;
@@ -45,7 +47,7 @@ void register_info(CLI::App& app) {
             j["num_fp16_res"] = c.synthesis.num_fp16_res;
             j["conv_clamp"] = c.synthesis.conv_clamp ? nlohmann::ordered_json(*c.synthesis.conv_clamp) : nlohmann::ordered_json(nullptr);
         } else {
-            j["kind"] = "StyleGAN2-ADA discriminator only";
+            j["kind"] = "StyleGAN2 discriminator only";
         }
         nlohmann::ordered_json params;
         if (m.G_ema) params["G_ema"] = count_parameters(*m.G_ema);
@@ -58,6 +60,7 @@ void register_info(CLI::App& app) {
             j["training_set_kwargs"] = kwargs.is_discarded() ? nlohmann::ordered_json(m.training_set_kwargs) : kwargs;
         }
         if (!m.info.empty()) j["info"] = m.info;
+        if (!m.notes.empty()) j["notes"] = m.notes;
         if (opts->json) {
             std::cout << j.dump(2) << "\n";
             return;
@@ -67,6 +70,7 @@ void register_info(CLI::App& app) {
             std::string text = v.is_string() ? v.get<std::string>() : v.dump();
             if (v.is_number_float()) text = fmt::format("{:.6g}", v.get<double>());
             if (it.key() == "networks") text = fmt::format("{}", fmt::join(nets, ", "));
+            if (it.key() == "notes") text = fmt::format("{}", fmt::join(m.notes, "; "));
             if (it.key() == "parameters") {
                 std::vector<std::string> parts;
                 for (auto p = v.begin(); p != v.end(); ++p) parts.push_back(fmt::format("{} {}", p.key(), p.value().get<int64_t>()));

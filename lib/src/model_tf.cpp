@@ -42,10 +42,17 @@ void collect_variables(const Value* net, const std::string& prefix, TfNetwork& o
     if (!is_network(net) || !net->state) throw ModelFormatError(out.where + ": a TensorFlow component is not a Network");
     const Value* vars = field(net->state, "variables", Kind::list, out.where);
     for (const Value* pair : vars->items) {
-        if ((pair->kind != Kind::tuple && pair->kind != Kind::list) || pair->items.size() != 2 || pair->items[0]->kind != Kind::string ||
-            pair->items[1]->kind != Kind::tensor)
+        if ((pair->kind != Kind::tuple && pair->kind != Kind::list) || pair->items.size() != 2 || pair->items[0]->kind != Kind::string)
             throw ModelFormatError(out.where + ": a TensorFlow variable is not a (name, array) pair");
-        out.params[prefix + pair->items[0]->s] = pickle::to_tensor_data(*pair->items[1], out.where);
+        const Value* value = pair->items[1];
+        const std::string name = prefix + pair->items[0]->s;
+        // Session.run gives scalar variables (noise_strength) as numpy scalars, the others as arrays.
+        if (value->kind == Kind::floating || value->kind == Kind::integer)
+            out.params[name] = TensorData::from_floats({}, {static_cast<float>(value->kind == Kind::floating ? value->f : value->i)});
+        else if (value->kind == Kind::tensor)
+            out.params[name] = pickle::to_tensor_data(*value, out.where);
+        else
+            throw ModelFormatError(fmt::format("{}: TensorFlow variable '{}' is not a numpy array", out.where, name));
     }
     if (const Value* comps = net->state->get("components"); comps && comps->kind != Kind::none) {
         if (comps->kind != Kind::dict) throw ModelFormatError(out.where + ": TensorFlow components are not a dict");
