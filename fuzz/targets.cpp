@@ -11,27 +11,44 @@
 
 namespace latentkit::fuzz {
 
+namespace {
+pickle::Limits fuzz_limits() {
+    pickle::Limits limits;
+    limits.max_values = 1'000'000;
+    return limits;
+}
+
+// Walks everything reachable (iteratively: values may nest deeply or form cycles) and converts tensors.
+void walk(const pickle::Document& doc) {
+    std::vector<const pickle::Value*> todo{doc.root};
+    std::unordered_set<const pickle::Value*> seen;
+    while (!todo.empty()) {
+        const pickle::Value* v = todo.back();
+        todo.pop_back();
+        if (!v || !seen.insert(v).second) continue;
+        if (v->kind == pickle::Kind::tensor) {
+            try {
+                pickle::to_tensor_data(*v, "fuzz");
+            } catch (const Error&) {
+            }
+        }
+        for (const pickle::Value* x : v->items) todo.push_back(x);
+        todo.push_back(v->state);
+    }
+}
+}  // namespace
+
 void pickle_one(const uint8_t* data, size_t size) {
     try {
-        pickle::Limits limits;
-        limits.max_values = 1'000'000;
-        auto doc = pickle::parse(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz", limits);
-        // Walk everything reachable (iteratively: values may nest deeply or form cycles) and convert tensors.
-        std::vector<const pickle::Value*> todo{doc->root};
-        std::unordered_set<const pickle::Value*> seen;
-        while (!todo.empty()) {
-            const pickle::Value* v = todo.back();
-            todo.pop_back();
-            if (!v || !seen.insert(v).second) continue;
-            if (v->kind == pickle::Kind::tensor) {
-                try {
-                    pickle::to_tensor_data(*v, "fuzz");
-                } catch (const Error&) {
-                }
-            }
-            for (const pickle::Value* x : v->items) todo.push_back(x);
-            todo.push_back(v->state);
-        }
+        walk(*pickle::parse(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz", fuzz_limits()));
+    } catch (const Error&) {
+    }
+}
+
+void torch_save_one(const uint8_t* data, size_t size) {
+    try {
+        auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data), size);
+        walk(*pickle::parse_torch_save(bytes, "fuzz", fuzz_limits()));
     } catch (const Error&) {
     }
 }

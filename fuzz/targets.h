@@ -7,6 +7,8 @@ namespace latentkit::fuzz {
 
 /// Parses bytes as a pickle and walks every tensor; must never crash, only throw latentkit::Error.
 void pickle_one(const uint8_t* data, size_t size);
+/// Parses bytes as a torch.save file (zip archive or legacy stream) and walks every tensor.
+void torch_save_one(const uint8_t* data, size_t size);
 /// Parses bytes as safetensors and reads every tensor; must never crash, only throw latentkit::Error.
 void safetensors_one(const uint8_t* data, size_t size);
 

@@ -27,3 +27,7 @@ TEST_CASE("fuzz corpus replay: pickle reader") {
 TEST_CASE("fuzz corpus replay: safetensors reader") {
     CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/safetensors", latentkit::fuzz::safetensors_one) >= 2);
 }
+
+TEST_CASE("fuzz corpus replay: torch.save reader (zip and legacy)") {
+    CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/torch_save", latentkit::fuzz::torch_save_one) >= 2);
+}

@@ -323,3 +323,19 @@ TEST_CASE("viewer: without a model argument or a remembered one it opens the bun
     CHECK(a.width == 64);
     CHECK(a.height == 64);
 }
+
+TEST_CASE("viewer: opens each other kind of model file and shows generate's image") {
+    lktest::TempDir dir;
+    for (const std::string file : {"tf_tiny32.pkl", "sg3sg2_32.pkl", "rosi_32.pt"}) {
+        INFO(file);
+        const std::string png = dir / (file + ".png");
+        const std::string script = "seed 42\nsync\nwait 2\nsave-image " + png + "\nquit\n";
+        latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+        const lktest::Result r = run_viewer({data_path("formats/" + file), "--script", dir / "script.txt"});
+        INFO("stderr: " << r.err);
+        REQUIRE(r.code == 0);
+        const std::string exp = "../formats/" + fs::path(file).stem().string() + ".expected.safetensors";
+        const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor(exp, "img_psi1.0_const").narrow(0, 2, 1))[0].contiguous();
+        CHECK(max_diff(io::read_png(png), io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())}) <= 1);
+    }
+}
