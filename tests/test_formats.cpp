@@ -208,3 +208,47 @@ TEST_CASE("formats: other configurations of each kind: conditional, resnet/orig/
     save_model(dir / "r.safetensors", rosi);
     CHECK(load_model(dir / "r.safetensors").notes == rosi.notes);
 }
+
+namespace {
+// A StyleGAN3 case: mapping, truncation, images, the gen_images.py transform, D logits, the training G.
+void check_stylegan3_case(const std::string& name, const Model& m) {
+    INFO("case " << name << " from " << m.path);
+    REQUIRE(m.G_ema);
+    REQUIRE(m.G);
+    REQUIRE(m.D);
+    Generator& G = *m.G_ema;
+    CHECK(G.config.family == GeneratorFamily::stylegan3);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor z = z_from_seeds(kSeeds, G.config.z_dim), c = expected_labels(name);
+    CHECK(max_abs_diff(z, expected(name, "z")) <= kWsTol);
+    CHECK(max_abs_diff(map_to_ws(G, z, c, 1.0), expected(name, "ws_psi1.0")) <= kWsTol);
+    CHECK(max_abs_diff(map_to_ws(G, z, c, 0.7), expected(name, "ws_psi0.7")) <= kWsTol);
+    CHECK(max_abs_diff(map_to_ws(G, z, c, 0.5, 2), expected(name, "ws_psi0.5_cutoff2")) <= kWsTol);
+    CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi1.0")), expected(name, "img_psi1.0")) <= kImgTol);
+    CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7")), expected(name, "img_psi0.7")) <= kImgTol);
+    CHECK(max_abs_diff(G.forward(z, c, 1.0), expected(name, "img_psi1.0")) <= kImgTol);
+    SynthesisOptions moved;
+    moved.input_transform = stylegan3_transform(0.125, -0.25, 17.2);
+    CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7"), moved), expected(name, "img_psi0.7_transformed")) <= kImgTol);
+    CHECK(max_abs_diff(m.D->forward(expected(name, "img_psi1.0"), c), expected(name, "D_logits")) <= kImgTol);
+    CHECK(max_abs_diff(m.G->forward(z, c, 1.0), expected(name, "G_img_psi1.0")) <= kImgTol);
+}
+}  // namespace
+
+TEST_CASE("formats: StyleGAN3-T and -R snapshots match the stylegan3 repo, also converted to safetensors") {
+    lktest::TempDir dir;
+    for (const std::string name : {"sg3t_32", "sg3r_32"}) {
+        const Model m = load_model(format_file(name + ".pkl"));
+        CHECK(m.format == "stylegan3-repo pickle");
+        CHECK(m.G_ema->config.num_ws() == 16);
+        check_stylegan3_case(name, m);
+        save_model(dir / (name + ".safetensors"), m);
+        const Model converted = load_model(dir / (name + ".safetensors"));
+        CHECK(converted.G_ema->config.to_kwargs_json() == m.G_ema->config.to_kwargs_json());
+        check_stylegan3_case(name, converted);
+    }
+    const Model r = load_model(format_file("sg3r_32.pkl"));
+    CHECK(r.G_ema->config.stylegan3.use_radial_filters);
+    CHECK(r.G_ema->config.stylegan3.conv_kernel == 1);
+    CHECK(r.D->config.conv_clamp == 256.0);  // the stylegan3 repo's discriminator defaults
+}

@@ -43,27 +43,15 @@ torch::Tensor sample_w(Generator& G, const std::vector<uint32_t>& seeds, double 
 
 std::vector<int> conv_layer_indices(const Generator& G) {
     std::vector<int> out;
-    const auto& res = G.synthesis->block_resolutions();
-    for (size_t i = 0; i < res.size(); ++i) {
-        if (res[i] == 4) out.push_back(0);
-        else out.push_back(2 * static_cast<int>(i) - 1), out.push_back(2 * static_cast<int>(i));
-    }
+    for (const StyleLayer& layer : G.synthesis->style_layers()) out.push_back(layer.ws_index);
     return out;
 }
 
 std::vector<torch::Tensor> style_weights(Generator& G, const std::vector<int>& layers) {
-    // Affine weights in parameter order: b4.conv1, b8.conv0, b8.conv1, ... (ToRGB layers skipped).
-    std::vector<torch::Tensor> affines;
-    for (const auto& p : G.synthesis->named_parameters(true)) {
-        const std::string& k = p.key();
-        if (k.find(".conv") != std::string::npos && k.size() > 14 && k.compare(k.size() - 14, 14, ".affine.weight") == 0)
-            affines.push_back(p.value().detach().to(torch::kCPU, torch::kFloat32));
-    }
-    const auto index = conv_layer_indices(G);
-    if (affines.size() != index.size()) throw ModelFormatError("unexpected synthesis layout: style weights and layers do not match");
     std::vector<torch::Tensor> out;
-    for (size_t k = 0; k < affines.size(); ++k)
-        if (layers.empty() || std::find(layers.begin(), layers.end(), index[k]) != layers.end()) out.push_back(affines[k]);
+    for (const StyleLayer& layer : G.synthesis->style_layers())
+        if (layers.empty() || std::find(layers.begin(), layers.end(), layer.ws_index) != layers.end())
+            out.push_back(layer.affine_weight.detach().to(torch::kCPU, torch::kFloat32));
     if (out.empty()) throw ArgumentError("none of the chosen layers is a convolution layer");
     return out;
 }

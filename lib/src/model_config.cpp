@@ -54,9 +54,9 @@ public:
     const json* take_raw(const char* key) { return take(key) ? &j_.at(key) : nullptr; }
     void finish() const {
         if (!unused_.empty())
-            throw ModelFormatError(fmt::format("{}: {} argument '{}' is not a {} StyleGAN2 option (another architecture?)", source_,
+            throw ModelFormatError(fmt::format("{}: {} argument '{}' is not an option of {}'s networks (another architecture?)", source_,
                                                where_, unused_.front(),
-                                               origin_ == KwargsOrigin::stylegan2_ada ? "stylegan2-ada-pytorch" : "stylegan3-repo"));
+                                               origin_ == KwargsOrigin::stylegan2_ada ? "stylegan2-ada-pytorch" : "the stylegan3 repo"));
     }
 
 private:
@@ -171,7 +171,10 @@ int GeneratorConfig::channels_at(int res) const {
     return table_or_rule(synthesis.channels, res, synthesis.channel_base, synthesis.channel_max);
 }
 
+const char* GeneratorConfig::family_name() const { return family == GeneratorFamily::stylegan3 ? "StyleGAN3" : "StyleGAN2"; }
+
 int GeneratorConfig::num_ws() const {
+    if (family == GeneratorFamily::stylegan3) return stylegan3.num_layers + 2;
     int n = 0;
     for (int res = 4; res <= img_resolution; res *= 2) n += res == 4 ? 1 : 2;
     return n + 1;
@@ -182,13 +185,62 @@ void GeneratorConfig::validate() const {
     if (z_dim < 0 || c_dim < 0 || w_dim <= 0 || img_channels <= 0 || mapping.num_layers < 1)
         throw ArgumentError("generator dimensions must be positive");
     if (z_dim == 0 && c_dim == 0) throw ArgumentError("generator needs z_dim or c_dim");
+    if (family == GeneratorFamily::stylegan3) {
+        const auto& t = stylegan3;
+        if (t.num_layers < 1 || t.num_critical < 0 || t.num_critical >= t.num_layers)
+            throw ArgumentError(fmt::format("StyleGAN3 num_layers {} and num_critical {} do not fit", t.num_layers, t.num_critical));
+        if (t.channel_base < 1 || t.channel_max < 1 || t.conv_kernel < 1 || t.filter_size < 1 || t.lrelu_upsampling < 1 || t.margin_size < 0 ||
+            !(t.first_cutoff > 0) || !(t.first_stopband > 0) || !(t.last_stopband_rel > 0))
+            throw ArgumentError("StyleGAN3 synthesis options must be positive");
+        return;
+    }
     check_arch(synthesis.architecture, "generator");
     check_table(synthesis.channels, img_resolution, "generator");
     for (int res = 4; res <= img_resolution; res *= 2)
         if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
 }
 
+namespace {
+json stylegan3_json(const Stylegan3Config& t) {
+    json j = {{"channel_base", t.channel_base},         {"channel_max", t.channel_max},        {"num_layers", t.num_layers},
+              {"num_critical", t.num_critical},         {"first_cutoff", t.first_cutoff},      {"first_stopband", t.first_stopband},
+              {"last_stopband_rel", t.last_stopband_rel}, {"margin_size", t.margin_size},      {"output_scale", t.output_scale},
+              {"num_fp16_res", t.num_fp16_res},         {"conv_kernel", t.conv_kernel},        {"filter_size", t.filter_size},
+              {"lrelu_upsampling", t.lrelu_upsampling}, {"use_radial_filters", t.use_radial_filters},
+              {"magnitude_ema_beta", t.magnitude_ema_beta}};
+    j["conv_clamp"] = opt_json(t.conv_clamp);
+    return j;
+}
+
+// The stylegan3 repo's SynthesisNetwork and SynthesisLayer arguments (networks_stylegan3.py).
+void read_stylegan3(Kwargs& k, Stylegan3Config& t) {
+    k.get("channel_base", t.channel_base);
+    k.get("channel_max", t.channel_max);
+    k.get("num_layers", t.num_layers);
+    k.get("num_critical", t.num_critical);
+    k.get("first_cutoff", t.first_cutoff);
+    k.get("first_stopband", t.first_stopband);
+    k.get("last_stopband_rel", t.last_stopband_rel);
+    k.get("margin_size", t.margin_size);
+    k.get("output_scale", t.output_scale);
+    k.get("num_fp16_res", t.num_fp16_res);
+    k.get("conv_kernel", t.conv_kernel);
+    k.get("filter_size", t.filter_size);
+    k.get("lrelu_upsampling", t.lrelu_upsampling);
+    k.get("use_radial_filters", t.use_radial_filters);
+    k.get_opt("conv_clamp", t.conv_clamp);
+    k.get("magnitude_ema_beta", t.magnitude_ema_beta);
+}
+}  // namespace
+
 std::string GeneratorConfig::to_kwargs_json() const {
+    if (family == GeneratorFamily::stylegan3) {
+        json m = {{"num_layers", mapping.num_layers}, {"lr_multiplier", mapping.lr_multiplier}};
+        m["w_avg_beta"] = opt_json(mapping.w_avg_beta);
+        return json{{"z_dim", z_dim}, {"c_dim", c_dim}, {"w_dim", w_dim}, {"img_resolution", img_resolution},
+                    {"img_channels", img_channels}, {"mapping_kwargs", m}, {"stylegan3_kwargs", stylegan3_json(stylegan3)}}
+            .dump();
+    }
     const auto& s = synthesis;
     json syn = {{"channel_base", s.channel_base}, {"channel_max", s.channel_max}, {"num_fp16_res", s.num_fp16_res},
                 {"architecture", s.architecture}, {"resample_filter", s.resample_filter}, {"fp16_channels_last", s.fp16_channels_last},
@@ -227,12 +279,16 @@ void validated(const std::function<void()>& validate, const std::string& source)
 }
 }  // namespace
 
-GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const std::string& source, KwargsOrigin origin) {
+GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const std::string& source, KwargsOrigin origin,
+                                                  GeneratorFamily family) {
     const json j = parse_json(text, source);
     GeneratorConfig c;
     const bool sg3 = origin == KwargsOrigin::stylegan3_repo;
+    if (j.is_object() && j.contains("stylegan3_kwargs")) family = GeneratorFamily::stylegan3;  // latentkit's own layout
+    c.family = family;
+    if (sg3 || family == GeneratorFamily::stylegan3) c.mapping.w_avg_beta = 0.998;
+    if (family == GeneratorFamily::stylegan3) c.mapping.num_layers = 2;
     if (sg3) {
-        c.mapping.w_avg_beta = 0.998;
         c.synthesis.num_fp16_res = 4;
         c.synthesis.conv_clamp = 256;
     }
@@ -245,7 +301,11 @@ GeneratorConfig GeneratorConfig::from_kwargs_json(const std::string& text, const
     k.section("mapping_kwargs", "Generator mapping", [&](Kwargs& mk) {
         read_mapping(mk, c.mapping);
     });
-    if (sg3)
+    if (family == GeneratorFamily::stylegan3 && sg3)
+        read_stylegan3(k, c.stylegan3);
+    else if (family == GeneratorFamily::stylegan3)
+        k.section("stylegan3_kwargs", "Generator synthesis", [&](Kwargs& sk) { read_stylegan3(sk, c.stylegan3); });
+    else if (sg3)
         read_synthesis(k, c.synthesis, source);
     else
         k.section("synthesis_kwargs", "Generator synthesis", [&](Kwargs& sk) {

@@ -127,25 +127,42 @@ KwargsOrigin pickle_origin(const Value* root) {
     return fc0 && fc0->get("in_features") ? KwargsOrigin::stylegan3_repo : KwargsOrigin::stylegan2_ada;
 }
 
-const char* kStyleGan3 = ": a StyleGAN3 (alias-free, -t/-r) network: not supported; latentkit reads StyleGAN2 networks";
-
-template <class Net, class Config>
-std::shared_ptr<Net> network_from_pickle(const Value* obj, const char* expected_class, const std::string& source, KwargsOrigin origin) {
-    const std::string where = fmt::format("{} ({})", source, expected_class);
-    if (obj->kind != Kind::object) throw ModelFormatError(where + ": not a persistent network object");
-    const Value* state = obj->state;
-    if (!state || state->kind != Kind::dict) throw ModelFormatError(where + ": network state is not a dict");
-    bool stylegan3 = false;
+// A persistence-pickled network: its constructor arguments and tensors.
+struct PickledNetwork {
+    std::string where;
+    json kwargs;
     NamedTensors tensors;
-    collect_tensors(state, "", tensors, where, 0, stylegan3);
-    if (stylegan3) throw ModelFormatError(source + kStyleGan3);
-    if (obj->s != expected_class) throw ModelFormatError(fmt::format("{}: class {} is not a StyleGAN2 {}", where, obj->s, expected_class));
+    bool stylegan3 = false;  // has a SynthesisInput (networks_stylegan3)
+};
+
+PickledNetwork read_pickled_network(const Value* obj, const char* expected_class, const std::string& source) {
+    PickledNetwork n;
+    n.where = fmt::format("{} ({})", source, expected_class);
+    if (obj->kind != Kind::object) throw ModelFormatError(n.where + ": not a persistent network object");
+    const Value* state = obj->state;
+    if (!state || state->kind != Kind::dict) throw ModelFormatError(n.where + ": network state is not a dict");
+    collect_tensors(state, "", n.tensors, n.where, 0, n.stylegan3);
+    if (obj->s != expected_class) throw ModelFormatError(fmt::format("{}: class {} is not a StyleGAN {}", n.where, obj->s, expected_class));
     const Value* args = state->get("_init_args");
-    if (args && !args->items.empty()) throw ModelFormatError(where + ": positional constructor arguments are not supported");
+    if (args && !args->items.empty()) throw ModelFormatError(n.where + ": positional constructor arguments are not supported");
     const Value* kwargs = state->get("_init_kwargs");
-    if (!kwargs) throw ModelFormatError(where + ": no _init_kwargs (not a persistence-pickled network)");
-    const Config config = Config::from_kwargs_json(pickle_json(kwargs, where).dump(), where, origin);
-    return build_network<Net>(config, tensors, where);
+    if (!kwargs) throw ModelFormatError(n.where + ": no _init_kwargs (not a persistence-pickled network)");
+    n.kwargs = pickle_json(kwargs, n.where);
+    return n;
+}
+
+std::shared_ptr<Generator> generator_from_pickle(const Value* obj, const std::string& source, KwargsOrigin origin) {
+    PickledNetwork n = read_pickled_network(obj, "Generator", source);
+    // StyleGAN3 networks exist only in the stylegan3 repo, with its layout and defaults.
+    const GeneratorConfig config =
+        n.stylegan3 ? GeneratorConfig::from_kwargs_json(n.kwargs.dump(), n.where, KwargsOrigin::stylegan3_repo, GeneratorFamily::stylegan3)
+                    : GeneratorConfig::from_kwargs_json(n.kwargs.dump(), n.where, origin);
+    return build_network<Generator>(config, n.tensors, n.where);
+}
+
+std::shared_ptr<Discriminator> discriminator_from_pickle(const Value* obj, const std::string& source, KwargsOrigin origin) {
+    PickledNetwork n = read_pickled_network(obj, "Discriminator", source);
+    return build_network<Discriminator>(DiscriminatorConfig::from_kwargs_json(n.kwargs.dump(), n.where, origin), n.tensors, n.where);
 }
 
 Model load_pickle(const std::string& path, const std::string& bytes) {
@@ -160,14 +177,13 @@ Model load_pickle(const std::string& path, const std::string& bytes) {
     model.config_source = sg3 ? "the networks' constructor arguments (_init_kwargs), with the stylegan3 repo's defaults"
                               : "the networks' constructor arguments (_init_kwargs), with stylegan2-ada-pytorch's defaults";
     if (root->kind == Kind::object && root->s == "Generator") {
-        model.G_ema = network_from_pickle<Generator, GeneratorConfig>(root, "Generator", path, origin);
+        model.G_ema = generator_from_pickle(root, path, origin);
         return model;
     }
     if (root->kind != Kind::dict) throw ModelFormatError(path + ": pickle holds no StyleGAN2 networks (not a dict of G/D/G_ema)");
-    if (const Value* g = root->get("G_ema")) model.G_ema = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path, origin);
-    if (const Value* g = root->get("G")) model.G = network_from_pickle<Generator, GeneratorConfig>(g, "Generator", path, origin);
-    if (const Value* d = root->get("D"))
-        model.D = network_from_pickle<Discriminator, DiscriminatorConfig>(d, "Discriminator", path, origin);
+    if (const Value* g = root->get("G_ema")) model.G_ema = generator_from_pickle(g, path, origin);
+    if (const Value* g = root->get("G")) model.G = generator_from_pickle(g, path, origin);
+    if (const Value* d = root->get("D")) model.D = discriminator_from_pickle(d, path, origin);
     if (!model.G_ema && !model.G && !model.D) throw ModelFormatError(path + ": pickle holds no G, G_ema or D network");
     if (const Value* pipe = root->get("augment_pipe"); pipe && pipe->kind == Kind::object && pipe->state) {
         const Value* buffers = pipe->state->get("_buffers");

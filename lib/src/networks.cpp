@@ -142,6 +142,12 @@ public:
         return {x, img};
     }
 
+    /// The modulated convolutions in order (conv0 first when there is one).
+    std::vector<std::shared_ptr<SynthesisLayer>> conv_layers() const {
+        if (conv0_) return {conv0_, conv1_};
+        return {conv1_};
+    }
+
     int num_conv = 0, num_torgb = 0;
     torch::Tensor resample_filter;
 
@@ -165,7 +171,7 @@ private:
     std::shared_ptr<Conv2dLayer> skip_;
 };
 
-SynthesisNetwork::SynthesisNetwork(const GeneratorConfig& config) : num_ws(config.num_ws()), config_(config) {
+Stylegan2Synthesis::Stylegan2Synthesis(const GeneratorConfig& config) : SynthesisNetwork(config.num_ws()), config_(config) {
     config.validate();
     const int log2 = static_cast<int>(std::lround(std::log2(config.img_resolution)));
     const int fp16_resolution = std::max(1 << std::max(log2 + 1 - config.synthesis.num_fp16_res, 0), 8);
@@ -178,7 +184,7 @@ SynthesisNetwork::SynthesisNetwork(const GeneratorConfig& config) : num_ws(confi
     }
 }
 
-torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const SynthesisOptions& options) {
+torch::Tensor Stylegan2Synthesis::forward(const torch::Tensor& ws_in, const SynthesisOptions& options) {
     if (!ws_in.defined() || ws_in.dim() != 3 || ws_in.size(1) != num_ws || ws_in.size(2) != config_.w_dim)
         throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
     // On the CPU, LibTorch's convolutions are several times slower per image for a batch than for
@@ -208,7 +214,7 @@ torch::Tensor SynthesisNetwork::forward(const torch::Tensor& ws_in, const Synthe
     return img;
 }
 
-std::vector<int> SynthesisNetwork::noise_resolutions() const {
+std::vector<int> Stylegan2Synthesis::noise_resolutions() const {
     std::vector<int> out;
     for (int res : resolutions_) {
         if (res > 4) out.push_back(res);
@@ -217,8 +223,25 @@ std::vector<int> SynthesisNetwork::noise_resolutions() const {
     return out;
 }
 
+std::vector<StyleLayer> Stylegan2Synthesis::style_layers() const {
+    std::vector<StyleLayer> out;
+    int ws_index = 0;
+    for (const auto& block : blocks_)
+        for (const auto& layer : block->conv_layers()) out.push_back({ws_index++, layer->affine->weight});
+    return out;
+}
+
+std::vector<std::string> Stylegan2Synthesis::block_names() const {
+    std::vector<std::string> out;
+    for (int res : resolutions_) out.push_back(fmt::format("b{}", res));
+    return out;
+}
+
 Generator::Generator(const GeneratorConfig& cfg) : config(cfg) {
-    synthesis = register_module("synthesis", std::make_shared<SynthesisNetwork>(cfg));
+    if (cfg.family == GeneratorFamily::stylegan3)
+        synthesis = register_module("synthesis", std::make_shared<Stylegan3Synthesis>(cfg));
+    else
+        synthesis = register_module("synthesis", std::make_shared<Stylegan2Synthesis>(cfg));
     mapping = register_module("mapping", std::make_shared<MappingNetwork>(cfg.z_dim, cfg.c_dim, cfg.w_dim, synthesis->num_ws, cfg.mapping));
 }
 

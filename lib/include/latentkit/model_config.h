@@ -1,6 +1,7 @@
 #pragma once
 // Architecture descriptions of StyleGAN2 networks, with the reference constructor arguments
 // (stylegan2-ada-pytorch's training/networks.py and the stylegan3 repo's training/networks_stylegan2.py).
+#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,6 +47,31 @@ struct SynthesisConfig {
     std::string fused_modconv_default;
 };
 
+/// StyleGAN3 (alias-free) synthesis options: the stylegan3 repo's SynthesisNetwork and SynthesisLayer
+/// arguments (training/networks_stylegan3.py), with its defaults.
+struct Stylegan3Config {
+    int channel_base = 32768;                 ///< channels = min(channel_base / 2 / cutoff, channel_max)
+    int channel_max = 512;
+    int num_layers = 14;                      ///< layers after the Fourier-feature input, ToRGB excluded
+    int num_critical = 2;                     ///< critically sampled layers at the end
+    double first_cutoff = 2;                  ///< f_c of the first layer
+    double first_stopband = std::pow(2.0, 2.1);     ///< minimum stopband of the first layer
+    double last_stopband_rel = std::pow(2.0, 0.3);  ///< minimum stopband of the last layer relative to its cutoff
+    int margin_size = 10;                     ///< extra pixels outside the image
+    double output_scale = 0.25;               ///< scale of the output image
+    int num_fp16_res = 4;                     ///< layers above img_resolution / 2^N run in fp16 (on CUDA only)
+    int conv_kernel = 3;                      ///< 3 for -T, 1 for -R (ToRGB is always 1)
+    int filter_size = 6;                      ///< low-pass filter taps per resampling factor
+    int lrelu_upsampling = 2;                 ///< sampling rate of the leaky ReLU relative to the layer's
+    bool use_radial_filters = false;          ///< -R: radially symmetric 2-D downsampling filters
+    std::optional<double> conv_clamp = 256.0; ///< clamp layer outputs to +-X; unset = no clamping
+    double magnitude_ema_beta = 0.999;        ///< decay of the input magnitude EMA (training)
+};
+
+/// The two generator families: StyleGAN2 (blocks of modulated convolutions with noise) and StyleGAN3
+/// (Fourier-feature input, alias-free layers). They share the mapping network and W space.
+enum class GeneratorFamily { stylegan2, stylegan3 };
+
 /// Generator architecture (reference `Generator.__init__` arguments).
 struct GeneratorConfig {
     int z_dim = 512;
@@ -53,11 +79,15 @@ struct GeneratorConfig {
     int w_dim = 512;
     int img_resolution = 1024;
     int img_channels = 3;
+    GeneratorFamily family = GeneratorFamily::stylegan2;
     MappingConfig mapping;
-    SynthesisConfig synthesis;
+    SynthesisConfig synthesis;   ///< StyleGAN2 synthesis (family stylegan2)
+    Stylegan3Config stylegan3;   ///< StyleGAN3 synthesis (family stylegan3)
 
-    /// Channels of the block at `res` (power of two >= 4).
+    /// Channels of the StyleGAN2 block at `res` (power of two >= 4).
     int channels_at(int res) const;
+    /// "StyleGAN2" or "StyleGAN3".
+    const char* family_name() const;
     /// Number of per-layer ws the synthesis network takes.
     int num_ws() const;
     /// Throws ArgumentError if the configuration cannot be built.
@@ -65,9 +95,11 @@ struct GeneratorConfig {
     /// The reference constructor keyword arguments as JSON text.
     std::string to_kwargs_json() const;
     /// Reads reference keyword arguments with that reference's defaults; unknown arguments throw
-    /// ModelFormatError mentioning `source`.
+    /// ModelFormatError mentioning `source`. `family` says which network the arguments are for when the
+    /// layout cannot tell (stylegan3-repo pickles); latentkit's own JSON says it itself.
     static GeneratorConfig from_kwargs_json(const std::string& json, const std::string& source,
-                                            KwargsOrigin origin = KwargsOrigin::stylegan2_ada);
+                                            KwargsOrigin origin = KwargsOrigin::stylegan2_ada,
+                                            GeneratorFamily family = GeneratorFamily::stylegan2);
 };
 
 /// Discriminator architecture (reference `Discriminator.__init__` arguments).

@@ -1,10 +1,13 @@
 #pragma once
-// StyleGAN2-ADA generator and discriminator as LibTorch modules, numerically matching the reference
-// (NVlabs stylegan2-ada-pytorch). Parameter and buffer names equal the reference state_dict names.
+// StyleGAN2 and StyleGAN3 generators and the StyleGAN2 discriminator as LibTorch modules, numerically
+// matching the references (stylegan2-ada-pytorch's training/networks.py, the stylegan3 repo's
+// training/networks_stylegan3.py). Parameter and buffer names equal the reference state_dict names.
+// One Generator class serves both families: callers use its mapping and synthesis networks the same way.
 #include <torch/torch.h>
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "latentkit/model_config.h"
@@ -13,10 +16,12 @@ namespace latentkit {
 
 class FullyConnectedLayer;
 class SynthesisBlock;
+class Stylegan3Input;
+class Stylegan3Layer;
 class DiscriminatorBlock;
 class DiscriminatorEpilogue;
 
-/// How the synthesis network's per-pixel noise inputs are fed.
+/// How a StyleGAN2 synthesis network's per-pixel noise inputs are fed (StyleGAN3 has none).
 enum class NoiseMode {
     random,    ///< fresh Gaussian noise every call
     constant,  ///< the stored noise_const buffers (reproducible; the reference generate.py default)
@@ -32,9 +37,19 @@ struct SynthesisOptions {
     /// With NoiseMode::custom: one unit-variance noise tensor per synthesis layer, in layer order
     /// (see SynthesisNetwork::noise_resolutions), each [res, res] or [N, 1, res, res].
     std::vector<torch::Tensor> noise;
-    /// When set, receives each synthesis block's feature maps [N, C, res, res] (float32, lowest
-    /// resolution first), e.g. to look inside the network.
+    /// When set, receives each synthesis block's (StyleGAN3: each layer's) feature maps [N, C, H, W]
+    /// (float32, in network order), e.g. to look inside the network.
     std::vector<torch::Tensor>* block_outputs = nullptr;
+    /// StyleGAN3: the input's user transform [3, 3] (see stylegan3_transform); undefined = the network's
+    /// own `transform` buffer. Ignored by StyleGAN2.
+    torch::Tensor input_transform;
+};
+
+/// One modulated layer of a synthesis network (ToRGB excluded): the W+ index it reads and its
+/// style-affine weight [in_channels, w_dim].
+struct StyleLayer {
+    int ws_index;
+    torch::Tensor affine_weight;
 };
 
 /// z (and label c) -> w, broadcast to num_ws, with optional truncation.
@@ -56,17 +71,33 @@ private:
     std::vector<std::shared_ptr<FullyConnectedLayer>> layers_;
 };
 
-/// ws [N, num_ws, w_dim] -> image [N, img_channels, R, R] (float32, about [-1, 1]).
+/// ws [N, num_ws, w_dim] -> image [N, img_channels, R, R] (float32, about [-1, 1]). The interface both
+/// families implement (StyleGAN2: blocks b4..bR; StyleGAN3: input + layers L0..LN).
 class SynthesisNetwork : public torch::nn::Module {
 public:
-    explicit SynthesisNetwork(const GeneratorConfig& config);
-    torch::Tensor forward(const torch::Tensor& ws, const SynthesisOptions& options = {});
-
-    /// Resolutions of the blocks, 4 up to the image resolution.
-    const std::vector<int>& block_resolutions() const { return resolutions_; }
-    /// Resolution of each synthesis layer's noise input, in layer order (b4.conv1, b8.conv0, b8.conv1, ...).
-    std::vector<int> noise_resolutions() const;
+    ~SynthesisNetwork() override = default;
+    virtual torch::Tensor forward(const torch::Tensor& ws, const SynthesisOptions& options = {}) = 0;
+    /// Resolution of each noise input in layer order (b4.conv1, b8.conv0, b8.conv1, ...); empty for StyleGAN3.
+    virtual std::vector<int> noise_resolutions() const = 0;
+    /// The modulated layers except ToRGB, in network order (closed-form factorisation reads these).
+    virtual std::vector<StyleLayer> style_layers() const = 0;
+    /// Names of the entries block_outputs receives ("b4", ... or "L0_36_512", ...).
+    virtual std::vector<std::string> block_names() const = 0;
     const int num_ws;
+
+protected:
+    explicit SynthesisNetwork(int num_ws_) : num_ws(num_ws_) {}
+};
+
+/// StyleGAN2 synthesis: constant input and blocks of modulated 3x3 convolutions with noise, skip /
+/// resnet / orig architecture, fp16 blocks on CUDA.
+class Stylegan2Synthesis : public SynthesisNetwork {
+public:
+    explicit Stylegan2Synthesis(const GeneratorConfig& config);
+    torch::Tensor forward(const torch::Tensor& ws, const SynthesisOptions& options = {}) override;
+    std::vector<int> noise_resolutions() const override;
+    std::vector<StyleLayer> style_layers() const override;
+    std::vector<std::string> block_names() const override;
 
 private:
     GeneratorConfig config_;
@@ -74,7 +105,29 @@ private:
     std::vector<std::shared_ptr<SynthesisBlock>> blocks_;
 };
 
-/// The full generator: mapping + synthesis.
+/// StyleGAN3 (alias-free, -T and -R) synthesis: Fourier-feature input with a learned and a user
+/// transform, then layers of modulated convolution and filtered leaky ReLU (up, lrelu, down).
+class Stylegan3Synthesis : public SynthesisNetwork {
+public:
+    explicit Stylegan3Synthesis(const GeneratorConfig& config);
+    torch::Tensor forward(const torch::Tensor& ws, const SynthesisOptions& options = {}) override;
+    std::vector<int> noise_resolutions() const override { return {}; }
+    std::vector<StyleLayer> style_layers() const override;
+    std::vector<std::string> block_names() const override;
+
+private:
+    torch::Tensor forward_one(const torch::Tensor& ws, const SynthesisOptions& options);
+    GeneratorConfig config_;
+    std::shared_ptr<Stylegan3Input> input_;
+    std::vector<std::shared_ptr<Stylegan3Layer>> layers_;
+    std::vector<std::string> names_;
+};
+
+/// gen_images.py's input transform for --translate X,Y --rotate DEG: inv(make_transform(translate,
+/// rotate)) as float32 [3, 3], for SynthesisOptions::input_transform.
+torch::Tensor stylegan3_transform(double translate_x, double translate_y, double rotate_degrees);
+
+/// The full generator: mapping + synthesis (StyleGAN2 or StyleGAN3, by config.family).
 class Generator : public torch::nn::Module {
 public:
     explicit Generator(const GeneratorConfig& config);
