@@ -2,6 +2,8 @@
 // stylegan3-repo snapshots, rosinality checkpoints; from the original file and from converted safetensors.
 #include "test_util.h"
 
+#include <array>
+
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/latent.h"
@@ -211,7 +213,8 @@ TEST_CASE("formats: other configurations of each kind: conditional, resnet/orig/
 
 namespace {
 // A StyleGAN3 case: mapping, truncation, images, the gen_images.py transform, D logits, the training G.
-void check_stylegan3_case(const std::string& name, const Model& m) {
+// `moved` holds gen_images.py's translate and rotate of the case's transformed image.
+void check_stylegan3_case(const std::string& name, const Model& m, std::array<double, 3> moved = {0.125, -0.25, 17.2}) {
     INFO("case " << name << " from " << m.path);
     REQUIRE(m.G_ema);
     REQUIRE(m.G);
@@ -227,9 +230,10 @@ void check_stylegan3_case(const std::string& name, const Model& m) {
     CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi1.0")), expected(name, "img_psi1.0")) <= kImgTol);
     CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7")), expected(name, "img_psi0.7")) <= kImgTol);
     CHECK(max_abs_diff(G.forward(z, c, 1.0), expected(name, "img_psi1.0")) <= kImgTol);
-    SynthesisOptions moved;
-    moved.input_transform = stylegan3_transform(0.125, -0.25, 17.2);
-    CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7"), moved), expected(name, "img_psi0.7_transformed")) <= kImgTol);
+    SynthesisOptions transformed;
+    transformed.input_transform = stylegan3_transform(moved[0], moved[1], moved[2]);
+    CHECK(max_abs_diff(G.synthesis->forward(expected(name, "ws_psi0.7"), transformed), expected(name, "img_psi0.7_transformed")) <=
+          kImgTol);
     CHECK(max_abs_diff(m.D->forward(expected(name, "img_psi1.0"), c), expected(name, "D_logits")) <= kImgTol);
     CHECK(max_abs_diff(m.G->forward(z, c, 1.0), expected(name, "G_img_psi1.0")) <= kImgTol);
 }
@@ -251,4 +255,28 @@ TEST_CASE("formats: StyleGAN3-T and -R snapshots match the stylegan3 repo, also 
     CHECK(r.G_ema->config.stylegan3.use_radial_filters);
     CHECK(r.G_ema->config.stylegan3.conv_kernel == 1);
     CHECK(r.D->config.conv_clamp == 256.0);  // the stylegan3 repo's discriminator defaults
+}
+
+TEST_CASE("formats: a conditional StyleGAN3-R at 64x64 written with protocol 5, and latentkit's filter design") {
+    const Model m = load_model(lktest::data_path("variants/sg3r_cond64.pkl"));
+    CHECK(m.G_ema->config.c_dim == 4);
+    CHECK(m.G_ema->config.stylegan3.num_layers == 8);
+    check_stylegan3_case("variants/sg3r_cond64", m, {-0.2, 0.1, 0.3 * 180 / 3.14159265358979323846});
+
+    // A network built from its configuration alone designs its filters as the stylegan3 repo (scipy) does.
+    for (const std::string kind : {"t", "r"}) {
+        GeneratorConfig c = m.G_ema->config;
+        c.c_dim = 0;
+        c.stylegan3.conv_kernel = kind == "t" ? 3 : 1;
+        c.stylegan3.use_radial_filters = kind == "r";
+        Generator G(c);
+        int compared = 0;
+        for (const auto& b : G.synthesis->named_buffers(true)) {
+            if (b.key().find("_filter") == std::string::npos) continue;
+            INFO(kind << " " << b.key());
+            CHECK(max_abs_diff(b.value(), expected("variants/sg3_filters", kind + "." + b.key())) <= 1e-6);
+            ++compared;
+        }
+        CHECK(compared == static_cast<int>(lktest::golden(expected_file("variants/sg3_filters")).tensors.size() / 2));
+    }
 }

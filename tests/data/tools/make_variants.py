@@ -14,6 +14,10 @@ away from its initial value, so a wrong gain or a skipped buffer shows.
   stylegan2-ada-pytorch's own legacy.py conversion of the file.
 - sg3sg2_cond16.pkl: a stylegan3-repo networks_stylegan2 snapshot, conditional (5 classes),
   'orig' generator, 'skip' discriminator, conv_clamp absent (the repo's default 256 applies).
+- sg3r_cond64.pkl: a stylegan3-repo StyleGAN3-R snapshot, conditional (4 classes), 64x64, 8 layers,
+  num_critical 1, written with protocol 5 (numpy's own _frombuffer arrays in the module attributes).
+  sg3_filters.expected.safetensors holds the up/down filters the stylegan3 repo designs (scipy) for
+  an unperturbed -T and -R network of that shape, to check latentkit's own filter design.
 - rosi_64.pt: a rosinality checkpoint at 64x64, channel_multiplier 1 and the repo's channel table
   divided by 32, n_mlp 4, with g_ema and d only and no latent_avg: the truncation centre is the mean
   of W over numpy RandomState(123).randn(10000, latent), as latentkit computes it then.
@@ -204,6 +208,57 @@ def make_tf(ada_repo, out):
 # ---------------------------------------------------------------------------------------------
 # stylegan3-repo networks_stylegan2 snapshot.
 
+def placeholder_sources(*networks):
+    """As in formats/: a neutral placeholder instead of the module source a real snapshot carries."""
+    for net in networks:
+        for module in net.modules():
+            if hasattr(type(module), "_orig_module_src"):
+                type(module)._orig_module_src = "(placeholder: the source of the module that defines this class)"
+
+
+def make_sg3(sg3_repo, out):
+    sys.path.insert(0, sg3_repo)
+    from training import networks_stylegan3 as nets3
+    from training import networks_stylegan2 as nets2
+    shape = dict(z_dim=24, w_dim=32, img_resolution=64, img_channels=3, mapping_kwargs=dict(num_layers=3),
+                 channel_base=1024, channel_max=40, num_layers=8, num_critical=1, margin_size=6)
+    filters = {}
+    for kind, extra in [("t", {}), ("r", dict(conv_kernel=1, use_radial_filters=True))]:
+        torch.manual_seed(3)
+        G = nets3.Generator(c_dim=0, **shape, **extra)
+        for name, buf in G.synthesis.named_buffers():
+            if name.endswith("_filter"):
+                filters[f"{kind}.{name}"] = buf
+    write_safetensors(os.path.join(out, "sg3_filters.expected.safetensors"), filters)
+
+    kwargs = dict(c_dim=4, **shape, conv_kernel=1, use_radial_filters=True, magnitude_ema_beta=0.99)
+    torch.manual_seed(4)
+    G, G_ema = nets3.Generator(**kwargs).eval(), nets3.Generator(**kwargs).eval()
+    D = nets2.Discriminator(c_dim=4, img_resolution=64, img_channels=3, channel_base=1024, channel_max=40,
+                            block_kwargs={}, mapping_kwargs={}, epilogue_kwargs=dict(mbstd_group_size=4)).eval()
+    for k, net in enumerate([G, G_ema, D]):
+        perturb(net, 30 + k)
+    with torch.no_grad():
+        z, c = zs(24), labels(4)
+        expected = {"z": z, "c": c}
+        for psi in [1.0, 0.7]:
+            expected[f"ws_psi{psi}"] = G_ema.mapping(z, c, truncation_psi=psi)
+            expected[f"img_psi{psi}"] = G_ema.synthesis(expected[f"ws_psi{psi}"])
+        expected["ws_psi0.5_cutoff2"] = G_ema.mapping(z, c, truncation_psi=0.5, truncation_cutoff=2)
+        m = np.linalg.inv(np.array([[np.cos(0.3), np.sin(0.3), -0.2], [-np.sin(0.3), np.cos(0.3), 0.1], [0, 0, 1]]))
+        saved = G_ema.synthesis.input.transform.clone()
+        G_ema.synthesis.input.transform.copy_(torch.from_numpy(m))
+        expected["img_psi0.7_transformed"] = G_ema.synthesis(expected["ws_psi0.7"])
+        G_ema.synthesis.input.transform.copy_(saved)
+        expected["D_logits"] = D(expected["img_psi1.0"], c)
+        expected["G_img_psi1.0"] = G(z, c)
+    placeholder_sources(G, G_ema, D)
+    with open(os.path.join(out, "sg3r_cond64.pkl"), "wb") as f:
+        pickle.dump(dict(G=G, D=D, G_ema=G_ema, augment_pipe=None, training_set_kwargs=None), f, protocol=5)
+    write_safetensors(os.path.join(out, "sg3r_cond64.expected.safetensors"), expected)
+    sys.path.remove(sg3_repo)
+
+
 def make_sg3sg2(sg3_repo, out):
     sys.path.insert(0, sg3_repo)
     from training import networks_stylegan2 as nets
@@ -219,10 +274,7 @@ def make_sg3sg2(sg3_repo, out):
         perturb(net, 10 + k)
     with torch.no_grad():
         expected = ada_outputs(G_ema, G, D, 5)
-    # As in formats/: a neutral placeholder instead of the module source a real snapshot carries.
-    for module in list(G.modules()) + list(D.modules()):
-        if hasattr(type(module), "_orig_module_src"):
-            type(module)._orig_module_src = "(placeholder: the source of the module that defines this class)"
+    placeholder_sources(G, D)
     with open(os.path.join(out, "sg3sg2_cond16.pkl"), "wb") as f:
         pickle.dump(dict(G=G, D=D, G_ema=G_ema, augment_pipe=None, training_set_kwargs=None), f, protocol=4)
     write_safetensors(os.path.join(out, "sg3sg2_cond16.expected.safetensors"), expected)
@@ -269,6 +321,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     make_tf(ada, out)
     make_sg3sg2(sg3, out)
+    make_sg3(sg3, out)
     make_rosinality(rosi, out)
 
 
