@@ -339,3 +339,27 @@ TEST_CASE("viewer: opens each other kind of model file and shows generate's imag
         CHECK(max_diff(io::read_png(png), io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())}) <= 1);
     }
 }
+
+TEST_CASE("viewer: a StyleGAN3 model with the translate and rotate controls, layer view and morph export") {
+    lktest::TempDir dir;
+    const std::string script = "seed 42\nsync\nwait 2\nsave-image " + (dir / "a.png") + "\npsi 0.7\ntranslate 0.125 -0.25\nrotate 17.2\nsync\nwait 2\n" +
+                               "save-image " + (dir / "b.png") + "\nscreenshot " + (dir / "window.png") + "\nkey\nseed 1\nsync\nkey\nexport " +
+                               (dir / "morph/") + " 3\nlayer 5\nsync\nwait 2\nsave-image " + (dir / "layer.png") + "\nsync\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({data_path("formats/sg3t_32.pkl"), "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    auto sample = [](const char* tensor) {
+        const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor("../formats/sg3t_32.expected.safetensors", tensor).narrow(0, 2, 1))[0].contiguous();
+        return io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
+    };
+    CHECK(max_diff(io::read_png(dir / "a.png"), sample("img_psi1.0")) <= 1);
+    CHECK(max_diff(io::read_png(dir / "b.png"), sample("img_psi0.7_transformed")) <= 1);  // gen_images.py's transform
+    CHECK(io::read_png(dir / "layer.png").width > 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["family"] == "StyleGAN3");
+    CHECK(state["error"] == "");
+    CHECK(state["morph"]["done"] == true);
+    CHECK(fs::exists(dir / "morph/frame000002.png"));
+    CHECK(max_diff(io::read_png(dir / "morph/frame000000.png"), io::read_png(dir / "b.png")) <= 1);  // the export keeps the transform
+}

@@ -26,6 +26,7 @@ namespace {
 struct Opts {
     std::string model, device = "cpu";
     int random_resolution = 0;
+    std::string arch = "stylegan2";
     int batch = 1, iters = 10, warmup = 2;
 };
 
@@ -33,26 +34,38 @@ void sync(const torch::Device& d) {
     if (d.is_cuda()) torch::cuda::synchronize(d.index() < 0 ? 0 : d.index());
 }
 
-// The generator to benchmark: --model, or random weights with the reference paper256 widths.
+// The generator to benchmark: --model, or random weights: StyleGAN2 with the reference paper256 widths,
+// StyleGAN3 with those of the stylegan3 repo's ffhqu-256 runs (--cbase 16384, 2 mapping layers).
 std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what) {
     if (o.model.empty() == (o.random_resolution == 0)) throw ArgumentError("give either --model or --random RES");
-    std::shared_ptr<Generator> G;
-    if (o.random_resolution) {
-        GeneratorConfig c;
-        c.img_resolution = o.random_resolution;
+    if (!o.random_resolution) {
+        what = o.model;
+        return load_model_arg(o.model).generator();
+    }
+    GeneratorConfig c;
+    c.img_resolution = o.random_resolution;
+    if (o.arch == "stylegan2") {
         c.synthesis.channel_base = 16384;
         c.synthesis.channel_max = 512;
         c.synthesis.conv_clamp = 256;
         c.synthesis.num_fp16_res = 4;
         c.mapping.num_layers = 8;
-        c.validate();
-        G = std::make_shared<Generator>(c);
-        what = fmt::format("random {}x{} generator, paper256 widths", o.random_resolution, o.random_resolution);
+        what = fmt::format("random {0}x{0} StyleGAN2 generator, paper256 widths", o.random_resolution);
     } else {
-        G = load_model_arg(o.model).generator();
-        what = o.model;
+        c.family = GeneratorFamily::stylegan3;
+        c.mapping.num_layers = 2;
+        c.mapping.w_avg_beta = 0.998;
+        c.stylegan3.channel_base = 16384;
+        if (o.arch == "stylegan3-r") {
+            c.stylegan3.conv_kernel = 1;
+            c.stylegan3.use_radial_filters = true;
+            c.stylegan3.channel_base *= 2;
+            c.stylegan3.channel_max *= 2;
+        }
+        what = fmt::format("random {0}x{0} {1} generator, ffhqu-256 widths", o.random_resolution, o.arch == "stylegan3-r" ? "StyleGAN3-R" : "StyleGAN3-T");
     }
-    return G;
+    c.validate();
+    return std::make_shared<Generator>(c);
 }
 
 void bench_generate(const Opts& o) {
@@ -366,6 +379,8 @@ void register_bench(CLI::App& app) {
     auto* gen = bench->add_subcommand("generate", "Time mapping + synthesis (ms/image, images/s)");
     gen->add_option("--model,-m", o->model, "Model file");
     gen->add_option("--random", o->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    gen->add_option("--arch", o->arch, "With --random: stylegan2 (paper256 widths), stylegan3-t or stylegan3-r (ffhqu-256 widths)")
+        ->check(CLI::IsMember({"stylegan2", "stylegan3-t", "stylegan3-r"}));
     gen->add_option("--batch", o->batch, "Batch size");
     gen->add_option("--iters", o->iters, "Timed iterations");
     gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations");

@@ -21,6 +21,7 @@ struct Opts {
     std::vector<double> truncs{1.0};
     std::optional<int> trunc_cutoff, class_index;
     int batch = 8;
+    InputTransform transform;
 };
 
 
@@ -40,6 +41,7 @@ void run(const Opts& o) {
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const auto& cfg = G->config;
+    const torch::Tensor transform = o.transform.for_generator(cfg);
     torch::Tensor projected;
     if (!o.projected_w.empty()) projected = read_ws_npz(o.projected_w, cfg);
     else class_labels(cfg.c_dim, o.class_index, 1);  // validates --class before any work
@@ -49,6 +51,7 @@ void run(const Opts& o) {
     torch::NoGradGuard no_grad;
     SynthesisOptions so;
     so.noise_mode = noise;
+    so.input_transform = transform;
     namespace fs = std::filesystem;
 
     const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(items.size());
@@ -106,6 +109,7 @@ void register_generate(CLI::App& app) {
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
     cmd->add_option("--grid", o->grid, "COLSxROWS: write all images as one OUTDIR/grid.png, row by row");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
+    o->transform.add_options(cmd);
     cmd->add_option("--batch", o->batch, "Images per batch");
     cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
     cmd->add_option("--outdir,-o", o->outdir, "Output folder")->required();

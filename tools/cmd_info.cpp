@@ -33,7 +33,7 @@ void register_info(CLI::App& app) {
         if (m.G_ema || m.G) {
             const auto g = m.generator();
             const auto& c = g->config;
-            j["kind"] = "StyleGAN2 generator";
+            j["kind"] = fmt::format("{} generator", c.family_name());
             j["resolution"] = c.img_resolution;
             j["channels"] = c.img_channels;
             j["z_dim"] = c.z_dim;
@@ -41,11 +41,22 @@ void register_info(CLI::App& app) {
             j["c_dim"] = c.c_dim;
             j["num_ws"] = c.num_ws();
             j["mapping_layers"] = c.mapping.num_layers;
-            j["architecture"] = c.synthesis.architecture;
-            j["channel_base"] = c.synthesis.channel_base;
-            j["channel_max"] = c.synthesis.channel_max;
-            j["num_fp16_res"] = c.synthesis.num_fp16_res;
-            j["conv_clamp"] = c.synthesis.conv_clamp ? nlohmann::ordered_json(*c.synthesis.conv_clamp) : nlohmann::ordered_json(nullptr);
+            auto clamp_json = [](const std::optional<double>& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
+            if (c.family == GeneratorFamily::stylegan3) {
+                const auto& t = c.stylegan3;
+                j["architecture"] = t.use_radial_filters || t.conv_kernel == 1 ? "StyleGAN3-R (rotation equivariant)" : "StyleGAN3-T (translation equivariant)";
+                j["layers"] = t.num_layers;
+                j["channel_base"] = t.channel_base;
+                j["channel_max"] = t.channel_max;
+                j["num_fp16_res"] = t.num_fp16_res;
+                j["conv_clamp"] = clamp_json(t.conv_clamp);
+            } else {
+                j["architecture"] = c.synthesis.architecture;
+                j["channel_base"] = c.synthesis.channel_base;
+                j["channel_max"] = c.synthesis.channel_max;
+                j["num_fp16_res"] = c.synthesis.num_fp16_res;
+                j["conv_clamp"] = clamp_json(c.synthesis.conv_clamp);
+            }
         } else {
             j["kind"] = "StyleGAN2 discriminator only";
         }

@@ -27,6 +27,7 @@ struct Opts {
     uint32_t noise_seed = 0;
     double trunc = 1.0;
     std::optional<int> trunc_cutoff, class_index;
+    InputTransform transform;
 };
 
 void run(const Opts& o) {
@@ -55,6 +56,7 @@ void run(const Opts& o) {
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     if (!o.layers.empty()) spec.layers = parse_layers(o.layers, G->config.num_ws());
+    spec.input_transform = o.transform.for_generator(G->config);
     for (const auto& f : o.w_files) spec.w_keys.push_back(read_ws_npz(f, G->config));
     G->to(device);
     G->eval();
@@ -103,6 +105,7 @@ void register_morph(CLI::App& app) {
     cmd->add_flag("--noise-loop", o->noise_loop, "Noise that moves smoothly and loops with the video");
     cmd->add_option("--noise-seed", o->noise_seed, "Seed of the --noise-loop noise");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
+    o->transform.add_options(cmd);
     cmd->add_option("--fps", o->fps, "Frames per second");
     cmd->add_option("--crf", o->crf, "Encoder quality, lower is better (default 18 for H.264, 32 for VP9)");
     cmd->add_option("--preset", o->preset, "x264 preset: ultrafast ... veryslow");

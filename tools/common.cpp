@@ -116,6 +116,43 @@ c10::Device parse_device(const std::string& text) {
     throw ArgumentError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
 }
 
+namespace {
+const CLI::App* g_invocation = nullptr;
+
+// Options of StyleGAN2's noise inputs, which a StyleGAN3 network does not have: said once, not refused.
+void note_stylegan3_options(const Model& m) {
+    if (!m.G_ema && !m.G) return;
+    if (m.generator()->config.family != GeneratorFamily::stylegan3) return;
+    for (const char* option : {"--noise-mode", "--noise-loop", "--fixed-noise"})
+        if (option_given(option)) log_warn(fmt::format("{}: StyleGAN3 networks have no noise inputs, so it changes nothing here", option));
+}
+}  // namespace
+
+void set_invocation(const CLI::App& app) {
+    const CLI::App* a = &app;
+    while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
+    g_invocation = a;
+}
+
+bool option_given(const std::string& option) {
+    const CLI::Option* o = g_invocation ? g_invocation->get_option_no_throw(option) : nullptr;
+    return o && o->count() > 0;
+}
+
+void InputTransform::add_options(CLI::App* cmd) {
+    cmd->add_option("--translate", translate, "StyleGAN3: translate the output by X,Y (as gen_images.py)")->delimiter(',')->expected(2);
+    cmd->add_option("--rotate", rotate, "StyleGAN3: rotate the output by DEG degrees (as gen_images.py)");
+}
+
+torch::Tensor InputTransform::for_generator(const GeneratorConfig& config) const {
+    if (translate.empty() && rotate == 0) return {};
+    if (config.family != GeneratorFamily::stylegan3)
+        throw ArgumentError("--translate and --rotate move a StyleGAN3 network's input; this is a StyleGAN2 model, which has none");
+    if (!std::isfinite(rotate) || (!translate.empty() && (!std::isfinite(translate[0]) || !std::isfinite(translate[1]))))
+        throw ArgumentError("--translate and --rotate must be finite numbers");
+    return stylegan3_transform(translate.empty() ? 0 : translate[0], translate.empty() ? 0 : translate[1], rotate);
+}
+
 io::DownloadProgress download_bar() {
     auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
     return [bar](uint64_t done, uint64_t total) {
@@ -142,6 +179,7 @@ Model load_model_arg(const std::string& path) {
     Model m = io::load_model_location(path, download_bar());
     log_info(fmt::format("loaded {} ({})", path, m.format));
     for (const std::string& note : m.notes) log_info(note);
+    note_stylegan3_options(m);
     return m;
 }
 

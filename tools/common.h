@@ -60,6 +60,24 @@ inline constexpr const char* kModelHelp =
 /// (io::default_model) and says so.
 Model load_model_arg(const std::string& path);
 
+/// Remembers the (sub)command being run; main calls it once the command line is parsed, so that the
+/// helpers below can tell which options were given.
+void set_invocation(const CLI::App& app);
+
+/// True when the command being run was given `option` (e.g. "--noise-mode").
+bool option_given(const std::string& option);
+
+/// StyleGAN3's input transform from --translate X,Y and --rotate DEG, as gen_images.py sets it.
+struct InputTransform {
+    std::vector<double> translate;  ///< X,Y in output-image units; empty = none
+    double rotate = 0;              ///< degrees
+    /// Adds --translate and --rotate to `cmd`.
+    void add_options(CLI::App* cmd);
+    /// The [3, 3] transform for SynthesisOptions::input_transform (undefined when neither option was
+    /// given); throws ArgumentError for a StyleGAN2 model, which has no input to transform.
+    at::Tensor for_generator(const GeneratorConfig& config) const;
+};
+
 /// A model location as a local file: URLs are downloaded into the cache (with a progress bar).
 std::string model_file_arg(const std::string& location);
 

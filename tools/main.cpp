@@ -1,4 +1,4 @@
-// latentkit: explore StyleGAN2-ADA latent spaces from the command line.
+// latentkit: explore StyleGAN2 and StyleGAN3 latent spaces from the command line.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
     using namespace latentkit;
-    CLI::App app{"latentkit: explore the latent spaces of StyleGAN2-ADA generators"};
+    CLI::App app{"latentkit: explore the latent spaces of StyleGAN2 and StyleGAN3 generators"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "latentkit 0.1.0");
     bool quiet = false, verbose = false;
@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
         app.parse_complete_callback([&]() { 
             spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
             if (threads > 0) torch::set_num_threads(threads);
+            tools::set_invocation(app);
         });
         app.parse(argc, argv);
         return 0;

@@ -307,6 +307,9 @@ int run(const Options& o) {
                 job.cubic = s.morph_cubic;
                 job.loop = s.morph_loop;
                 job.fps = s.morph_fps;
+                job.translate_x = s.translate_x;
+                job.translate_y = s.translate_y;
+                job.rotate = s.rotate;
                 for (const auto& k : s.morph_keys) job.keys.push_back(k.second);
                 exporter.start(job);
             }
@@ -383,7 +386,8 @@ int run(const Options& o) {
                         median(bench_render_ms), bench_render_ms.size(), s.device.c_str(), s.upload.c_str());
         }
         if (!o.dump_state.empty()) {
-            const std::string text = nlohmann::json{{"error", s.error}, {"model", s.model_path}, {"resolution", s.model.resolution},
+            const std::string text = nlohmann::json{{"error", s.error}, {"model", s.model_path}, {"family", s.model.family},
+                                                    {"resolution", s.model.resolution},
                                                     {"device", s.device}, {"upload", s.upload},
                                                     {"seed_x", s.seed_x}, {"directions", s.directions.size()},
                                                     {"projection", {{"done", proj_snap.done}, {"error", proj_snap.error}, {"step", proj_snap.step},

@@ -45,6 +45,8 @@ void MorphExporter::run(MorphExportJob job) {
             if (static_cast<int64_t>(k.size()) != static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim) throw ShapeError("a keyframe does not fit this model");
             spec.w_keys.push_back(torch::tensor(k).reshape({1, cfg.num_ws(), cfg.w_dim}));
         }
+        if (cfg.family == GeneratorFamily::stylegan3 && (job.translate_x != 0 || job.translate_y != 0 || job.rotate != 0))
+            spec.input_transform = stylegan3_transform(job.translate_x, job.translate_y, job.rotate);
         const torch::Device device(job.device);
         G->to(device);
         G->eval();

@@ -15,6 +15,7 @@ struct MorphExportJob {
     std::vector<std::vector<float>> keys;  ///< W+ keyframes, each num_ws * w_dim
     bool cubic = false, loop = false;
     int frames_per_transition = 60, fps = 30;
+    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform of every frame
 };
 
 /// Progress of an export.

@@ -139,6 +139,8 @@ void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
     char buf[1024];
     std::snprintf(buf, sizeof(buf), "%s", s.morph_out.c_str());
     if (ImGui::InputText("video", buf, sizeof(buf))) s.morph_out = buf;
+    if (s.model.family == "StyleGAN3")
+        ImGui::TextDisabled("frames use translate (%.3f, %.3f), rotate %.1f deg", s.translate_x, s.translate_y, s.rotate);
     if (!e.running) {
         if (ImGui::Button("Export")) {
             MorphExportJob job;
@@ -192,8 +194,18 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
         float psi = static_cast<float>(s.psi);
         if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
         ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
-        ImGui::Combo("noise", &s.noise_mode, "const\0random\0none\0");
-        if (s.noise_mode == 1) ImGui::InputInt("noise seed", &s.noise_seed);
+        if (s.model.family == "StyleGAN3") {
+            // As the stylegan3 visualizer: the input's translation and rotation (gen_images.py's options).
+            float t[2] = {static_cast<float>(s.translate_x), static_cast<float>(s.translate_y)};
+            if (ImGui::SliderFloat2("translate", t, -1.0f, 1.0f, "%.3f")) s.translate_x = t[0], s.translate_y = t[1];
+            float rot = static_cast<float>(s.rotate);
+            if (ImGui::SliderFloat("rotate", &rot, -180.0f, 180.0f, "%.1f deg")) s.rotate = rot;
+            if (ImGui::Button("Reset transform")) s.translate_x = s.translate_y = s.rotate = 0;
+            ImGui::TextDisabled("StyleGAN3 has no noise inputs");
+        } else {
+            ImGui::Combo("noise", &s.noise_mode, "const\0random\0none\0");
+            if (s.noise_mode == 1) ImGui::InputInt("noise seed", &s.noise_seed);
+        }
     }
     if (ImGui::CollapsingHeader("Style mixing")) {
         ImGui::Checkbox("mix", &s.mix);

@@ -191,7 +191,8 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
             m->G->to(torch::Device(r.device));
             m->G->eval();
             const auto& c = m->G->config;
-            m->summary = {r.model_path, loaded.format, model_fingerprint(*m->G), c.img_resolution, c.img_channels, c.num_ws(), c.w_dim, c.z_dim, c.c_dim};
+            m->summary = {r.model_path, loaded.format, model_fingerprint(*m->G), c.img_resolution, c.img_channels, c.num_ws(), c.w_dim, c.z_dim,
+                          c.c_dim, c.family_name()};
             model_ = std::move(m);
             out.model = model_->summary;
         }
@@ -237,6 +238,8 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         } else {
             throw ArgumentError("unknown noise mode " + r.noise_mode);
         }
+        if (cfg.family == GeneratorFamily::stylegan3 && (r.translate_x != 0 || r.translate_y != 0 || r.rotate != 0))
+            so.input_transform = stylegan3_transform(r.translate_x, r.translate_y, r.rotate);
         std::vector<torch::Tensor> blocks;
         if (r.view_block >= 0) so.block_outputs = &blocks;
         const torch::Tensor img = G.synthesis->forward(ws, so);

@@ -38,6 +38,7 @@ struct RenderRequest {
     std::vector<int> mix_layers;    ///< layers taken from mix_seed
     std::vector<DirectionEdit> edits;
     std::vector<float> base_ws;     ///< a W+ latent to start from instead of the seeds (num_ws * w_dim), e.g. a projection
+    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3: the input transform (gen_images.py's --translate, --rotate)
     int view_block = -1;            ///< show this synthesis block's features instead of the output (0 = 4x4)
     int view_channel = -1;          ///< that channel as gray, or -1 for the first three as RGB
     bool device_output = false;     ///< on CUDA, hand back the image in device memory (for CUDA-GL interop)
@@ -47,6 +48,7 @@ struct RenderRequest {
 struct ModelSummary {
     std::string path, format, fingerprint;
     int resolution = 0, channels = 0, num_ws = 0, w_dim = 0, z_dim = 0, c_dim = 0;
+    std::string family;  ///< "StyleGAN2" or "StyleGAN3"
 };
 
 /// An RGBA8 image in CUDA device memory (rows packed, top row first), kept alive by `owner`.

@@ -28,6 +28,9 @@ RenderRequest request_from(const ViewerState& s) {
         if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
     for (const auto& d : s.directions) r.edits.push_back({d.direction, d.strength, d.first_layer, d.last_layer});
     r.base_ws = s.base_ws;
+    r.translate_x = s.translate_x;
+    r.translate_y = s.translate_y;
+    r.rotate = s.rotate;
     if (s.morph_preview && s.morph_keys.size() >= 2) r.base_ws = morph_preview_ws(s);
     if (s.layer_view) r.view_block = s.layer_block, r.view_channel = s.layer_channel;
     return r;
@@ -37,7 +40,7 @@ bool same_render(const RenderRequest& a, const RenderRequest& b) {
     if (a.model_path != b.model_path || a.device != b.device || a.seed_x != b.seed_x || a.seed_y != b.seed_y || a.psi != b.psi ||
         a.cutoff != b.cutoff || a.noise_mode != b.noise_mode || a.noise_seed != b.noise_seed || a.mix != b.mix || a.mix_seed != b.mix_seed ||
         a.mix_layers != b.mix_layers || a.base_ws != b.base_ws || a.view_block != b.view_block || a.view_channel != b.view_channel ||
-        a.edits.size() != b.edits.size())
+        a.translate_x != b.translate_x || a.translate_y != b.translate_y || a.rotate != b.rotate || a.edits.size() != b.edits.size())
         return false;
     for (size_t k = 0; k < a.edits.size(); ++k) {
         const auto &x = a.edits[k], &y = b.edits[k];
@@ -130,6 +133,11 @@ bool apply_script_line(ViewerState& s, const std::string& line) {
         s.seed_y = (in >> y) ? y : 0.0;
     } else if (cmd == "psi") {
         s.psi = number("a value");
+    } else if (cmd == "translate") {
+        s.translate_x = number("X and Y");
+        s.translate_y = number("X and Y");
+    } else if (cmd == "rotate") {
+        s.rotate = number("degrees");
     } else if (cmd == "cutoff") {
         s.cutoff = static_cast<int>(number("a layer count"));
     } else if (cmd == "noise") {

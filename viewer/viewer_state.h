@@ -33,6 +33,7 @@ struct ViewerState {
     int cutoff = -1;
     int noise_mode = 0;  ///< 0 const, 1 random, 2 none
     int noise_seed = 0;
+    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform (degrees)
     // Style mixing
     bool mix = false;
     int mix_seed = 1;

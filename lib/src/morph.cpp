@@ -89,6 +89,7 @@ torch::Tensor MorphRenderer::render(int64_t first, int64_t n) {
     torch::NoGradGuard no_grad;
     SynthesisOptions so;
     so.noise_mode = spec_.noise;
+    so.input_transform = spec_.input_transform;
     if (spec_.noise == NoiseMode::custom) {
         std::vector<torch::Tensor> angles;
         for (int64_t f = first; f < first + n; ++f)

@@ -25,6 +25,7 @@ struct MorphSpec {
     NoiseMode noise = NoiseMode::constant;  ///< NoiseMode::custom: smooth noise that loops with the video
     uint32_t noise_seed = 0;              ///< seed of the looping noise
     std::optional<int> class_index;       ///< label for conditional models
+    torch::Tensor input_transform;        ///< StyleGAN3: the input transform of every frame (SynthesisOptions)
     int batch = 8;                        ///< images per synthesis call
 };
 

@@ -239,6 +239,9 @@ void Trainer::restore(const std::string& path) {
         throw ModelFormatError(path + ": cannot resume training from it: it needs G, D and G_ema (this file has only " +
                                (m.G_ema ? std::string("G_ema") : m.G ? "G" : "D") + ")");
     const auto& g = m.G->config;
+    if (g.family == GeneratorFamily::stylegan3)
+        throw ModelFormatError(path + ": a StyleGAN3 model: latentkit trains StyleGAN2 networks only, so it cannot resume from or fine-tune "
+                                      "it (explore it with every other command)");
     if (g.img_resolution != data_.resolution() || g.img_channels != data_.channels() || g.c_dim != c_dim_)
         throw ModelFormatError(fmt::format("{}: the networks are for {}x{} images with {} channel(s) and {} label(s); the dataset has {}x{}, {}, {}",
                                            path, g.img_resolution, g.img_resolution, g.img_channels, g.c_dim, data_.resolution(),
