@@ -25,11 +25,11 @@ void check_sample(const std::string& png, const std::string& expected_file, cons
     CHECK((got - ref).abs().max().item<int>() <= 1);
 }
 
-void every_command(const std::string& file, const std::string& format) {
+void every_command(const std::string& file, const std::string& format, bool stylegan3 = false) {
     lktest::TempDir dir;
     const std::string model = lktest::data_path("formats/" + file);
     const std::string exp = "../formats/" + fs::path(file).stem().string() + ".expected.safetensors";
-    const char* const_img = "img_psi1.0_const";
+    const char* const_img = stylegan3 ? "img_psi1.0" : "img_psi1.0_const";
     INFO(model);
 
     lktest::Result r = run({"info", model, "--json"});
@@ -43,7 +43,7 @@ void every_command(const std::string& file, const std::string& format) {
     check_sample(dir / "gen/seed0042.png", exp, const_img, 2);
     r = run({"generate", "-m", model, "--seeds", "1000", "--trunc", "0.7", "-o", dir / "gen07"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    check_sample(dir / "gen07/seed1000.png", exp, "img_psi0.7_const", 3);
+    check_sample(dir / "gen07/seed1000.png", exp, stylegan3 ? "img_psi0.7" : "img_psi0.7_const", 3);
 
     r = run({"convert", model, dir / "converted.safetensors"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -80,6 +80,11 @@ void every_command(const std::string& file, const std::string& format) {
              "-o", dir / "edit.png"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
     CHECK(latentkit::io::read_png(dir / "edit.png").width == 3 * 32);
+
+    r = run({"nearest", "-m", model, "--data", dir / "gen", "--seeds", "0-1", "--out", dir / "nearest.png"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    r = run({"bench", "generate", "-m", model, "--iters", "1", "--warmup", "0"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
 }
 }  // namespace
 
@@ -88,3 +93,30 @@ TEST_CASE("cli formats: every command on a TensorFlow-era pickle") { every_comma
 TEST_CASE("cli formats: every command on a stylegan3-repo StyleGAN2 snapshot") { every_command("sg3sg2_32.pkl", "stylegan3-repo pickle"); }
 
 TEST_CASE("cli formats: every command on a rosinality checkpoint") { every_command("rosi_32.pt", "rosinality checkpoint"); }
+
+TEST_CASE("cli formats: every command on a StyleGAN3-T snapshot, with gen_images.py's --translate and --rotate") {
+    every_command("sg3t_32.pkl", "stylegan3-repo pickle", true);
+    lktest::TempDir dir;
+    const std::string model = lktest::data_path("formats/sg3t_32.pkl");
+    const std::string exp = "../formats/sg3t_32.expected.safetensors";
+    lktest::Result r = run({"generate", "-m", model, "--seeds", "0,1,42,1000", "--trunc", "0.7", "--translate", "0.125,-0.25", "--rotate", "17.2",
+                            "--noise-mode", "random", "-o", dir / "moved"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.err.find("StyleGAN3 networks have no noise inputs") != std::string::npos);  // said, not refused
+    for (int64_t k = 0; k < 4; ++k)
+        check_sample(dir / ("moved/" + std::vector<std::string>{"seed0000.png", "seed0001.png", "seed0042.png", "seed1000.png"}[k]), exp,
+                     "img_psi0.7_transformed", k);
+    r = run({"morph", "-m", model, "--seeds", "1,2", "--frames", "2", "--rotate", "30", "--noise-loop", "-o", dir / "frames/"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    r = run({"info", model});
+    CHECK(r.out.find("StyleGAN3-T") != std::string::npos);
+    lktest::check_error(run({"generate", "-m", lktest::data_path("golden/tiny32.pkl"), "--seeds", "1", "--rotate", "10", "-o", dir / "sg2"}), 2,
+                        "this is a StyleGAN2 model");
+    CHECK_FALSE(fs::exists(dir / "sg2"));
+    REQUIRE(run({"dataset", "--source", dir / "moved", "--dest", dir / "data.zip", "--resolution", "32"}).code == 0);
+    lktest::check_error(run({"train", "--data", dir / "data.zip", "--resume", model, "--outdir", dir / "run", "--kimg", "1"}), 1,
+                        "a StyleGAN3 model: latentkit trains StyleGAN2 networks only");
+    r = run({"bench", "generate", "--random", "32", "--arch", "stylegan3-r", "--iters", "1", "--warmup", "0"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.out.find("StyleGAN3-R") != std::string::npos);
+}

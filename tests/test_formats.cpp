@@ -280,3 +280,24 @@ TEST_CASE("formats: a conditional StyleGAN3-R at 64x64 written with protocol 5, 
         CHECK(compared == static_cast<int>(lktest::golden(expected_file("variants/sg3_filters")).tensors.size() / 2));
     }
 }
+
+TEST_CASE("formats: StyleGAN3 on CUDA: float32 matches the reference, fp16 layers stay close") {
+    if (!torch::cuda::is_available()) {
+        MESSAGE("no CUDA device: nothing to compare");
+        return;
+    }
+    const torch::Device cuda(torch::kCUDA);
+    torch::NoGradGuard no_grad;
+    for (const std::string name : {"sg3t_32", "sg3r_32"}) {
+        INFO(name);
+        const Model m = load_model(format_file(name + ".pkl"));
+        m.G_ema->to(cuda);
+        SynthesisOptions fp32;
+        fp32.force_fp32 = true;
+        const torch::Tensor ws = expected(name, "ws_psi1.0").to(cuda), ref = expected(name, "img_psi1.0");
+        CHECK(max_abs_diff(m.G_ema->synthesis->forward(ws, fp32), ref) <= 1e-3);
+        const torch::Tensor half = m.G_ema->synthesis->forward(ws);  // num_fp16_res layers in fp16, as the reference on CUDA
+        CHECK(half.scalar_type() == torch::kFloat32);
+        CHECK(max_abs_diff(half, ref) <= 5e-2 * ref.abs().max().item<double>() + 1e-3);
+    }
+}

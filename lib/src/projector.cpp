@@ -301,7 +301,7 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
         const torch::Tensor synth = G_->synthesis->forward(ws, so);
         const torch::Tensor dist = distance(synth);
         torch::Tensor loss = dist.sum();
-        if (o.optimize_noise && o.noise_regularize_weight > 0) loss = loss + noise_penalty(noise).sum() * o.noise_regularize_weight;
+        if (!noise.empty() && o.noise_regularize_weight > 0) loss = loss + noise_penalty(noise).sum() * o.noise_regularize_weight;
 
         optimizer.zero_grad();
         loss.backward();
