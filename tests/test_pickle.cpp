@@ -172,7 +172,7 @@ TEST_CASE("model files of other kinds get a one-line explanation") {
     CHECK_THROWS_AS(load_model(dir / "missing.pkl"), IoError);
     CHECK_THROWS_WITH_AS(load_model(dir.path()), doctest::Contains("directory"), IoError);
 
-    // A StyleGAN3 generator: persistence-pickled like StyleGAN2-ADA, but with a SynthesisInput module.
+    // A StyleGAN3 generator (told by its SynthesisInput module) without its tensors: read as one, and refused for them.
     auto obj = [](const std::string& cls, const std::string& state) {
         return "ctorch_utils.persistence\n_reconstruct_persistent_obj\n}(" + binunicode("type") + binunicode("class") + binunicode("version") +
                "K\x06" + binunicode("class_name") + binunicode(cls) + binunicode("state") + state + "u\x85R";

@@ -153,6 +153,7 @@ PickledNetwork read_pickled_network(const Value* obj, const char* expected_class
 
 std::shared_ptr<Generator> generator_from_pickle(const Value* obj, const std::string& source, KwargsOrigin origin) {
     PickledNetwork n = read_pickled_network(obj, "Generator", source);
+    if (n.stylegan3) n.where = source + " (StyleGAN3 Generator)";
     // StyleGAN3 networks exist only in the stylegan3 repo, with its layout and defaults.
     const GeneratorConfig config =
         n.stylegan3 ? GeneratorConfig::from_kwargs_json(n.kwargs.dump(), n.where, KwargsOrigin::stylegan3_repo, GeneratorFamily::stylegan3)
