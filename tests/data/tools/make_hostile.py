@@ -2,8 +2,8 @@
 
 Usage: python3 make_hostile.py FORMATS_DIR OUT_DIR   (Debian's python3-numpy and python3-torch)
 
-TensorFlow-era pickles are read with a stand-in for dnnlib.tflib.network.Network (a plain
-record: nothing of the original is run) and written back with the same class name.
+TensorFlow-era pickles are read with make_variants.py's stand-in for dnnlib.tflib.network.Network
+(a plain record: nothing of the original is run) and written back with the same class name.
 """
 import argparse
 import copy
@@ -15,25 +15,12 @@ import types
 import numpy as np
 import torch
 
-
-def network_module():
-    for name in ["dnnlib", "dnnlib.tflib", "dnnlib.tflib.network"]:
-        sys.modules.setdefault(name, types.ModuleType(name))
-
-    class Network:
-        def __setstate__(self, state):
-            self.__dict__.update(state)
-
-        def __getstate__(self):
-            return self.__dict__
-
-    Network.__module__, Network.__qualname__ = "dnnlib.tflib.network", "Network"
-    sys.modules["dnnlib.tflib.network"].Network = Network
-    return Network
+from make_variants import tf_network_class  # the stand-in for dnnlib.tflib.network.Network
 
 
 def tf_variants(src, out):
-    network_module()
+    sys.modules.setdefault("dnnlib", types.ModuleType("dnnlib"))  # no dnnlib here: the stand-in's parent
+    tf_network_class()
     with open(src, "rb") as f:
         G, D, Gs = pickle.load(f)
 

@@ -90,6 +90,7 @@ def ada_outputs(G_ema, G, D, c_dim):
 # TensorFlow-era pickle of a conditional network, converted by legacy.py.
 
 def tf_network_class():
+    """A stand-in for dnnlib.tflib.network.Network that pickles as it (NEWOBJ + BUILD of its dict)."""
     for name in ["dnnlib.tflib", "dnnlib.tflib.network"]:
         sys.modules.setdefault(name, types.ModuleType(name))
 
