@@ -108,6 +108,9 @@ TEST_CASE("cli formats: every command on a StyleGAN3-T snapshot, with gen_images
                      "img_psi0.7_transformed", k);
     r = run({"morph", "-m", model, "--seeds", "1,2", "--frames", "2", "--rotate", "30", "--noise-loop", "-o", dir / "frames/"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
+    r = run({"morph", "-m", model, "--seeds", "1-4", "--kind", "slerp", "--grid", "2x1", "--layers", "0-5", "--frames", "2", "-o", dir / "grid/"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(latentkit::io::read_png(dir / "grid/frame000000.png").width == 64);
     r = run({"info", model});
     CHECK(r.out.find("StyleGAN3-T") != std::string::npos);
     lktest::check_error(run({"generate", "-m", lktest::data_path("golden/tiny32.pkl"), "--seeds", "1", "--rotate", "10", "-o", dir / "sg2"}), 2,

@@ -356,6 +356,11 @@ TEST_CASE("viewer: a StyleGAN3 model with the translate and rotate controls, lay
     CHECK(max_diff(io::read_png(dir / "a.png"), sample("img_psi1.0")) <= 1);
     CHECK(max_diff(io::read_png(dir / "b.png"), sample("img_psi0.7_transformed")) <= 1);  // gen_images.py's transform
     CHECK(io::read_png(dir / "layer.png").width > 0);
+    const io::Image8 w = io::read_png(dir / "window.png");  // the window with the StyleGAN3 controls
+    CHECK(w.width == 1280);
+    std::set<uint32_t> colours;
+    for (size_t k = 0; k + 2 < w.pixels.size(); k += 3 * 97) colours.insert(w.pixels[k] << 16 | w.pixels[k + 1] << 8 | w.pixels[k + 2]);
+    CHECK(colours.size() > 20);
     const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
     CHECK(state["family"] == "StyleGAN3");
     CHECK(state["error"] == "");
