@@ -46,6 +46,8 @@ run ctest ctest --test-dir "$build" -j "$(nproc)" --output-on-failure
 run generate-$small-b1 "$lk" bench generate --random $small --batch 1 "${iters[@]}" --device "$device"
 run generate-$small-b8 "$lk" bench generate --random $small --batch 8 "${iters[@]}" --device "$device"
 run generate-$large-b1 "$lk" bench generate --random $large --batch 1 "${iters[@]}" --device "$device"
+run generate-sg3t-$small-b1 "$lk" bench generate --random $small --arch stylegan3-t --batch 1 "${iters[@]}" --device "$device"
+run generate-sg3r-$small-b1 "$lk" bench generate --random $small --arch stylegan3-r --batch 1 "${iters[@]}" --device "$device"
 run morph-$small "$lk" bench morph --random $small "${frames[@]}" --device "$device"
 run project-$small "$lk" bench project --random $small --device "$device"
 run project-$large "$lk" bench project --random $large --device "$device"
