@@ -28,6 +28,7 @@ struct Opts {
     int random_resolution = 0;
     std::string arch = "stylegan2";
     int batch = 1, iters = 10, warmup = 2;
+    bool compare = false;  ///< run the reference and the fast implementation in turn and print the speed-up
 };
 
 void sync(const torch::Device& d) {
@@ -68,6 +69,25 @@ std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what) {
     return std::make_shared<Generator>(c);
 }
 
+// Multiply-adds x 2 of the synthesis network's convolutions for one image (StyleGAN2; upsampling
+// convolutions counted at the low resolution, where they run).
+double synthesis_gflop(const GeneratorConfig& c) {
+    if (c.family != GeneratorFamily::stylegan2) return 0;
+    const double k2 = c.synthesis.kernel_size * c.synthesis.kernel_size;
+    double flop = 0;
+    for (int res = 4; res <= c.img_resolution; res *= 2) {
+        const double out = c.channels_at(res);
+        if (res > 4) flop += 2 * c.channels_at(res / 2) * out * k2 * (res / 2) * (res / 2);
+        flop += 2 * out * out * k2 * res * res;
+    }
+    return flop / 1e9;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 void bench_generate(const Opts& o) {
     if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw ArgumentError("--batch and --iters must be >= 1, --warmup >= 0");
     const torch::Device device = parse_device(o.device);
@@ -81,26 +101,38 @@ void bench_generate(const Opts& o) {
     for (int k = 0; k < o.batch; ++k) seeds[static_cast<size_t>(k)] = static_cast<uint32_t>(k);
     const torch::Tensor z = z_from_seeds(seeds, c.z_dim).to(device);
     torch::Tensor cl = c.c_dim ? class_labels(c.c_dim, 0, o.batch).to(device) : torch::Tensor();
-    auto step = [&]() {
-        torch::Tensor img = G->forward(z, cl, 1.0);
-        sync(device);
-        return img;
-    };
-    for (int k = 0; k < o.warmup; ++k) step();
-    std::vector<double> ms;
-    for (int k = 0; k < o.iters; ++k) {
-        const auto t0 = std::chrono::steady_clock::now();
-        step();
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    const double median = ms[ms.size() / 2];
+    // With --compare the two implementations take turns, iteration by iteration, so that both see the
+    // same machine load; the speed-up is the ratio of their medians.
+    std::vector<Implementation> impls{implementation()};
+    if (o.compare) impls = {Implementation::reference, Implementation::fast};
+    std::vector<std::vector<double>> ms(impls.size());
+    std::vector<torch::Tensor> images(impls.size());
+    const Implementation before = implementation();
+    for (int k = 0; k < o.warmup + o.iters; ++k)
+        for (size_t i = 0; i < impls.size(); ++i) {
+            set_implementation(impls[i]);
+            const auto t0 = std::chrono::steady_clock::now();
+            images[i] = G->forward(z, cl, 1.0);
+            sync(device);
+            if (k >= o.warmup) ms[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+    set_implementation(before);
+    const double gflop = synthesis_gflop(c);
     fmt::print("model      {}\n", what);
     fmt::print("device     {}  threads {}\n", device.str(), torch::get_num_threads());
     fmt::print("batch      {}  iterations {} (+{} warm-up)\n", o.batch, o.iters, o.warmup);
-    fmt::print("batch time median {:.1f} ms  min {:.1f} ms  max {:.1f} ms\n", median, ms.front(), ms.back());
-    fmt::print("per image  {:.2f} ms   {:.2f} images/s\n", median / o.batch, 1000.0 * o.batch / median);
+    for (size_t i = 0; i < impls.size(); ++i) {
+        const double m = median(ms[i]);
+        const auto [lo, hi] = std::minmax_element(ms[i].begin(), ms[i].end());
+        fmt::print("{:<10} batch time median {:.1f} ms  min {:.1f} ms  max {:.1f} ms\n", implementation_name(impls[i]), m, *lo, *hi);
+        fmt::print("{:<10} per image  {:.2f} ms   {:.2f} images/s{}\n", "", m / o.batch, 1000.0 * o.batch / m,
+                   gflop > 0 ? fmt::format("   convolutions {:.1f} GFLOP/image at {:.0f} GFLOP/s", gflop, gflop * o.batch / (m / 1000)) : "");
+    }
+    if (o.compare)
+        fmt::print("speed-up   {:.2f}x (fast against reference; images differ by at most {:.2g})\n", median(ms[0]) / median(ms[1]),
+                   (images[0] - images[1]).abs().max().item<double>());
 }
+
 void bench_morph(const Opts& o, int frames) {
     if (o.batch < 1 || frames < 2) throw ArgumentError("--batch must be >= 1 and --frames >= 2");
     const torch::Device device = parse_device(o.device);
@@ -157,6 +189,7 @@ struct ProjectOpts {
     int steps = 20, quality_steps = 0, targets = 1, w_avg_samples = 10000;
     std::string space = "w", vgg;
     std::vector<std::string> losses;
+    bool compare = false;
 };
 
 void bench_project(const Opts& o, const ProjectOpts& p) {
@@ -200,25 +233,41 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
         const torch::Tensor ws = map_to_ws(*G, z_from_seeds(seeds, G->config.z_dim).to(device), torch::Tensor());
         targets = (G->synthesis->forward(ws) * 127.5 + 128).clamp(0, 255).floor().to(torch::kCPU);
     }
-    reset_peak_memory(device);
     // Steps/s from the third step on (the first ones include one-time set-up).
     po.steps = p.steps;
-    std::chrono::steady_clock::time_point t_start;
-    projector.project(targets, po, [&](const ProjectionStep& s) {
-        sync(device);
-        if (s.step == 2) t_start = std::chrono::steady_clock::now();
-        return true;
-    });
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    const double rate = (p.steps - 2) / secs;
-    const double peak = peak_memory_mib(device);
+    auto steps_per_second = [&]() {
+        std::chrono::steady_clock::time_point t_start;
+        projector.project(targets, po, [&](const ProjectionStep& s) {
+            sync(device);
+            if (s.step == 2) t_start = std::chrono::steady_clock::now();
+            return true;
+        });
+        return (p.steps - 2) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    };
     const int res = G->config.img_resolution;
     fmt::print("model      {}\n", what);
     fmt::print("device     {}  threads {}  targets {} at {}x{}  space {}  loss {}\n", device.str(), torch::get_num_threads(), p.targets, res,
                res, p.space, describe_losses(po.loss));
-    fmt::print("speed      {:.2f} steps/s ({:.1f} ms/step) over {} steps\n", rate, 1000.0 / rate, p.steps - 2);
-    if (peak >= 0) fmt::print("peak mem   {:.0f} MiB ({})\n", peak, device.is_cuda() ? "CUDA tensors" : "process resident set");
-    else fmt::print("peak mem   not available (this build has no CUDA memory statistics)\n");
+    if (p.compare) {
+        // One projection with each implementation, one after the other, from the same start.
+        const Implementation before = implementation();
+        double rates[2];
+        for (int k = 0; k < 2; ++k) {
+            set_implementation(k == 0 ? Implementation::reference : Implementation::fast);
+            rates[k] = steps_per_second();
+            fmt::print("{:<10} {:.2f} steps/s ({:.1f} ms/step) over {} steps\n", k == 0 ? "reference" : "fast", rates[k], 1000.0 / rates[k],
+                       p.steps - 2);
+        }
+        set_implementation(before);
+        fmt::print("speed-up   {:.2f}x (fast against reference)\n", rates[1] / rates[0]);
+    } else {
+        reset_peak_memory(device);
+        const double rate = steps_per_second();
+        const double peak = peak_memory_mib(device);
+        fmt::print("speed      {:.2f} steps/s ({:.1f} ms/step) over {} steps\n", rate, 1000.0 / rate, p.steps - 2);
+        if (peak >= 0) fmt::print("peak mem   {:.0f} MiB ({})\n", peak, device.is_cuda() ? "CUDA tensors" : "process resident set");
+        else fmt::print("peak mem   not available (this build has no CUDA memory statistics)\n");
+    }
 
     if (p.quality_steps > 0) {
         po.steps = p.quality_steps;
@@ -332,6 +381,7 @@ struct TrainBenchOpts {
     int res = 256, iters = 20, warmup = 4;
     std::string cfg = "paper256";
     std::optional<int> batch, batch_gpu;
+    bool compare = false;
 };
 
 void bench_train(const Opts& o, const TrainBenchOpts& b) {
@@ -349,26 +399,44 @@ void bench_train(const Opts& o, const TrainBenchOpts& b) {
     t.tick_kimg = r.batch * b.warmup / 1000.0;
     t.kimg = r.batch * (b.warmup + b.iters) / 1000.0;
     t.snap = 0;
-    std::vector<TickStats> ticks;
-    TrainCallbacks cb;
-    cb.tick = [&](const TickStats& s) {
-        ticks.push_back(s);
-        if (ticks.size() == 1) reset_peak_memory(device);
-    };
-    try {
-        train(data, t, cb);
-    } catch (...) {
+    // Seconds per kimg of the minibatches after the warm-up tick (the second tick).
+    auto sec_per_kimg = [&]() {
+        std::vector<TickStats> ticks;
+        TrainCallbacks cb;
+        cb.tick = [&](const TickStats& s) {
+            ticks.push_back(s);
+            if (ticks.size() == 1) reset_peak_memory(device);
+        };
         std::error_code ec;
+        try {
+            train(data, t, cb);
+        } catch (...) {
+            std::filesystem::remove_all(dir, ec);
+            throw;
+        }
         std::filesystem::remove_all(dir, ec);
-        throw;
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    const double peak = peak_memory_mib(device);
+        return ticks.size() >= 2 ? ticks.back().sec_per_kimg : -1.0;
+    };
     fmt::print("train      {}x{} --cfg {}  batch {} (batch-gpu {})  {} on {}\n", b.res, b.res, b.cfg, r.batch, r.batch_gpu,
                device.is_cuda() ? "fp16 top 4 resolutions" : "fp32", device.str());
-    if (ticks.size() >= 2) fmt::print("speed      {:.2f} s/kimg  ({:.1f} img/s, {} minibatches after {} warm-up)\n", ticks.back().sec_per_kimg,
-                                      1000 / ticks.back().sec_per_kimg, b.iters, b.warmup);
+    auto report = [&](const char* label, double spk) {
+        if (spk > 0) fmt::print("{:<10} {:.2f} s/kimg  ({:.1f} img/s, {} minibatches after {} warm-up)\n", label, spk, 1000 / spk, b.iters, b.warmup);
+    };
+    if (b.compare) {
+        // A run with each implementation, one after the other, from the same seed.
+        const Implementation before = implementation();
+        double spk[2];
+        for (int k = 0; k < 2; ++k) {
+            set_implementation(k == 0 ? Implementation::reference : Implementation::fast);
+            spk[k] = sec_per_kimg();
+            report(k == 0 ? "reference" : "fast", spk[k]);
+        }
+        set_implementation(before);
+        if (spk[0] > 0 && spk[1] > 0) fmt::print("speed-up   {:.2f}x (fast against reference)\n", spk[0] / spk[1]);
+        return;
+    }
+    report("speed", sec_per_kimg());
+    const double peak = peak_memory_mib(device);
     if (peak >= 0) fmt::print("peak mem   {:.0f} MiB ({})\n", peak, device.is_cuda() ? "CUDA tensors" : "process resident set");
 }
 
@@ -385,6 +453,7 @@ void register_bench(CLI::App& app) {
     gen->add_option("--iters", o->iters, "Timed iterations");
     gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations");
     gen->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    gen->add_flag("--compare", o->compare, "Time the reference and the fast implementation in turn and print the speed-up");
     gen->callback([o]() { bench_generate(*o); });
 
     auto mo = std::make_shared<Opts>();
@@ -410,6 +479,7 @@ void register_bench(CLI::App& app) {
     proj->add_option("--quality-steps", pp->quality_steps, "Also run a full projection of this many steps and report PSNR / LPIPS");
     proj->add_option("--w-avg-samples", pp->w_avg_samples, "z samples for the W mean and spread");
     proj->add_option("--device", po->device, "cpu, cuda, cuda:N or auto");
+    proj->add_flag("--compare", pp->compare, "Run the projection with the reference, then the fast implementation, and print the speed-up");
     proj->callback([po, pp]() { bench_project(*po, *pp); });
 
     auto dopt = std::make_shared<Opts>();
@@ -433,6 +503,7 @@ void register_bench(CLI::App& app) {
     tr->add_option("--iters", tb->iters, "Timed minibatches");
     tr->add_option("--warmup", tb->warmup, "Untimed minibatches first");
     tr->add_option("--device", topt->device, "cpu, cuda, cuda:N or auto");
+    tr->add_flag("--compare", tb->compare, "Train with the reference, then the fast implementation, and print the speed-up");
     tr->callback([topt, tb]() { bench_train(*topt, *tb); });
 }
 

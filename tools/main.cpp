@@ -9,6 +9,8 @@
 #include "common.h"
 #include "latentkit/error.h"
 #include "latentkit/log.h"
+#include "latentkit/networks.h"
+#include "latentkit/threads.h"
 
 int main(int argc, char** argv) {
     using namespace latentkit;
@@ -19,7 +21,11 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", quiet, "Only print errors");
     app.add_flag("-v,--verbose", verbose, "Print debug messages");
     int threads = 0;
-    app.add_option("--threads", threads, "CPU threads for LibTorch (default: LibTorch's choice)")->check(CLI::Range(1, 1024));
+    app.add_option("--threads", threads, "CPU threads for LibTorch (default: one per CPU; OpenBLAS then runs in one thread)")
+        ->check(CLI::Range(1, 1024));
+    std::string impl;
+    app.add_option("--impl", impl, "Resampling convolutions: fast (default) or reference (the reference formulation; also LATENTKIT_IMPL)")
+        ->check(CLI::IsMember({"fast", "reference"}));
 
     tools::register_info(app);
     tools::register_generate(app);
@@ -50,7 +56,8 @@ int main(int argc, char** argv) {
     try {
         app.parse_complete_callback([&]() { 
             spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
-            if (threads > 0) torch::set_num_threads(threads);
+            configure_cpu_threads(threads);
+            if (!impl.empty()) set_implementation(impl == "reference" ? Implementation::reference : Implementation::fast);
             tools::set_invocation(app);
         });
         app.parse(argc, argv);

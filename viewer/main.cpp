@@ -29,6 +29,7 @@
 #include "latentkit/io/npz.h"
 #include "latentkit/io/png.h"
 #include "latentkit/io/tensor_image.h"
+#include "latentkit/threads.h"
 #include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"
@@ -410,9 +411,9 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"latentkit-viewer: explore a StyleGAN2-ADA model live"};
+    CLI::App app{"latentkit-viewer: explore a StyleGAN2 or StyleGAN3 model live"};
     Options o;
-    app.add_option("model", o.model, "Model file to open (.pkl or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)");
+    app.add_option("model", o.model, "Model file or http(s) URL to open (.pkl, .pt or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)");
     app.add_option("--screenshot", o.screenshot, "Save the window to this PNG after --frames frames, then exit");
     app.add_option("--save-image", o.save_image, "Save the generated image to this PNG after --frames frames");
     app.add_option("--frames", o.frames, "Frames to run before --screenshot / exit");
@@ -428,6 +429,7 @@ int main(int argc, char** argv) {
         return app.exit(e);
     }
     if (o.benchmark && o.frames == 0) o.frames = 300;
+    latentkit::configure_cpu_threads();
     try {
         o.device = resolve_device(o.device);  // before any window: a bad --device is one line and exit 1
         return run(o);

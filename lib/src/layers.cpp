@@ -87,10 +87,25 @@ torch::Tensor SynthesisLayer::forward(const torch::Tensor& x, const torch::Tenso
     if (use_noise_ && noise_mode == NoiseMode::constant) noise = noise_const * noise_strength;
     if (use_noise_ && noise_mode == NoiseMode::custom) noise = custom_noise.to(x.device(), torch::kFloat32) * noise_strength;
     const bool flip_weight = up_ == 1;
-    torch::Tensor y = ops::modulated_conv2d(x, weight, styles, noise, up_, padding_, resample_filter, true, flip_weight, fused_modconv);
     std::optional<double> clamp;
     if (conv_clamp_) clamp = *conv_clamp_ * gain;
+    if (ops::fast_cpu(x))
+        return ops::modulated_conv2d_bias_act(x, weight, styles, noise, up_, padding_, resample_filter, true, flip_weight, bias, activation_,
+                                              act_gain_ * gain, clamp, weight_cache());
+    torch::Tensor y = ops::modulated_conv2d(x, weight, styles, noise, up_, padding_, resample_filter, true, flip_weight, fused_modconv);
     return ops::bias_act(y, bias.to(y.dtype()), activation_, act_gain_ * gain, clamp);
+}
+
+ops::WeightCache SynthesisLayer::weight_cache() {
+    if (torch::GradMode::is_enabled()) return {};
+    std::lock_guard<std::mutex> lock(cache_mutex_);
+    if (cache_data_ != weight.data_ptr() || cache_version_ != static_cast<int64_t>(weight._version())) {
+        cache_.square_sum = weight.square().sum({2, 3});
+        cache_.phases = up_ > 1 ? ops::polyphase_kernels(weight, up_) : std::vector<torch::Tensor>{};
+        cache_data_ = weight.data_ptr();
+        cache_version_ = static_cast<int64_t>(weight._version());
+    }
+    return cache_;
 }
 
 ToRGBLayer::ToRGBLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim, std::optional<double> conv_clamp)
@@ -102,6 +117,8 @@ ToRGBLayer::ToRGBLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim,
 
 torch::Tensor ToRGBLayer::forward(const torch::Tensor& x, const torch::Tensor& w, bool fused_modconv) {
     torch::Tensor styles = affine->forward(w) * weight_gain_;
+    if (ops::fast_cpu(x))
+        return ops::modulated_conv2d_bias_act(x, weight, styles, {}, 1, 0, {}, false, true, bias, "linear", 1.0, conv_clamp_);
     torch::Tensor y = ops::modulated_conv2d(x, weight, styles, torch::Tensor(), 1, 0, torch::Tensor(), false, true, fused_modconv);
     return ops::bias_act(y, bias.to(y.dtype()), "linear", std::nullopt, conv_clamp_);
 }

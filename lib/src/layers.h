@@ -2,6 +2,9 @@
 // Layers of the StyleGAN2-ADA networks (reference training/networks.py), parameter names included.
 #include <torch/torch.h>
 
+#include "ops.h"
+
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +58,14 @@ public:
     torch::Tensor weight, bias, resample_filter, noise_const, noise_strength;
 
 private:
+    // The fast CPU path's weight-derived tensors (squared sums, polyphase kernels), kept while the weight is
+    // unchanged and no gradient is recorded; a lock keeps shared use from several threads safe.
+    ops::WeightCache weight_cache();
+    std::mutex cache_mutex_;
+    const void* cache_data_ = nullptr;
+    int64_t cache_version_ = -1;
+    ops::WeightCache cache_;
+
     int64_t resolution_, up_, padding_;
     bool use_noise_;
     std::string activation_;

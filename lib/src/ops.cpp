@@ -3,16 +3,44 @@
 #include <ATen/Context.h>
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 
 #include "latentkit/error.h"
 #include "latentkit/log.h"
 
+namespace latentkit {
+namespace {
+Implementation initial_implementation() {
+    const char* env = std::getenv("LATENTKIT_IMPL");
+    if (env && std::string(env) == "reference") return Implementation::reference;
+    if (env && *env && std::string(env) != "fast")
+        log_warn(fmt::format("LATENTKIT_IMPL={}: not 'reference' or 'fast'; using the fast implementation", env));
+    return Implementation::fast;
+}
+std::atomic<Implementation>& current_implementation() {
+    static std::atomic<Implementation> impl{initial_implementation()};
+    return impl;
+}
+}  // namespace
+
+void set_implementation(Implementation impl) { current_implementation() = impl; }
+Implementation implementation() { return current_implementation(); }
+const char* implementation_name(Implementation impl) { return impl == Implementation::reference ? "reference" : "fast"; }
+}  // namespace latentkit
+
 namespace latentkit::ops {
 namespace F = torch::nn::functional;
 using torch::indexing::None;
 using torch::indexing::Slice;
+
+namespace {
+bool fast() { return implementation() == Implementation::fast; }
+}  // namespace
+
+bool fast_cpu(const torch::Tensor& x) { return fast() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
 
 const Activation& activation(const std::string& name) {
     static const Activation table[] = {
@@ -77,6 +105,21 @@ torch::Tensor setup_filter(const std::vector<float>& taps) {
     return f / f.sum();
 }
 
+namespace {
+// Depthwise filtering of x (already padded) keeping every `stride`-th sample: one 2-D pass, or a
+// horizontal and a vertical pass for a 1-D filter.
+torch::Tensor depthwise_filter(const torch::Tensor& x, const torch::Tensor& f, int64_t stride) {
+    const int64_t c = x.size(1);
+    if (x.device().is_cpu()) check_cpu_convolution();
+    if (f.dim() == 1) {
+        const torch::Tensor fr = f.unsqueeze(0).unsqueeze(0).repeat({c, 1, 1});
+        const torch::Tensor y = F::conv2d(x, fr.unsqueeze(2), F::Conv2dFuncOptions().groups(c).stride({1, stride}));
+        return F::conv2d(y, fr.unsqueeze(3), F::Conv2dFuncOptions().groups(c).stride({stride, 1}));
+    }
+    return F::conv2d(x, f.unsqueeze(0).unsqueeze(0).repeat({c, 1, 1, 1}), F::Conv2dFuncOptions().groups(c).stride(stride));
+}
+}  // namespace
+
 torch::Tensor upfirdn2d(torch::Tensor x, const torch::Tensor& filter, int64_t up, int64_t down, Pad pad, bool flip_filter,
                         double gain) {
     torch::Tensor f = filter.defined() ? filter : torch::ones({1, 1}, x.options().dtype(torch::kFloat32));
@@ -98,15 +141,10 @@ torch::Tensor upfirdn2d(torch::Tensor x, const torch::Tensor& filter, int64_t up
         for (int64_t d = 0; d < f.dim(); ++d) dims.push_back(d);
         f = f.flip(dims);
     }
-    if (x.device().is_cpu()) check_cpu_convolution();
-    if (f.dim() == 2) {
-        f = f.unsqueeze(0).unsqueeze(0).repeat({c, 1, 1, 1});
-        x = F::conv2d(x, f, F::Conv2dFuncOptions().groups(c));
-    } else {
-        auto fr = f.unsqueeze(0).unsqueeze(0).repeat({c, 1, 1});
-        x = F::conv2d(x, fr.unsqueeze(2), F::Conv2dFuncOptions().groups(c));
-        x = F::conv2d(x, fr.unsqueeze(3), F::Conv2dFuncOptions().groups(c));
-    }
+    // The fast implementation strides the filter (computing only the samples it keeps); the reference
+    // filters everything, then subsamples.
+    if (fast()) return depthwise_filter(x, f, down);
+    x = depthwise_filter(x, f, 1);
     if (down > 1) x = x.index({Slice(), Slice(), Slice(None, None, down), Slice(None, None, down)});
     return x;
 }
@@ -126,6 +164,63 @@ torch::Tensor conv2d_wrapper(const torch::Tensor& x, torch::Tensor w, int64_t st
     return F::conv2d(x, w, F::Conv2dFuncOptions().stride(stride).padding({pad_y, pad_x}).groups(groups));
 }
 }  // namespace
+
+namespace {
+// Whether the upsampling convolution's filter border is a border, not a crop (then upconv_polyphase applies).
+bool polyphase_fits(int64_t kh, int64_t kw, const torch::Tensor& f, int64_t up, int64_t padding) {
+    const auto [fw, fh] = filter_size(f);
+    return padding + (fw + up - 1) / 2 >= kw - 1 && padding + (fw - up) / 2 >= kw - up && padding + (fh + up - 1) / 2 >= kh - 1 &&
+           padding + (fh - up) / 2 >= kh - up;
+}
+}  // namespace
+
+std::vector<torch::Tensor> polyphase_kernels(const torch::Tensor& w, int64_t up) {
+    const int64_t kh = w.size(2), kw = w.size(3);
+    const torch::Tensor flipped = w.flip({2, 3});
+    std::vector<torch::Tensor> out;
+    for (int64_t py = 0; py < up; ++py)
+        for (int64_t px = 0; px < up; ++px) {
+            // Phase (py, px) takes the taps py, py + up, ... in reverse order: a strided slice of the flip.
+            if (py >= kh || px >= kw) {
+                out.emplace_back();
+                continue;
+            }
+            out.push_back(flipped.index({Slice(), Slice(), Slice((kh - 1 - py) % up, kh - py, up), Slice((kw - 1 - px) % up, kw - px, up)})
+                              .contiguous());
+        }
+    return out;
+}
+
+torch::Tensor upconv_polyphase(const torch::Tensor& x, const std::vector<torch::Tensor>& phases, int64_t kh, int64_t kw,
+                               const torch::Tensor& f, int64_t up, int64_t padding, int64_t groups) {
+    const int64_t n = x.size(0), h = x.size(2), wd = x.size(3);
+    const auto [fw, fh] = filter_size(f);
+    if (!polyphase_fits(kh, kw, f, up, padding)) throw ArgumentError("upconv_polyphase: this padding crops the transposed convolution");
+    // The filter's zero border around the transposed convolution's output (as conv2d_resample pads it).
+    const int64_t bx0 = padding + (fw + up - 1) / 2 - (kw - 1), bx1 = padding + (fw - up) / 2 - (kw - up);
+    const int64_t by0 = padding + (fh + up - 1) / 2 - (kh - 1), by1 = padding + (fh - up) / 2 - (kh - up);
+    const int64_t oh = (h - 1) * up + kh + by0 + by1, ow = (wd - 1) * up + kw + bx0 + bx1;
+    const int64_t mh = (oh + up - 1) / up, mw = (ow + up - 1) / up;
+    if (x.device().is_cpu()) check_cpu_convolution();
+    // Output row Y of the bordered image lies in phase Y % up, at row Y / up of the interleaved buffer.
+    torch::Tensor buffer;
+    for (int64_t py = 0; py < up; ++py) {
+        for (int64_t px = 0; px < up; ++px) {
+            const torch::Tensor& sub = phases[static_cast<size_t>(py * up + px)];
+            if (!sub.defined()) continue;
+            const torch::Tensor y =
+                F::conv2d(x, sub, F::Conv2dFuncOptions().padding({(kh - 1 - py) / up, (kw - 1 - px) / up}).groups(groups));
+            if (!buffer.defined()) buffer = torch::zeros({n, y.size(1), mh, up, mw, up}, y.options());
+            buffer.select(5, (px + bx0) % up).select(3, (py + by0) % up).narrow(2, (py + by0) / up, y.size(2)).narrow(3, (px + bx0) / up, y.size(3)).copy_(y);
+        }
+    }
+    // The filter (gain up^2, flipped: upfirdn2d convolves) over the whole buffer; rows and columns past
+    // the bordered image only reach outputs that are cut off.
+    torch::Tensor g = f.defined() ? f : torch::ones({1, 1}, x.options());
+    g = (g * std::pow(static_cast<double>(up * up), g.dim() / 2.0)).to(x.dtype());
+    g = g.dim() == 2 ? g.flip({0, 1}) : g.flip({0});
+    return depthwise_filter(buffer.reshape({n, buffer.size(1), mh * up, mw * up}), g, 1).narrow(2, 0, oh - fh + 1).narrow(3, 0, ow - fw + 1);
+}
 
 torch::Tensor upsample2d(const torch::Tensor& x, const torch::Tensor& f, int64_t up) {
     const auto [fw, fh] = filter_size(f);
@@ -167,6 +262,8 @@ torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Ten
         x = upfirdn2d(x, f, 1, 1, {px0, px1, py0, py1});
         return conv2d_wrapper(x, w, down, 0, 0, groups, false, flip_weight);
     }
+    if (up > 1 && down == 1 && fast() && polyphase_fits(kh, kw, f, up, padding))
+        return upconv_polyphase(x, polyphase_kernels(flip_weight ? w.flip({2, 3}) : w, up), kh, kw, f, up, padding, groups);
     if (up > 1) {
         if (groups == 1) {
             w = w.transpose(0, 1);
@@ -186,6 +283,9 @@ torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Ten
         if (down > 1) x = upfirdn2d(x, f, 1, down);
         return x;
     }
+    if (fast() && kw == 1 && kh == 1 && up == 1 && down == 1 && groups == 1 && px0 == 0 && px1 == 0 && py0 == 0 && py1 == 0 && out_channels < 8 &&
+        x.device().is_cpu())
+        return torch::matmul(w.reshape({out_channels, in_per_group}), x.flatten(2)).reshape({x.size(0), out_channels, x.size(2), x.size(3)});
     if (up == 1 && down == 1 && px0 == px1 && py0 == py1 && px0 >= 0 && py0 >= 0)
         return conv2d_wrapper(x, w, 1, py0, px0, groups, false, flip_weight);
     x = upfirdn2d(x, up > 1 ? f : torch::Tensor(), up, 1, {px0, px1, py0, py1}, false, static_cast<double>(up * up));
@@ -229,6 +329,62 @@ torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Ten
     x = x.reshape({batch, -1, x.size(2), x.size(3)});
     if (noise.defined()) x = x + noise.to(x.dtype());
     return x;
+}
+
+torch::Tensor modulated_conv2d_bias_act(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& styles,
+                                        const torch::Tensor& noise, int64_t up, int64_t padding, const torch::Tensor& resample_filter,
+                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, const std::string& act, double gain,
+                                        std::optional<double> clamp, const WeightCache& cache) {
+    const int64_t n = x.size(0), out = weight.size(0), in = weight.size(1), taps = weight.size(2) * weight.size(3);
+    const bool homogeneous = act == "linear" || act == "lrelu" || act == "relu";
+    const double g = homogeneous ? gain : 1.0;  // act(v) * g = act(v * g) for these: g goes into the scales
+    torch::Tensor scale;
+    if (demodulate) {
+        const torch::Tensor square_sum = cache.square_sum.defined() ? cache.square_sum : weight.square().sum({2, 3});
+        scale = (styles.square().matmul(square_sum.t()) + 1e-8).rsqrt();
+    }
+    if (g != 1) scale = scale.defined() ? scale * g : torch::full({n, out}, g, x.options());
+    // The upsampling layers go straight to the polyphase convolution (the modulation commutes with
+    // splitting the kernel into phases).
+    const int64_t kh = weight.size(2), kw = weight.size(3);
+    const bool polyphase = up > 1 && !flip_weight && polyphase_fits(kh, kw, resample_filter, up, padding);
+    const std::vector<torch::Tensor> phases = !polyphase ? std::vector<torch::Tensor>{}
+                                              : !cache.phases.empty() ? cache.phases : polyphase_kernels(weight, up);
+    // Modulate whichever is smaller: the weight (one image) or the activations.
+    const int64_t pixels = x.size(2) * x.size(3) * up * up;
+    torch::Tensor y;
+    if (n == 1 && out * in * taps < (in + out) * pixels) {
+        torch::Tensor m = styles.reshape({1, in, 1, 1});
+        if (scale.defined()) m = m * scale.reshape({out, 1, 1, 1});
+        if (polyphase) {
+            std::vector<torch::Tensor> modulated;
+            for (const auto& p : phases) modulated.push_back(p.defined() ? p * m : p);
+            y = upconv_polyphase(x, modulated, kh, kw, resample_filter, up, padding, 1);
+        } else {
+            y = conv2d_resample(x, weight * m, resample_filter, up, 1, padding, 1, flip_weight);
+        }
+    } else {
+        const torch::Tensor xm = x * styles.reshape({n, in, 1, 1});
+        y = polyphase ? upconv_polyphase(xm, phases, kh, kw, resample_filter, up, padding, 1)
+                      : conv2d_resample(xm, weight, resample_filter, up, 1, padding, 1, flip_weight);
+        if (scale.defined()) y = y * scale.reshape({n, out, 1, 1});
+    }
+    // In place when no gradient is recorded (once y is contiguous: the polyphase output is a view).
+    const bool no_grad = !torch::GradMode::is_enabled();
+    auto in_place = [&] { return no_grad && y.is_contiguous(); };
+    if (noise.defined()) {
+        const torch::Tensor scaled = g != 1 ? noise * g : noise;
+        y = in_place() ? y.add_(scaled) : y + scaled;
+    }
+    if (!homogeneous) return bias_act(y, bias, act, gain, clamp);
+    if (bias.defined()) {
+        const torch::Tensor b = (g != 1 ? bias * g : bias).reshape({1, out, 1, 1});
+        y = in_place() ? y.add_(b) : y + b;
+    }
+    if (act == "lrelu") y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(0.2).inplace(in_place()));
+    if (act == "relu") y = in_place() ? y.relu_() : y.relu();
+    if (clamp && *clamp >= 0) y = in_place() ? y.clamp_(-*clamp, *clamp) : y.clamp(-*clamp, *clamp);
+    return y;
 }
 
 torch::Tensor normalize_2nd_moment(const torch::Tensor& x, int64_t dim, double eps) {

@@ -6,6 +6,9 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "latentkit/networks.h"
 
 namespace latentkit::ops {
 
@@ -41,7 +44,20 @@ torch::Tensor upsample2d(const torch::Tensor& x, const torch::Tensor& f, int64_t
 /// 2x downsampling with the filter.
 torch::Tensor downsample2d(const torch::Tensor& x, const torch::Tensor& f, int64_t down = 2);
 
-/// Convolution with optional up/downsampling, choosing the same execution path as the reference.
+/// The kernels of the up^2 output phases of a stride-`up` transposed convolution with w (conv2d layout
+/// [out, in / groups, kh, kw], taps placed without flipping), phase (py, px) at py * up + px, each
+/// contiguous; undefined for a phase with no taps.
+std::vector<torch::Tensor> polyphase_kernels(const torch::Tensor& w, int64_t up);
+
+/// The reference's upsampling convolution (stride-`up` transposed convolution, then the filter f with
+/// gain up^2 and conv2d_resample's padding), computed as one stride-1 convolution per output phase on
+/// the low-resolution x (kernels from polyphase_kernels of a kh x kw kernel), written interleaved into
+/// the filter's zero border, and one filter pass.
+torch::Tensor upconv_polyphase(const torch::Tensor& x, const std::vector<torch::Tensor>& phases, int64_t kh, int64_t kw,
+                               const torch::Tensor& f, int64_t up, int64_t padding, int64_t groups);
+
+/// Convolution with optional up/downsampling: the reference's execution path, or with the fast
+/// implementation the same function through polyphase convolutions and separable, strided filters.
 torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Tensor& f, int64_t up = 1, int64_t down = 1,
                               int64_t padding = 0, int64_t groups = 1, bool flip_weight = true);
 
@@ -49,6 +65,23 @@ torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Ten
 torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Tensor styles, const torch::Tensor& noise,
                                int64_t up, int64_t padding, const torch::Tensor& resample_filter, bool demodulate,
                                bool flip_weight, bool fused_modconv);
+
+/// True when x takes the fast CPU paths: the fast implementation, a float32 CPU tensor.
+bool fast_cpu(const torch::Tensor& x);
+
+/// modulated_conv2d followed by bias_act(bias, act, gain, clamp) for the fast CPU path: demodulation
+/// and gain folded into the weight (one image) or into one scale of the output, the activation and
+/// clamp in place when no gradient is recorded. The same function as the two calls.
+/// `cache` may hold the weight's squared sum over the kernel ([out, in]) and its polyphase kernels;
+/// what it lacks is computed.
+struct WeightCache {
+    torch::Tensor square_sum;
+    std::vector<torch::Tensor> phases;
+};
+torch::Tensor modulated_conv2d_bias_act(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& styles,
+                                        const torch::Tensor& noise, int64_t up, int64_t padding, const torch::Tensor& resample_filter,
+                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, const std::string& act, double gain,
+                                        std::optional<double> clamp, const WeightCache& cache = {});
 
 /// x * rsqrt(mean(x^2, dim) + eps).
 torch::Tensor normalize_2nd_moment(const torch::Tensor& x, int64_t dim = 1, double eps = 1e-8);

@@ -159,6 +159,18 @@ private:
     std::shared_ptr<DiscriminatorEpilogue> epilogue_;
 };
 
+/// How the networks compute resampling convolutions and filters. `reference`: the reference
+/// formulation (stride-2 transposed convolutions, then 2-D FIR passes over the whole image); `fast`:
+/// the same function through polyphase stride-1 convolutions, separable filters and strided
+/// filtering, several times faster on the CPU. Process-wide; `fast` unless LATENTKIT_IMPL=reference.
+enum class Implementation { reference, fast };
+/// Chooses the implementation for everything computed afterwards (all threads).
+void set_implementation(Implementation impl);
+/// The implementation in use.
+Implementation implementation();
+/// "reference" or "fast".
+const char* implementation_name(Implementation impl);
+
 /// Total number of elements in the module's parameters.
 int64_t count_parameters(const torch::nn::Module& module);
 
