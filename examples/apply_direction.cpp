@@ -8,7 +8,7 @@
 #include "latentkit/directions.h"
 #include "latentkit/editing.h"
 #include "latentkit/io/bundled_model.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
@@ -36,12 +36,12 @@ int main(int argc, char** argv) try {
     const int c_dim = G->config.c_dim;
     const torch::Tensor c = latentkit::class_labels(c_dim, c_dim ? std::optional<int>(0) : std::nullopt, 1);
     const torch::Tensor ws = latentkit::map_to_ws(*G, latentkit::z_from_seeds({seed}, G->config.z_dim), c);
-    std::vector<latentkit::io::Image8> strip;
+    std::vector<latentkit::Image8> strip;
     for (double strength : {-3.0, -1.5, 0.0, 1.5, 3.0}) {
         const torch::Tensor edited = latentkit::apply_direction(ws, direction, strength);
         strip.push_back(latentkit::io::images_from_batch(G->synthesis->forward(edited, {})).at(0));
     }
-    latentkit::io::write_png(argv[1], latentkit::io::tile_images(strip, static_cast<int>(strip.size()), 1));
+    latentkit::write_png(argv[1], latentkit::io::tile_images(strip, static_cast<int>(strip.size()), 1));
     std::printf("%s: seed %u along '%s', strengths -3..3\n", argv[1], seed, direction.name.c_str());
     return 0;
 } catch (const std::exception& e) {

@@ -6,7 +6,7 @@
 #include "latentkit/io/bundled_model.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
-#include "latentkit/io/npz.h"
+#include "latentkit/npz.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
@@ -27,7 +27,7 @@ int main(int argc, char** argv) try {
     // The target: the photo's centred square at the model's resolution, as a [1, C, R, R] tensor in 0..255.
     latentkit::io::ReadImageOptions read;
     read.channels = cfg.img_channels;
-    const latentkit::io::Image8 photo = latentkit::io::read_image(argv[1], read);
+    const latentkit::Image8 photo = latentkit::io::read_image(argv[1], read);
     const auto target = latentkit::io::align_image(photo, argv[1], latentkit::io::AlignMode::center, cfg.img_resolution);
     const torch::Tensor targets = latentkit::io::tensor_from_image(target.image).unsqueeze(0);
 
@@ -43,7 +43,7 @@ int main(int argc, char** argv) try {
 
     // Save as the reference's projected_w.npz: key "w", float32 [1, num_ws, w_dim].
     const torch::Tensor w = result.ws.to(torch::kFloat32).contiguous();
-    latentkit::io::write_npz(argv[2], {{"w", latentkit::TensorData::from_floats(
+    latentkit::write_npz(argv[2], {{"w", latentkit::TensorData::from_floats(
                                                   w.sizes().vec(), std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel()))}});
     std::printf("%s: PSNR %.2f dB after %d steps\n", argv[2], latentkit::psnr(result.images, targets)[0].item<double>(), steps);
     return 0;

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "latentkit/io/bundled_model.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
@@ -28,7 +28,7 @@ int main(int argc, char** argv) try {
     const torch::Tensor ws = latentkit::map_to_ws(*G, z, c, 0.7);
     const torch::Tensor img = G->synthesis->forward(ws, {});
 
-    latentkit::io::write_png(argv[1], latentkit::io::images_from_batch(img).at(0));
+    latentkit::write_png(argv[1], latentkit::io::images_from_batch(img).at(0));
     std::printf("%s: seed %u from %s\n", argv[1], seed, model_path.c_str());
     return 0;
 } catch (const std::exception& e) {

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
@@ -61,7 +61,7 @@ int main(int argc, char** argv) try {
                     t.snapshot.empty() ? "" : ("  -> " + t.snapshot).c_str());
     };
     callbacks.write_image = [](const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
-        latentkit::io::write_png(path, latentkit::io::Image8{width, height, channels, pixels});
+        latentkit::write_png(path, latentkit::Image8{width, height, channels, pixels});
     };
     latentkit::train(ToyDiscs{}, options, callbacks);
 
@@ -72,7 +72,7 @@ int main(int argc, char** argv) try {
     torch::NoGradGuard no_grad;
     const torch::Tensor ws = latentkit::map_to_ws(*G, latentkit::z_from_seeds({0}, G->config.z_dim), {});
     const std::string sample = options.outdir + "/sample.png";
-    latentkit::io::write_png(sample, latentkit::io::images_from_batch(G->synthesis->forward(ws, {})).at(0));
+    latentkit::write_png(sample, latentkit::io::images_from_batch(G->synthesis->forward(ws, {})).at(0));
     std::printf("%s: trained %.3f kimg; %s\n", snapshot.c_str(), options.kimg, sample.c_str());
     return 0;
 } catch (const std::exception& e) {

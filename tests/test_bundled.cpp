@@ -10,7 +10,7 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/io/bundled_model.h"
 #include "latentkit/io/image.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
@@ -78,7 +78,7 @@ TEST_CASE("cli: a subcommand without --model uses the bundled model and says so,
     INFO(r.err);
     REQUIRE(r.code == 0);
     CHECK(r.err.find("no --model given: using the bundled model") != std::string::npos);
-    const auto grid = latentkit::io::read_png(d / "g/grid.png");
+    const auto grid = latentkit::read_png(d / "g/grid.png");
     CHECK(grid.width == 3 * 64);
     CHECK(grid.height == 2 * 64);
     CHECK(std::distance(fs::directory_iterator(d / "g"), fs::directory_iterator()) == 1);
@@ -102,16 +102,16 @@ TEST_CASE("cli: generate with several --trunc values renders each seed at each p
     INFO(r.err);
     REQUIRE(r.code == 0);
     REQUIRE(run({"generate", "-m", model, "--seeds", "9", "--trunc", "0.5", "--outdir", d / "one"}).code == 0);
-    const auto a0 = latentkit::io::read_png(d / "sweep/seed0003-psi0.00.png");
-    const auto b0 = latentkit::io::read_png(d / "sweep/seed0009-psi0.00.png");
-    const auto b5 = latentkit::io::read_png(d / "sweep/seed0009-psi0.50.png");
-    const auto b1 = latentkit::io::read_png(d / "sweep/seed0009-psi1.00.png");
+    const auto a0 = latentkit::read_png(d / "sweep/seed0003-psi0.00.png");
+    const auto b0 = latentkit::read_png(d / "sweep/seed0009-psi0.00.png");
+    const auto b5 = latentkit::read_png(d / "sweep/seed0009-psi0.50.png");
+    const auto b1 = latentkit::read_png(d / "sweep/seed0009-psi1.00.png");
     CHECK(a0.pixels == b0.pixels);  // psi 0 is the average w, whatever the seed
-    CHECK(b5.pixels == latentkit::io::read_png(d / "one/seed0009.png").pixels);
+    CHECK(b5.pixels == latentkit::read_png(d / "one/seed0009.png").pixels);
     CHECK(b5.pixels != b1.pixels);
     r = run({"generate", "-m", model, "--seeds", "3,9", "--trunc", "0,1", "--grid", "2x2", "--outdir", d / "grid"});
     REQUIRE(r.code == 0);
-    const auto grid = latentkit::io::read_png(d / "grid/grid.png");
+    const auto grid = latentkit::read_png(d / "grid/grid.png");
     CHECK(grid.width == 64);
     CHECK(grid.height == 64);
     check_error(run({"generate", "-m", model, "--projected-w", data_path("tiny32_projected_w.npz"), "--trunc", "0,1", "--outdir", d / "x"}),
@@ -146,7 +146,7 @@ TEST_CASE("cli: nearest finds a training image that is a sample, and refuses a d
     for (int k = 0; k < 4; ++k) CHECK(report["samples"][k]["rms"].get<double>() < 1.0);
     for (int k = 4; k < 6; ++k) CHECK(report["samples"][k]["rms"].get<double>() > 1.0);
     CHECK(report["training_reference"]["images"] == 4);
-    const auto pairs = latentkit::io::read_png(d / "nn.png");
+    const auto pairs = latentkit::read_png(d / "nn.png");
     CHECK(pairs.width == 6 * 32);
     CHECK(pairs.height == 2 * 32);
 

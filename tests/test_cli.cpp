@@ -10,7 +10,7 @@
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/io/config.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
 
@@ -25,7 +25,7 @@ namespace {
 void check_png(const std::string& png, const torch::Tensor& expected_img) {
     INFO(png);
     REQUIRE(fs::exists(png));
-    const auto im = latentkit::io::read_png(png);
+    const auto im = latentkit::read_png(png);
     const torch::Tensor ref = latentkit::to_uint8_nhwc(expected_img.unsqueeze(0))[0];
     REQUIRE(im.height == ref.size(0));
     REQUIRE(im.width == ref.size(1));
@@ -134,12 +134,12 @@ TEST_CASE("cli: morph end to end on the tiny model, video and PNG frames") {
     REQUIRE_MESSAGE(r.code == 0, r.err);
     CHECK(count_files(dir / "frames") == 5);
     // frame 0 of the left cell is seed 0, of the right cell seed 42 (the reference images, +-1)
-    const auto f0 = latentkit::io::read_png(dir / "frames/frame000000.png");
+    const auto f0 = latentkit::read_png(dir / "frames/frame000000.png");
     CHECK(f0.width == 64);
     CHECK(f0.height == 32);
     const torch::Tensor img1 = lktest::golden_tensor("tiny32.expected.safetensors", "img_psi1.0_const");
-    latentkit::io::write_png(dir / "left.png", [&] {
-        latentkit::io::Image8 left;
+    latentkit::write_png(dir / "left.png", [&] {
+        latentkit::Image8 left;
         left.width = left.height = 32;
         left.channels = 3;
         for (int y = 0; y < 32; ++y)
@@ -153,7 +153,7 @@ TEST_CASE("cli: morph end to end on the tiny model, video and PNG frames") {
              "-o", dir / "loop.mp4"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
     latentkit::io::VideoReader reader(dir / "loop.mp4");
-    latentkit::io::Image8 frame;
+    latentkit::Image8 frame;
     int n = 0;
     while (reader.read(frame)) ++n;
     CHECK(n == 15);
@@ -186,16 +186,16 @@ TEST_CASE("cli: style-mix writes the reference grid layout") {
     const std::string model = data_path("golden/tiny32.pkl");
     Result r = run({"style-mix", "-m", model, "--rows", "1", "--cols", "0,42", "--styles", "0-3", "-o", dir / "grid.png"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    const auto grid = latentkit::io::read_png(dir / "grid.png");
+    const auto grid = latentkit::read_png(dir / "grid.png");
     CHECK(grid.width == 96);
     CHECK(grid.height == 64);
     // the mix of row seed 1 with column seed 0 at layers 0-3 is the golden img_mixed, at cell (1, 1)
-    latentkit::io::Image8 cell;
+    latentkit::Image8 cell;
     cell.width = cell.height = 32;
     cell.channels = 3;
     for (int y = 32; y < 64; ++y)
         cell.pixels.insert(cell.pixels.end(), grid.pixels.begin() + (y * 96 + 32) * 3, grid.pixels.begin() + (y * 96 + 64) * 3);
-    latentkit::io::write_png(dir / "cell.png", cell);
+    latentkit::write_png(dir / "cell.png", cell);
     check_png(dir / "cell.png", lktest::golden_tensor("tiny32.expected.safetensors", "img_mixed")[0]);
     check_error(run({"style-mix", "-m", model, "--rows", "1", "--cols", "2", "--styles", "9", "-o", dir / "g2.png"}), 2, "--styles");
     check_error(run({"style-mix", "-m", model, "--rows", "1", "--cols", "2", "-o", dir / "g2.jpg"}), 2, ".png");

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "latentkit/atomic_file.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/latent.h"
 
 namespace fs = std::filesystem;
@@ -18,7 +18,7 @@ namespace {
 void check_sample(const std::string& png, const std::string& expected_file, const char* tensor, int64_t k) {
     INFO(png);
     REQUIRE(fs::exists(png));
-    const auto im = latentkit::io::read_png(png);
+    const auto im = latentkit::read_png(png);
     const torch::Tensor ref = latentkit::to_uint8_nhwc(lktest::golden_tensor(expected_file, tensor).narrow(0, k, 1))[0].to(torch::kInt32);
     REQUIRE(im.pixels.size() == static_cast<size_t>(ref.numel()));
     const torch::Tensor got = torch::tensor(std::vector<int>(im.pixels.begin(), im.pixels.end())).reshape(ref.sizes());
@@ -79,7 +79,7 @@ void every_command(const std::string& file, const std::string& format, bool styl
     r = run({"edit", "-m", model, "--w", dir / "proj/projected_w.npz", "-d", dir / "b.json", "-d", dir / "pca.json#1", "--strengths", "-1,0,1",
              "-o", dir / "edit.png"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    CHECK(latentkit::io::read_png(dir / "edit.png").width == 3 * 32);
+    CHECK(latentkit::read_png(dir / "edit.png").width == 3 * 32);
 
     r = run({"nearest", "-m", model, "--data", dir / "gen", "--seeds", "0-1", "--out", dir / "nearest.png"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -110,7 +110,7 @@ TEST_CASE("cli formats: every command on a StyleGAN3-T snapshot, with gen_images
     REQUIRE_MESSAGE(r.code == 0, r.err);
     r = run({"morph", "-m", model, "--seeds", "1-4", "--kind", "slerp", "--grid", "2x1", "--layers", "0-5", "--frames", "2", "-o", dir / "grid/"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    CHECK(latentkit::io::read_png(dir / "grid/frame000000.png").width == 64);
+    CHECK(latentkit::read_png(dir / "grid/frame000000.png").width == 64);
     r = run({"info", model});
     CHECK(r.out.find("StyleGAN3-T") != std::string::npos);
     lktest::check_error(run({"generate", "-m", lktest::data_path("golden/tiny32.pkl"), "--seeds", "1", "--rotate", "10", "-o", dir / "sg2"}), 2,

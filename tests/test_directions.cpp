@@ -16,7 +16,7 @@
 #include "latentkit/io/config.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/scorers.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
@@ -231,12 +231,12 @@ TEST_CASE("directions: files round trip and refuse other models, and editing mov
 }
 
 TEST_CASE("scorers: image statistics and Haar cascades") {
-    io::Image8 flat{8, 8, 3, std::vector<uint8_t>(8 * 8 * 3, 0)};
+    Image8 flat{8, 8, 3, std::vector<uint8_t>(8 * 8 * 3, 0)};
     for (size_t k = 0; k < flat.pixels.size(); k += 3) flat.pixels[k] = 255, flat.pixels[k + 1] = 51;
     CHECK(io::ImageScorer("red").score(flat) == doctest::Approx(1.0));
     CHECK(io::ImageScorer("green").score(flat) == doctest::Approx(0.2));
     CHECK(io::ImageScorer("colorfulness").score(flat) == doctest::Approx(0.3 * std::hypot(255.0 - 51.0, 0.5 * (255.0 + 51.0))));  // no spread, only the mean term
-    const io::Image8 gray{8, 8, 3, std::vector<uint8_t>(8 * 8 * 3, 128)};
+    const Image8 gray{8, 8, 3, std::vector<uint8_t>(8 * 8 * 3, 128)};
     CHECK(io::ImageScorer("colorfulness").score(gray) == doctest::Approx(0.0));
     CHECK(io::ImageScorer("brightness").score(gray) == doctest::Approx(128.0 / 255));
     CHECK_THROWS_AS(io::ImageScorer("smiliness"), ArgumentError);
@@ -290,11 +290,11 @@ TEST_CASE("cli: directions sample, fit, pca, sefa and edit end to end") {
     r = lktest::run({"edit", "-m", model, "--seeds", "5,6", "-d", dir / "b.json", "-d", dir / "pca.json#1@0.5", "--strengths", "-2,0,2", "-o",
                      dir / "grid.png", "--save-w", dir / "edited.npz"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    const auto grid = io::read_png(dir / "grid.png");
+    const auto grid = read_png(dir / "grid.png");
     CHECK(grid.width == 96);
     CHECK(grid.height == 64);
     REQUIRE(lktest::run({"generate", "-m", model, "--seeds", "6", "-o", dir / "gen"}).code == 0);
-    const auto plain = io::read_png(dir / "gen/seed0006.png");
+    const auto plain = read_png(dir / "gen/seed0006.png");
     int diff = 0;
     for (int y = 0; y < 32; ++y)
         for (int x = 0; x < 32 * 3; ++x) diff = std::max(diff, std::abs(int(grid.pixels[((32 + y) * 96) * 3 + 32 * 3 + x]) - int(plain.pixels[y * 96 + x])));

@@ -7,7 +7,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 using namespace latentkit;
 namespace fs = std::filesystem;
@@ -20,7 +20,7 @@ std::string opencv_data(const std::string& name) {
     return p;
 }
 
-uint8_t px(const io::Image8& im, int x, int y, int c) { return im.pixels[(size_t(y) * im.width + x) * im.channels + c]; }
+uint8_t px(const Image8& im, int x, int y, int c) { return im.pixels[(size_t(y) * im.width + x) * im.channels + c]; }
 
 // A JPEG APP1 segment holding only an EXIF orientation tag (big-endian TIFF).
 std::string exif_segment(int orientation) {
@@ -36,7 +36,7 @@ std::string exif_segment(int orientation) {
 
 TEST_CASE("image: a JPEG decodes as RGB, gray on request, with the EXIF orientation applied") {
     const std::string path = opencv_data("messi5.jpg");
-    const io::Image8 rgb = io::read_image(path);
+    const Image8 rgb = io::read_image(path);
     CHECK(rgb.width == 548);
     CHECK(rgb.height == 342);
     CHECK(rgb.channels == 3);
@@ -50,7 +50,7 @@ TEST_CASE("image: a JPEG decodes as RGB, gray on request, with the EXIF orientat
         CAPTURE(orientation);
         const std::string tagged = bytes.substr(0, 2) + exif_segment(orientation) + bytes.substr(2);
         CHECK(io::jpeg_exif_orientation(tagged) == orientation);
-        const io::Image8 turned = io::decode_image(tagged, "tagged.jpg");
+        const Image8 turned = io::decode_image(tagged, "tagged.jpg");
         const int W = rgb.width, H = rgb.height;
         for (int c = 0; c < 3; ++c) {
             if (orientation == 3) {  // 180 degrees
@@ -73,11 +73,11 @@ TEST_CASE("image: a JPEG decodes as RGB, gray on request, with the EXIF orientat
 
 TEST_CASE("image: transparency is composited on the background colour") {
     lktest::TempDir dir;
-    io::Image8 im{2, 1, 4, {10, 20, 30, 255, 10, 20, 30, 0}};
-    io::write_png(dir / "a.png", im);
+    Image8 im{2, 1, 4, {10, 20, 30, 255, 10, 20, 30, 0}};
+    write_png(dir / "a.png", im);
     io::ReadImageOptions o;
     o.background = {200, 100, 50};
-    const io::Image8 out = io::read_image(dir / "a.png", o);
+    const Image8 out = io::read_image(dir / "a.png", o);
     REQUIRE(out.channels == 3);
     CHECK(std::vector<uint8_t>(out.pixels.begin(), out.pixels.end()) == std::vector<uint8_t>{10, 20, 30, 200, 100, 50});
 }
@@ -127,7 +127,7 @@ TEST_CASE("align: the FFHQ quad from synthetic landmarks, upright and turned") {
 }
 
 TEST_CASE("align: crop_quad resamples an axis-aligned quad exactly and pads quads leaving the photo") {
-    io::Image8 grad{100, 100, 3, {}};
+    Image8 grad{100, 100, 3, {}};
     grad.pixels.resize(100 * 100 * 3);
     for (int y = 0; y < 100; ++y)
         for (int x = 0; x < 100; ++x) {
@@ -135,7 +135,7 @@ TEST_CASE("align: crop_quad resamples an axis-aligned quad exactly and pads quad
             grad.pixels[(y * 100 + x) * 3 + 1] = static_cast<uint8_t>(y);
             grad.pixels[(y * 100 + x) * 3 + 2] = 128;
         }
-    const io::Image8 out = io::crop_quad(grad, {io::Point2{20, 30}, io::Point2{20, 70}, io::Point2{60, 70}, io::Point2{60, 30}}, 40);
+    const Image8 out = io::crop_quad(grad, {io::Point2{20, 30}, io::Point2{20, 70}, io::Point2{60, 70}, io::Point2{60, 30}}, 40);
     REQUIRE(out.width == 40);
     REQUIRE(out.height == 40);
     for (int y : {0, 13, 39})
@@ -146,7 +146,7 @@ TEST_CASE("align: crop_quad resamples an axis-aligned quad exactly and pads quad
             CHECK(std::abs(px(out, x, y, 1) - (30 + y)) <= 1);
         }
     // Half the quad lies left of the photo: the output is complete and the inside part is unchanged.
-    const io::Image8 padded = io::crop_quad(grad, {io::Point2{-40, 30}, io::Point2{-40, 70}, io::Point2{40, 70}, io::Point2{40, 30}}, 40);
+    const Image8 padded = io::crop_quad(grad, {io::Point2{-40, 30}, io::Point2{-40, 70}, io::Point2{40, 70}, io::Point2{40, 30}}, 40);
     REQUIRE(padded.width == 40);
     CHECK(std::abs(px(padded, 30, 20, 0) - 20) <= 2);
     CHECK(std::abs(px(padded, 30, 20, 1) - 50) <= 2);
@@ -154,7 +154,7 @@ TEST_CASE("align: crop_quad resamples an axis-aligned quad exactly and pads quad
 
 TEST_CASE("align: a real photo with a face is aligned, and one without gives a clear result") {
     const io::FaceDetector detector;
-    const io::Image8 messi = io::read_image(opencv_data("messi5.jpg"));
+    const Image8 messi = io::read_image(opencv_data("messi5.jpg"));
     const auto faces = detector.detect(messi);
     REQUIRE(faces.size() >= 1);
     // The face in messi5.jpg is in the upper middle of the photo, about 40-80 pixels across.
@@ -172,7 +172,7 @@ TEST_CASE("align: a real photo with a face is aligned, and one without gives a c
     CHECK(aligned.image.height == 64);
     CHECK(aligned.method.rfind("face 1 of", 0) == 0);
 
-    const io::Image8 baboon = io::read_image(opencv_data("baboon.jpg"));
+    const Image8 baboon = io::read_image(opencv_data("baboon.jpg"));
     CHECK(detector.detect(baboon).empty());
     CHECK_THROWS_WITH_AS(io::align_image(baboon, "baboon.jpg", io::AlignMode::face, 64, &detector),
                          doctest::Contains("baboon.jpg: no face found"), Error);
@@ -201,9 +201,9 @@ TEST_CASE("align: a real photo with a face is aligned, and one without gives a c
 
 TEST_CASE("image: crop_image copies the rectangle for any channel count and refuses one leaving the image") {
     for (int c : {1, 3, 4}) {
-        io::Image8 im{5, 4, c, {}};
+        Image8 im{5, 4, c, {}};
         for (int k = 0; k < 5 * 4 * c; ++k) im.pixels.push_back(static_cast<uint8_t>(k));
-        const io::Image8 part = io::crop_image(im, 1, 2, 3, 2);
+        const Image8 part = io::crop_image(im, 1, 2, 3, 2);
         REQUIRE(part.width == 3);
         REQUIRE(part.height == 2);
         REQUIRE(part.channels == c);

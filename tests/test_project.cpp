@@ -11,8 +11,8 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/io/config.h"
-#include "latentkit/io/npz.h"
-#include "latentkit/io/png.h"
+#include "latentkit/npz.h"
+#include "latentkit/png.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
@@ -68,7 +68,7 @@ double json_number(const std::string& file, const char* key) { return nlohmann::
 
 // PSNR of two 8-bit images.
 double png_psnr(const std::string& a, const std::string& b) {
-    const auto ia = io::read_png(a), ib = io::read_png(b);
+    const auto ia = read_png(a), ib = read_png(b);
     REQUIRE(ia.pixels.size() == ib.pixels.size());
     double se = 0;
     for (size_t k = 0; k < ia.pixels.size(); ++k) se += std::pow(double(ia.pixels[k]) - ib.pixels[k], 2);
@@ -76,7 +76,7 @@ double png_psnr(const std::string& a, const std::string& b) {
 }
 
 int max_png_diff(const std::string& a, const std::string& b) {
-    const auto ia = io::read_png(a), ib = io::read_png(b);
+    const auto ia = read_png(a), ib = read_png(b);
     REQUIRE(ia.pixels.size() == ib.pixels.size());
     int d = 0;
     for (size_t k = 0; k < ia.pixels.size(); ++k) d = std::max(d, std::abs(int(ia.pixels[k]) - int(ib.pixels[k])));
@@ -267,7 +267,7 @@ TEST_CASE("cli: project several targets with a progress video, face alignment an
         io::VideoReader v(dir / "two/messi5/proj.mp4");
         CHECK(v.width() == 64);
         CHECK(v.height() == 32);
-        io::Image8 frame;
+        Image8 frame;
         int frames = 0;
         while (v.read(frame)) ++frames;
         CHECK(frames == 2);
@@ -321,7 +321,7 @@ TEST_CASE("cli: align writes face crops, and refuses photos without a face") {
     const std::string photos = LATENTKIT_OPENCV_DATA;
     lktest::Result r = lktest::run({"align", "-i", photos + "/messi5.jpg", "--size", "128", "-o", dir / "out"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    const auto im = io::read_png(dir / "out/messi5.png");
+    const auto im = read_png(dir / "out/messi5.png");
     CHECK(im.width == 128);
     CHECK(im.height == 128);
     CHECK(r.err.find("face 1 of 1") != std::string::npos);

@@ -13,7 +13,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/config.h"
 #include "latentkit/io/dataset.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/zip.h"
 #include "latentkit/metrics.h"
 #include "latentkit/model_io.h"
@@ -34,8 +34,8 @@ namespace {
 const std::string kOpencvData = LATENTKIT_OPENCV_DATA;
 
 // A 24x20 RGB picture: a coloured blob at a position given by k (distinct images for distinct k).
-io::Image8 picture(int k, int w = 24, int h = 20) {
-    io::Image8 im{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
+Image8 picture(int k, int w = 24, int h = 20) {
+    Image8 im{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
     for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x) {
             const double d = std::hypot(x - (k * 7) % w, y - (k * 5) % h);
@@ -52,7 +52,7 @@ void make_source(const std::string& dir, int n, bool same = false) {
     for (int k = 0; k < n; ++k) {
         const std::string sub = dir + (k % 2 ? "/cats" : "/dogs");
         fs::create_directories(sub);
-        io::write_png(fmt::format("{}/p{:03d}.png", sub, k), picture(same ? 3 : k));
+        write_png(fmt::format("{}/p{:03d}.png", sub, k), picture(same ? 3 : k));
     }
 }
 
@@ -151,7 +151,7 @@ TEST_CASE("dataset: folder to reference layout with folder labels, read back by 
     CHECK(l0[0] == 1.0f);
     std::vector<uint8_t> px(3 * 16 * 16);
     ds.read_image(3, px.data());
-    const io::Image8 png = io::read_png(d / "out/00000/img00000003.png");
+    const Image8 png = read_png(d / "out/00000/img00000003.png");
     CHECK(png.pixels[0] == px[0]);
     CHECK(png.pixels[1] == px[256]);
 
@@ -320,8 +320,8 @@ TEST_CASE("train: bad input gives one line and keeps earlier files") {
     check_error(run(tiny(d / "nolabels.zip", d / "c", 0.064) + std::vector<std::string>{"--cond"}), 1, "--cond needs labels");
     // Mixed resolutions.
     fs::create_directories(d / "mixed");
-    io::write_png(d / "mixed/a.png", picture(1, 16, 16));
-    io::write_png(d / "mixed/b.png", picture(2, 8, 8));
+    write_png(d / "mixed/a.png", picture(1, 16, 16));
+    write_png(d / "mixed/b.png", picture(2, 8, 8));
     check_error(run(tiny(d / "mixed", d / "m", 0.064)), 1, "mixed resolutions");
     // Empty dataset.
     fs::create_directories(d / "empty");

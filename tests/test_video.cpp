@@ -7,7 +7,7 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/io/config.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/video.h"
 
 using namespace latentkit;
@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 // Smooth moving colour pattern, like generator output.
-io::Image8 pattern(int w, int h, int t) {
-    io::Image8 im;
+Image8 pattern(int w, int h, int t) {
+    Image8 im;
     im.width = w;
     im.height = h;
     im.channels = 3;
@@ -28,7 +28,7 @@ io::Image8 pattern(int w, int h, int t) {
         }
     return im;
 }
-double psnr(const io::Image8& a, const io::Image8& b) {
+double psnr(const Image8& a, const Image8& b) {
     double se = 0;
     for (size_t k = 0; k < a.pixels.size(); ++k) se += std::pow(double(a.pixels[k]) - double(b.pixels[k]), 2);
     const double mse = se / a.pixels.size();
@@ -51,7 +51,7 @@ TEST_CASE("video: H.264 and VP9 round trips keep frame count, size and quality")
         CHECK(reader.width() == w);
         CHECK(reader.height() == h);
         CHECK(reader.fps() == doctest::Approx(24.0));
-        io::Image8 frame;
+        Image8 frame;
         int count = 0;
         double worst = 99;
         while (reader.read(frame)) worst = std::min(worst, psnr(frame, pattern(w, h, count++)));
@@ -72,7 +72,7 @@ TEST_CASE("video: odd sizes are padded to even, and GIF works") {
     for (int t = 0; t < 3; ++t) gif->write(pattern(20, 20, t));
     gif->finish();
     io::VideoReader g(dir / "x.gif");
-    io::Image8 f;
+    Image8 f;
     int n = 0;
     while (g.read(f)) ++n;
     CHECK(n == 3);
@@ -88,7 +88,7 @@ TEST_CASE("video: reading real and damaged files") {
     // A truncated file either fails to open or yields fewer frames; it never crashes.
     try {
         io::VideoReader r(dir / "cut.mp4");
-        io::Image8 f;
+        Image8 f;
         int n = 0;
         while (r.read(f)) ++n;
         CHECK(n < 30);
@@ -119,6 +119,6 @@ TEST_CASE("frame sinks: unknown extensions, abandoned videos and PNG folders") {
     for (int t = 0; t < 3; ++t) frames->write(pattern(10, 6, t));
     CHECK_FALSE(fs::exists(dir / "frames"));
     frames->finish();
-    CHECK(io::read_png(dir / "frames/frame000002.png").pixels == pattern(10, 6, 2).pixels);
+    CHECK(read_png(dir / "frames/frame000002.png").pixels == pattern(10, 6, 2).pixels);
     CHECK_THROWS_AS(io::open_frame_sink(dir / "frames/", 10, 6), IoError);  // not mixed into existing frames
 }

@@ -11,7 +11,7 @@
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/latent.h"
 #include "render_worker.h"
 #include "viewer_state.h"
@@ -23,7 +23,7 @@ using lktest::data_path;
 
 namespace {
 
-int max_diff(const io::Image8& a, const io::Image8& b) {
+int max_diff(const Image8& a, const Image8& b) {
     REQUIRE(a.pixels.size() == b.pixels.size());
     int d = 0;
     for (size_t k = 0; k < a.pixels.size(); ++k) d = std::max(d, std::abs(int(a.pixels[k]) - int(b.pixels[k])));
@@ -31,9 +31,9 @@ int max_diff(const io::Image8& a, const io::Image8& b) {
 }
 
 // The golden image of seed 42 (sample 2) in the reference 8-bit conversion, as RGB.
-io::Image8 golden_seed42() {
+Image8 golden_seed42() {
     const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor("tiny32.expected.safetensors", "img_psi1.0_const").narrow(0, 2, 1))[0].contiguous();
-    return io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
+    return Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
 }
 
 // Runs the viewer under a virtual X server.
@@ -189,11 +189,11 @@ TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slid
     lktest::Result r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
     INFO("stderr: " << r.err);
     REQUIRE(r.code == 0);
-    const io::Image8 a = io::read_png(dir / "a.png");
+    const Image8 a = read_png(dir / "a.png");
     CHECK(max_diff(a, golden_seed42()) <= 1);  // the image the viewer shows is generate's image
-    const io::Image8 b = io::read_png(dir / "b.png");
+    const Image8 b = read_png(dir / "b.png");
     CHECK(max_diff(a, b) > 10);  // the slider moved it
-    const io::Image8 w = io::read_png(dir / "window.png");
+    const Image8 w = read_png(dir / "window.png");
     CHECK(w.width == 1280);
     CHECK(w.height == 800);
     std::set<uint32_t> colours;
@@ -235,10 +235,10 @@ TEST_CASE("viewer: a projection run from the viewer equals the command's and bec
     CHECK(state["projection"]["done"] == true);
     CHECK(state["projection"]["alignment"] == "resize");
     CHECK(state["projected_latent"] == true);
-    CHECK(max_diff(io::read_png(dir / "v.png"), io::read_png(dir / "cli/proj.png")) <= 1);
+    CHECK(max_diff(read_png(dir / "v.png"), read_png(dir / "cli/proj.png")) <= 1);
     r = lktest::run({"generate", "-m", model, "--projected-w", dir / "v.npz", "-o", dir / "regen"});
     REQUIRE_MESSAGE(r.code == 0, r.err);
-    CHECK(max_diff(io::read_png(dir / "regen/proj00.png"), io::read_png(dir / "cli/proj.png")) <= 1);
+    CHECK(max_diff(read_png(dir / "regen/proj00.png"), read_png(dir / "cli/proj.png")) <= 1);
 }
 
 TEST_CASE("viewer: labelling marks in a sample grid become a direction slider") {
@@ -267,7 +267,7 @@ TEST_CASE("viewer: labelling marks in a sample grid become a direction slider") 
     const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
     CHECK(state["error"] == "");
     CHECK(state["directions"] == 1);
-    CHECK(max_diff(io::read_png(dir / "before.png"), io::read_png(dir / "after.png")) > 10);
+    CHECK(max_diff(read_png(dir / "before.png"), read_png(dir / "after.png")) > 10);
 }
 
 TEST_CASE("viewer: morph keyframes from the screen, preview and export") {
@@ -284,9 +284,9 @@ TEST_CASE("viewer: morph keyframes from the screen, preview and export") {
     CHECK(state["morph"]["keys"] == 2);
     CHECK(state["morph"]["done"] == true);
     CHECK(state["morph"]["frames"] == 5);
-    CHECK(max_diff(io::read_png(dir / "frames/frame000000.png"), io::read_png(dir / "gen/seed0001.png")) <= 1);
-    CHECK(max_diff(io::read_png(dir / "frames/frame000004.png"), io::read_png(dir / "gen/seed0002.png")) <= 1);
-    CHECK(max_diff(io::read_png(dir / "mid.png"), io::read_png(dir / "frames/frame000002.png")) <= 1);
+    CHECK(max_diff(read_png(dir / "frames/frame000000.png"), read_png(dir / "gen/seed0001.png")) <= 1);
+    CHECK(max_diff(read_png(dir / "frames/frame000004.png"), read_png(dir / "gen/seed0002.png")) <= 1);
+    CHECK(max_diff(read_png(dir / "mid.png"), read_png(dir / "frames/frame000002.png")) <= 1);
 }
 
 TEST_CASE("viewer: without a display it says so in one line and exits 1") {
@@ -319,7 +319,7 @@ TEST_CASE("viewer: without a model argument or a remembered one it opens the bun
     const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
     CHECK(state["error"].get<std::string>().empty());
     CHECK(state["model"].get<std::string>().find("emoji64.safetensors") != std::string::npos);
-    const io::Image8 a = io::read_png(dir / "a.png");
+    const Image8 a = read_png(dir / "a.png");
     CHECK(a.width == 64);
     CHECK(a.height == 64);
 }
@@ -336,7 +336,7 @@ TEST_CASE("viewer: opens each other kind of model file and shows generate's imag
         REQUIRE(r.code == 0);
         const std::string exp = "../formats/" + fs::path(file).stem().string() + ".expected.safetensors";
         const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor(exp, "img_psi1.0_const").narrow(0, 2, 1))[0].contiguous();
-        CHECK(max_diff(io::read_png(png), io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())}) <= 1);
+        CHECK(max_diff(read_png(png), Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())}) <= 1);
     }
 }
 
@@ -351,12 +351,12 @@ TEST_CASE("viewer: a StyleGAN3 model with the translate and rotate controls, lay
     REQUIRE(r.code == 0);
     auto sample = [](const char* tensor) {
         const torch::Tensor u8 = to_uint8_nhwc(lktest::golden_tensor("../formats/sg3t_32.expected.safetensors", tensor).narrow(0, 2, 1))[0].contiguous();
-        return io::Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
+        return Image8{32, 32, 3, std::vector<uint8_t>(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel())};
     };
-    CHECK(max_diff(io::read_png(dir / "a.png"), sample("img_psi1.0")) <= 1);
-    CHECK(max_diff(io::read_png(dir / "b.png"), sample("img_psi0.7_transformed")) <= 1);  // gen_images.py's transform
-    CHECK(io::read_png(dir / "layer.png").width > 0);
-    const io::Image8 w = io::read_png(dir / "window.png");  // the window with the StyleGAN3 controls
+    CHECK(max_diff(read_png(dir / "a.png"), sample("img_psi1.0")) <= 1);
+    CHECK(max_diff(read_png(dir / "b.png"), sample("img_psi0.7_transformed")) <= 1);  // gen_images.py's transform
+    CHECK(read_png(dir / "layer.png").width > 0);
+    const Image8 w = read_png(dir / "window.png");  // the window with the StyleGAN3 controls
     CHECK(w.width == 1280);
     std::set<uint32_t> colours;
     for (size_t k = 0; k + 2 < w.pixels.size(); k += 3 * 97) colours.insert(w.pixels[k] << 16 | w.pixels[k + 1] << 8 | w.pixels[k + 2]);
@@ -366,5 +366,5 @@ TEST_CASE("viewer: a StyleGAN3 model with the translate and rotate controls, lay
     CHECK(state["error"] == "");
     CHECK(state["morph"]["done"] == true);
     CHECK(fs::exists(dir / "morph/frame000002.png"));
-    CHECK(max_diff(io::read_png(dir / "morph/frame000000.png"), io::read_png(dir / "b.png")) <= 1);  // the export keeps the transform
+    CHECK(max_diff(read_png(dir / "morph/frame000000.png"), read_png(dir / "b.png")) <= 1);  // the export keeps the transform
 }

@@ -22,7 +22,7 @@ void run(const Opts& o) {
     if (o.size < 4 || o.size > 8192) throw ArgumentError("--size must be between 4 and 8192");
     const io::AlignMode mode = io::parse_align_mode(o.align);
     const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode, o.landmarks);
-    std::vector<std::pair<std::string, io::Image8>> done;
+    std::vector<std::pair<std::string, Image8>> done;
     for (const auto& path : o.inputs) {  // everything is prepared before anything is written
         const auto aligned = io::align_image(io::read_image(path), path, mode, o.size, detector.get(), o.face_index);
         log_info(fmt::format("{}: {}", path, aligned.method));
@@ -31,7 +31,7 @@ void run(const Opts& o) {
     ensure_output_dir(o.outdir);
     for (const auto& [path, image] : done) {
         const std::string out = (std::filesystem::path(o.outdir) / (std::filesystem::path(path).stem().string() + ".png")).string();
-        io::write_png(out, image);
+        write_png(out, image);
     }
     log_info(fmt::format("wrote {} image(s) to {}", done.size(), o.outdir));
 }

@@ -151,7 +151,7 @@ void bench_morph(const Opts& o, int frames) {
     const std::string kind = LATENTKIT_HAVE_LIBAV ? "mp4" : "png";
     const std::string path = (std::filesystem::temp_directory_path() / fmt::format("latentkit-bench-{}.{}", ::getpid(), kind)).string() +
                              (LATENTKIT_HAVE_LIBAV ? "" : "/");
-    std::vector<io::Image8> rendered;
+    std::vector<Image8> rendered;
     // mode 0: generation only (frames kept), 1: encoding of the kept frames only, 2: both, overlapped.
     auto timed = [&](int mode) {
         std::unique_ptr<io::FrameSink> sink;

@@ -13,8 +13,8 @@
 #include "latentkit/directions.h"
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
-#include "latentkit/io/npz.h"
-#include "latentkit/io/png.h"
+#include "latentkit/npz.h"
+#include "latentkit/png.h"
 #include "latentkit/io/scorers.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
@@ -52,7 +52,7 @@ void write_samples(const std::string& path, const Samples& s) {
         std::memcpy(&seeds[k * sizeof(int64_t)], &v, sizeof(v));
     }
     const int64_t num_ws = s.num_ws;
-    io::write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), wv)},
+    write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), wv)},
                          {"seeds", raw_array(DType::i64, {static_cast<int64_t>(s.seeds.size())}, seeds)},
                          {"fingerprint", raw_array(DType::u8, {static_cast<int64_t>(s.fingerprint.size())}, s.fingerprint)},
                          {"num_ws", raw_array(DType::i64, {}, std::string(reinterpret_cast<const char*>(&num_ws), sizeof(num_ws)))}});
@@ -61,7 +61,7 @@ void write_samples(const std::string& path, const Samples& s) {
 Samples read_samples(const std::string& path) {
     Samples s;
     const TensorData *w = nullptr, *seeds = nullptr;
-    const auto arrays = io::read_npz(path);
+    const auto arrays = read_npz(path);
     for (const auto& [name, a] : arrays) {
         if (name == "w") w = &a;
         else if (name == "seeds") seeds = &a;
@@ -202,7 +202,7 @@ void run_sample(const SampleOpts& o) {
             if (classifier) cls = classifier->score(img, o.classifier_output);
             for (int64_t k = 0; k < n; ++k) {
                 const size_t i = start + static_cast<size_t>(k);
-                if (!o.images.empty()) io::write_png((fs::path(o.images) / fmt::format("seed{:04d}.png", seeds[i])).string(), images[k]);
+                if (!o.images.empty()) write_png((fs::path(o.images) / fmt::format("seed{:04d}.png", seeds[i])).string(), images[k]);
                 for (const auto& sc : scorers) scores[i].push_back(sc->score(images[k]));
                 if (classifier) scores[i].push_back(cls[static_cast<size_t>(k)]);
             }

@@ -8,7 +8,7 @@
 #include "latentkit/directions.h"
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
@@ -114,7 +114,7 @@ void run(const Opts& o) {
     SynthesisOptions so;
     so.noise_mode = noise;
     auto render = [&](const torch::Tensor& batch_ws) {
-        std::vector<io::Image8> images;
+        std::vector<Image8> images;
         for (int64_t s = 0; s < batch_ws.size(0); s += o.batch) {
             const int64_t n = std::min<int64_t>(o.batch, batch_ws.size(0) - s);
             for (auto& im : io::images_from_batch(G->synthesis->forward(batch_ws.narrow(0, s, n).to(device), so))) images.push_back(std::move(im));
@@ -134,7 +134,7 @@ void run(const Opts& o) {
         ProgressBar bar("edit", o.frames, "frame");
         for (int f = 0; f < o.frames; ++f) {
             const auto images = render(edited(from + (to - from) * f / (o.frames - 1)));
-            std::vector<io::Image8> rgb;
+            std::vector<Image8> rgb;
             for (const auto& im : images) rgb.push_back(io::convert_channels(im, 3));
             sink->write(io::tile_images(rgb, static_cast<int>(rows), 1));
             bar.update(f + 1);
@@ -142,12 +142,12 @@ void run(const Opts& o) {
         sink->finish();
         bar.finish();
     } else {
-        std::vector<io::Image8> cells;
+        std::vector<Image8> cells;
         std::vector<torch::Tensor> grid;
         for (int64_t r = 0; r < rows; ++r)
             for (double s : strengths) grid.push_back(edited(s).narrow(0, r, 1));
         cells = render(torch::cat(grid));
-        io::write_png(o.out, io::tile_images(cells, static_cast<int>(strengths.size()), static_cast<int>(rows)));
+        write_png(o.out, io::tile_images(cells, static_cast<int>(strengths.size()), static_cast<int>(rows)));
     }
     if (!o.save_w.empty()) {  // after the images, so a failed run writes nothing
         std::vector<torch::Tensor> all;

@@ -6,7 +6,7 @@
 
 #include "common.h"
 #include "latentkit/error.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
@@ -57,7 +57,7 @@ void run(const Opts& o) {
     const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(items.size());
     if (!o.grid.empty() && total > grid.cols * grid.rows)
         throw ArgumentError(fmt::format("--grid {}: {} cells cannot hold {} images", o.grid, grid.cols * grid.rows, total));
-    std::vector<io::Image8> cells;
+    std::vector<Image8> cells;
     ProgressBar bar("generate", total);
     for (int64_t start = 0; start < total; start += o.batch) {
         const int64_t n = std::min<int64_t>(o.batch, total - start);
@@ -80,7 +80,7 @@ void run(const Opts& o) {
         }
         const auto images = io::images_from_batch(G->synthesis->forward(ws, so));
         for (size_t k = 0; k < images.size(); ++k) {
-            if (o.grid.empty()) io::write_png(paths[k], images[k]);
+            if (o.grid.empty()) write_png(paths[k], images[k]);
             else cells.push_back(images[k]);
         }
         bar.update(start + n);
@@ -91,7 +91,7 @@ void run(const Opts& o) {
         return;
     }
     const std::string path = (fs::path(o.outdir) / "grid.png").string();
-    io::write_png(path, io::tile_images(cells, grid.cols, grid.rows));
+    write_png(path, io::tile_images(cells, grid.cols, grid.rows));
     log_info(fmt::format("wrote {} ({} images, {}x{} grid)", path, total, grid.cols, grid.rows));
 }
 }  // namespace

@@ -71,9 +71,9 @@ void run(const Opts& o) {
     ProgressBar bar("morph", renderer.frame_count(), "frames");
     for (int64_t f = 0; f < renderer.frame_count();) {
         const int64_t n = std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count() - f);
-        const std::vector<io::Image8> cells = io::images_from_batch(renderer.render(f, n));
+        const std::vector<Image8> cells = io::images_from_batch(renderer.render(f, n));
         for (int64_t k = 0; k < n; ++k) {
-            std::vector<io::Image8> frame_cells(cells.begin() + k * spec.cells, cells.begin() + (k + 1) * spec.cells);
+            std::vector<Image8> frame_cells(cells.begin() + k * spec.cells, cells.begin() + (k + 1) * spec.cells);
             for (auto& c : frame_cells) c = io::convert_channels(c, 3);
             sink->write(io::tile_images(frame_cells, grid.cols, grid.rows));
         }

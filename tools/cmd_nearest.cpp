@@ -10,7 +10,7 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
@@ -34,11 +34,11 @@ double median(std::vector<double> v) {
 }
 
 // Dataset image `index` as an interleaved (H x W x C) 8-bit image, the layout generated images have.
-io::Image8 dataset_image(const io::ImageDataset& data, size_t index) {
+Image8 dataset_image(const io::ImageDataset& data, size_t index) {
     const int r = data.resolution(), ch = data.channels();
     std::vector<uint8_t> planar(static_cast<size_t>(r) * r * ch);
     data.read_image(index, planar.data());
-    io::Image8 image{r, r, ch, std::vector<uint8_t>(planar.size())};
+    Image8 image{r, r, ch, std::vector<uint8_t>(planar.size())};
     for (int c = 0; c < ch; ++c)
         for (int p = 0; p < r * r; ++p) image.pixels[static_cast<size_t>(p) * ch + c] = planar[static_cast<size_t>(c) * r * r + p];
     return image;
@@ -66,7 +66,7 @@ void run(const Opts& o) {
     {
         ProgressBar bar("read data", static_cast<int64_t>(data.size()));
         for (size_t i = 0; i < data.size(); ++i) {
-            const io::Image8 image = dataset_image(data, i);
+            const Image8 image = dataset_image(data, i);
             train.insert(train.end(), image.pixels.begin(), image.pixels.end());
             if (i % 256 == 0) bar.update(static_cast<int64_t>(i));
         }
@@ -78,7 +78,7 @@ void run(const Opts& o) {
     torch::NoGradGuard no_grad;
     SynthesisOptions so;
     so.noise_mode = noise;
-    std::vector<io::Image8> samples;
+    std::vector<Image8> samples;
     for (size_t start = 0; start < seeds.size(); start += 16) {
         const std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
         const torch::Tensor ws = map_to_ws(*G, z_from_seeds(chunk, cfg.z_dim).to(device), {}, o.trunc);
@@ -100,7 +100,7 @@ void run(const Opts& o) {
     NearestNeighbours ref;
     if (n_ref > 0) ref = nearest_neighbours(ref_rows, train, dim, ref_index);
 
-    std::vector<io::Image8> cells;
+    std::vector<Image8> cells;
     nlohmann::json report = {{"model", model.path}, {"data", o.data}, {"trunc", o.trunc}, {"samples", nlohmann::json::array()}};
     for (size_t k = 0; k < samples.size(); ++k) {
         cells.push_back(samples[k]);
@@ -123,7 +123,7 @@ void run(const Opts& o) {
 
     const int cols = 2 * o.pairs_per_row;
     const int rows = static_cast<int>((cells.size() + cols - 1) / cols);
-    io::write_png(o.out, io::tile_images(cells, cols, rows));
+    write_png(o.out, io::tile_images(cells, cols, rows));
     if (!o.json.empty()) {
         const std::string text = report.dump(2) + "\n";
         write_file_atomic(o.json, text.data(), text.size());

@@ -11,7 +11,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
-#include "latentkit/io/npz.h"
+#include "latentkit/npz.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/log.h"
@@ -36,7 +36,7 @@ struct Opts {
 
 struct Target {
     std::string path, dir, method;
-    io::Image8 image;  // model channels, model resolution
+    Image8 image;  // model channels, model resolution
 };
 
 std::array<uint8_t, 3> parse_background(const std::string& text) {
@@ -61,8 +61,8 @@ std::vector<std::string> target_dirs(const std::vector<std::string>& paths, cons
     return dirs;
 }
 
-io::Image8 side_by_side(const io::Image8& a, const io::Image8& b) {
-    io::Image8 canvas;
+Image8 side_by_side(const Image8& a, const Image8& b) {
+    Image8 canvas;
     canvas.width = a.width + b.width;
     canvas.height = std::max(a.height, b.height);
     canvas.channels = 3;
@@ -131,7 +131,7 @@ void run(const Opts& o) {
     for (size_t k = 0; k < o.targets.size(); ++k) {
         io::ReadImageOptions ro;
         ro.background = background;
-        const io::Image8 photo = io::read_image(o.targets[k], ro);
+        const Image8 photo = io::read_image(o.targets[k], ro);
         io::AlignedImage aligned = io::align_image(photo, o.targets[k], align, cfg.img_resolution, detector.get(), o.face_index);
         log_info(fmt::format("{}: {}x{}, {}", o.targets[k], photo.width, photo.height, aligned.method));
         targets.push_back({o.targets[k], dirs[k], aligned.method, io::convert_channels(aligned.image, cfg.img_channels)});
@@ -179,7 +179,7 @@ void run(const Opts& o) {
         const auto images = io::images_from_batch(result.images);
 
         std::vector<std::shared_ptr<Generator>> tuned(n);
-        std::vector<io::Image8> tuned_images(n);
+        std::vector<Image8> tuned_images(n);
         std::vector<double> tuned_psnr(n, 0.0);
         if (o.tune_steps > 0) {
             ProgressBar tune_bar("tune", o.tune_steps, "step");
@@ -198,8 +198,8 @@ void run(const Opts& o) {
         for (size_t k = 0; k < n; ++k) {
             const Target& t = targets[start + k];
             const fs::path dir(t.dir);
-            io::write_png((dir / "target.png").string(), t.image);
-            io::write_png((dir / "proj.png").string(), images[k]);
+            write_png((dir / "target.png").string(), t.image);
+            write_png((dir / "proj.png").string(), images[k]);
             write_ws_npz((dir / "projected_w.npz").string(), result.ws.narrow(0, k, 1));
             if (!videos.empty()) videos[k]->finish();
             nlohmann::json info = {{"target", t.path},
@@ -220,7 +220,7 @@ void run(const Opts& o) {
                                                       fs::path(t.path).filename().string(), o.tune_steps);
                 tuned[k]->to(torch::kCPU);
                 save_model((dir / "tuned.safetensors").string(), out, {true});
-                io::write_png((dir / "proj_tuned.png").string(), tuned_images[k]);
+                write_png((dir / "proj_tuned.png").string(), tuned_images[k]);
                 info["tuned_steps"] = o.tune_steps;
                 info["tuned_psnr_db"] = tuned_psnr[k];
                 note += fmt::format(", tuned {:.2f} dB", tuned_psnr[k]);

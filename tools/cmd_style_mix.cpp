@@ -4,7 +4,7 @@
 
 #include "common.h"
 #include "latentkit/error.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
@@ -50,7 +50,7 @@ void run(const Opts& o) {
     const auto images = io::images_from_batch(torch::cat(imgs, 0));
 
     const int res = G->config.img_resolution;
-    io::Image8 canvas;
+    Image8 canvas;
     canvas.width = res * static_cast<int>(nc + 1);
     canvas.height = res * static_cast<int>(nr + 1);
     canvas.channels = images[0].channels;
@@ -61,7 +61,7 @@ void run(const Opts& o) {
         for (int64_t k = 0; k < nc; ++k)
             io::paste(canvas, images[static_cast<size_t>(nr + nc + r * nc + k)], static_cast<int>(k + 1) * res, static_cast<int>(r + 1) * res);
     }
-    io::write_png(out, canvas);
+    write_png(out, canvas);
     log_info(fmt::format("wrote {} ({} rows x {} columns)", out, nr, nc));
 }
 }  // namespace

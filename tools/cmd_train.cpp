@@ -11,7 +11,7 @@
 #include "latentkit/io/download.h"
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/video.h"
 #include "latentkit/log.h"
 #include "latentkit/train.h"
@@ -51,14 +51,14 @@ void write_progress_video(const std::string& outdir, const std::string& path, in
         return ia != ib ? ia : a < b;
     });
     if (grids.empty()) throw Error(outdir + ": no fakes-*.png grids to make a progress video from");
-    const io::Image8 first = io::read_png(grids[0]);
+    const Image8 first = read_png(grids[0]);
     io::VideoOptions vo;
     vo.fps = fps;
     auto sink = io::open_frame_sink(path, first.width, first.height, vo);
     for (const auto& g : grids) {
-        io::Image8 img = io::read_png(g);
+        Image8 img = read_png(g);
         if (img.channels == 1) {
-            io::Image8 rgb{img.width, img.height, 3, std::vector<uint8_t>(img.pixels.size() * 3)};
+            Image8 rgb{img.width, img.height, 3, std::vector<uint8_t>(img.pixels.size() * 3)};
             for (size_t k = 0; k < img.pixels.size(); ++k) rgb.pixels[k * 3] = rgb.pixels[k * 3 + 1] = rgb.pixels[k * 3 + 2] = img.pixels[k];
             img = std::move(rgb);
         }
@@ -137,7 +137,7 @@ void run(Opts& o, const DistributedEnv& env) {
         reset_peak_memory(device);
     };
     cb.write_image = [](const std::string& path, int w, int h, int c, const std::vector<uint8_t>& pixels) {
-        io::write_png(path, io::Image8{w, h, c, pixels});
+        write_png(path, Image8{w, h, c, pixels});
     };
     const TrainEnd end = train(data, t, cb);
     if (bar) bar->finish();

@@ -15,7 +15,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/bundled_model.h"
 #include "latentkit/io/download.h"
-#include "latentkit/io/npz.h"
+#include "latentkit/npz.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
@@ -86,7 +86,7 @@ NoiseMode parse_noise_mode(const std::string& s) {
 }
 
 torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
-    const auto arrays = io::read_npz(path);
+    const auto arrays = read_npz(path);
     const TensorData* w = nullptr;
     for (const auto& [name, a] : arrays)
         if (name == "w") w = &a;
@@ -226,7 +226,7 @@ std::string describe_losses(const LossWeights& w) {
 void write_ws_npz(const std::string& path, const torch::Tensor& ws) {
     const torch::Tensor w = ws.to(torch::kCPU, torch::kFloat32).contiguous();
     std::vector<float> values(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-    io::write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), values)}});
+    write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), values)}});
 }
 
 double peak_memory_mib(const c10::Device& device) {

@@ -82,7 +82,7 @@ void GlImage::allocate(int width, int height) {
     height_ = height;
 }
 
-void GlImage::upload(const io::Image8& image) {
+void GlImage::upload(const Image8& image) {
     if (image.channels != 3 || image.width < 1 || image.height < 1) return;
     if (image.width != width_ || image.height != height_) allocate(image.width, image.height);  // before the buffer is bound
     const size_t bytes = image.pixels.size();
@@ -130,8 +130,8 @@ void GlImage::draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageVi
     glDisable(GL_SCISSOR_TEST);
 }
 
-io::Image8 GlImage::read_back() const {
-    io::Image8 out;
+Image8 GlImage::read_back() const {
+    Image8 out;
     if (empty()) return out;
     out.width = width_;
     out.height = height_;

@@ -4,7 +4,7 @@
 // device memory through CudaGlInterop.
 #include <string>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::viewer {
 
@@ -27,14 +27,14 @@ public:
     GlImage(const GlImage&) = delete;
     GlImage& operator=(const GlImage&) = delete;
     /// Uploads an RGB image (resizing the texture when its size changes).
-    void upload(const io::Image8& image);
+    void upload(const Image8& image);
     /// Copies a device image in through CUDA-GL interop; false when the interop is off or failed
     /// (then upload image.to_host()).
     bool upload(const DeviceImage& image, CudaGlInterop& interop);
     /// Draws into the region (x, y, w, h; window pixels, origin top-left) of a window of fb_w x fb_h.
     void draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageView& view) const;
     /// The uploaded image read back from the texture.
-    io::Image8 read_back() const;
+    Image8 read_back() const;
     bool empty() const { return width_ == 0; }
     int width() const { return width_; }
     int height() const { return height_; }

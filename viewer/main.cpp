@@ -26,8 +26,8 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/io/bundled_model.h"
-#include "latentkit/io/npz.h"
-#include "latentkit/io/png.h"
+#include "latentkit/npz.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/threads.h"
 #include "morph_exporter.h"
@@ -80,8 +80,8 @@ void save_settings(const ViewerState& s) {
     }
 }
 
-io::Image8 read_window(int w, int h) {
-    io::Image8 img{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
+Image8 read_window(int w, int h) {
+    Image8 img{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w) * h * 3)};
     std::vector<uint8_t> flipped(img.pixels.size());
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
     glReadBuffer(GL_BACK);
@@ -193,7 +193,7 @@ int run(const Options& o) {
                         if (cmd == "wait") wait_frames = std::stoi(arg);
                         else if (cmd == "screenshot") pending_screenshot = arg;  // taken after this frame is drawn
                         else if (cmd == "save-image" && image.empty()) throw Error(arg + ": no image to save" + (s.error.empty() ? "" : " (" + s.error + ")"));
-                        else if (cmd == "save-image") io::write_png(arg, image.read_back());
+                        else if (cmd == "save-image") write_png(arg, image.read_back());
                         else if (cmd == "save-projection") s.project_save = arg, s.save_projection = true;
                         else if (cmd == "quit") quit = true;
                         else if (!apply_script_line(s, line)) throw ArgumentError("script: unknown command '" + cmd + "'");
@@ -274,7 +274,7 @@ int run(const Options& o) {
                 s.save_projection = false;
                 try {
                     if (!proj_snap.done) throw Error("no finished projection to save");
-                    io::write_npz(s.project_save, {{"w", TensorData::from_floats({1, proj_snap.num_ws, proj_snap.w_dim}, proj_snap.ws)}});
+                    write_npz(s.project_save, {{"w", TensorData::from_floats({1, proj_snap.num_ws, proj_snap.w_dim}, proj_snap.ws)}});
                     s.status = "saved " + s.project_save;
                 } catch (const std::exception& e) {
                     s.error = e.what();
@@ -351,21 +351,21 @@ int run(const Options& o) {
             if (s.capture_window) {
                 s.capture_window = false;
                 try {
-                    io::write_png(s.capture_path, read_window(fb_w, fb_h));
+                    write_png(s.capture_path, read_window(fb_w, fb_h));
                     s.status = "saved the window to " + s.capture_path;
                 } catch (const std::exception& e) {
                     s.error = e.what();
                 }
             }
             if (!pending_screenshot.empty()) {
-                io::write_png(pending_screenshot, read_window(fb_w, fb_h));
+                write_png(pending_screenshot, read_window(fb_w, fb_h));
                 pending_screenshot.clear();
             }
             if (!o.screenshot.empty() && o.frames > 0 && frame == o.frames) {
-                io::write_png(o.screenshot, read_window(fb_w, fb_h));
+                write_png(o.screenshot, read_window(fb_w, fb_h));
                 quit = true;
             }
-            if (!o.save_image.empty() && o.frames > 0 && frame == o.frames && !image.empty()) io::write_png(o.save_image, image.read_back());
+            if (!o.save_image.empty() && o.frames > 0 && frame == o.frames && !image.empty()) write_png(o.save_image, image.read_back());
             if (o.frames > 0 && frame >= o.frames && o.script.empty()) quit = true;
             glfwSwapInterval(s.vsync && !o.benchmark ? 1 : 0);
             glfwSwapBuffers(window);

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::viewer {
 
@@ -283,7 +283,7 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
         s.capture_path = buf;
         if (ImGui::Button("Save image")) {
             try {
-                io::write_png(s.capture_path, image.read_back());
+                write_png(s.capture_path, image.read_back());
                 s.status = "saved " + s.capture_path;
             } catch (const std::exception& e) {
                 s.error = e.what();

@@ -42,11 +42,11 @@ void ProjectionRunner::run(ProjectionJob job) {
         const Model model = io::load_model_location(job.model_path);
         auto G = model.generator();
         const auto& cfg = G->config;
-        const io::Image8 photo = io::read_image(job.target_path);
+        const Image8 photo = io::read_image(job.target_path);
         const io::AlignMode mode = io::parse_align_mode(job.align);
         const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode);
         const io::AlignedImage aligned = io::align_image(photo, job.target_path, mode, cfg.img_resolution, detector.get());
-        const io::Image8 target = io::convert_channels(aligned.image, cfg.img_channels);
+        const Image8 target = io::convert_channels(aligned.image, cfg.img_channels);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             snap_.target = io::convert_channels(target, 3);

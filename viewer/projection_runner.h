@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 #include "background_task.h"
 
@@ -28,7 +28,7 @@ struct ProjectionSnapshot {
     int step = 0, steps = 0;
     double loss = 0;
     std::string error, alignment;
-    io::Image8 target, current;  ///< RGB, the model's resolution
+    Image8 target, current;  ///< RGB, the model's resolution
     std::vector<float> ws;       ///< the result, num_ws * w_dim (when done)
     int num_ws = 0, w_dim = 0;
     uint64_t version = 0;        ///< changes whenever the snapshot does

@@ -54,7 +54,7 @@ std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
     d->owner = rgba;
     d->to_host = [rgba] {
         const torch::Tensor rgb_host = rgba->narrow(2, 0, 3).to(torch::kCPU).contiguous();
-        return io::Image8{static_cast<int>(rgb_host.size(1)), static_cast<int>(rgb_host.size(0)), 3,
+        return Image8{static_cast<int>(rgb_host.size(1)), static_cast<int>(rgb_host.size(0)), 3,
                           std::vector<uint8_t>(rgb_host.data_ptr<uint8_t>(), rgb_host.data_ptr<uint8_t>() + rgb_host.numel())};
     };
     return d;

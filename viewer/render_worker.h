@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "latentkit/directions.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::viewer {
 
@@ -57,13 +57,13 @@ struct DeviceImage {
     int width = 0, height = 0;
     int device = 0;                       ///< CUDA device index
     std::shared_ptr<void> owner;          ///< the tensor holding the pixels
-    std::function<io::Image8()> to_host;  ///< the same image as host RGB (the fallback upload)
+    std::function<Image8()> to_host;  ///< the same image as host RGB (the fallback upload)
 };
 
 /// The answer to a request.
 struct RenderResult {
     uint64_t id = 0;
-    io::Image8 image;      ///< RGB, the model's resolution (empty on error, or when device_image is set)
+    Image8 image;      ///< RGB, the model's resolution (empty on error, or when device_image is set)
     std::shared_ptr<const DeviceImage> device_image;  ///< set instead of image for device_output on CUDA
     std::string error;     ///< one line when the request failed
     std::vector<float> ws; ///< the W+ latent rendered (num_ws * w_dim), with every edit applied
@@ -86,7 +86,7 @@ struct DirectionsResult {
     DirectionSet set;                ///< pca, sefa
     std::vector<uint32_t> seeds;     ///< samples
     std::vector<float> w;            ///< samples: seeds.size() x w_dim
-    std::vector<io::Image8> images;  ///< samples: RGB thumbnails at the model's resolution
+    std::vector<Image8> images;  ///< samples: RGB thumbnails at the model's resolution
     std::string error;
 };
 

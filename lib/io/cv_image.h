@@ -2,7 +2,7 @@
 // Private: views between Image8 and cv::Mat for the OpenCV-based parts of the I/O layer.
 #include <opencv2/core.hpp>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::io::detail {
 

@@ -14,7 +14,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/config.h"
 #include "latentkit/io/face_align.h"
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/zip.h"

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::io {
 

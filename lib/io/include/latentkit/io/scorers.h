@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::io {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::io {
 

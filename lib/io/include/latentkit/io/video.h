@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 namespace latentkit::io {
 

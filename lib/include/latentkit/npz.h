@@ -1,12 +1,13 @@
 #pragma once
 // numpy .npy / .npz files, e.g. the reference projector's projected_w.npz (key "w", [N, num_ws, w_dim]).
+// Torch-free (latentkit_formats).
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "latentkit/tensor_data.h"
 
-namespace latentkit::io {
+namespace latentkit {
 
 /// Named arrays in file order.
 using NamedArrays = std::vector<std::pair<std::string, TensorData>>;
@@ -21,4 +22,4 @@ TensorData parse_npy(const std::string& bytes, const std::string& source);
 /// Serialises one array as .npy (format 1.0, little-endian, C order).
 std::string serialize_npy(const TensorData& array);
 
-}  // namespace latentkit::io
+}  // namespace latentkit

@@ -1,4 +1,4 @@
-#include "latentkit/io/png.h"
+#include "latentkit/png.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -8,7 +8,7 @@
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 
-namespace latentkit::io {
+namespace latentkit {
 namespace {
 const char kSignature[] = "\x89PNG\r\n\x1a\n";
 
@@ -127,4 +127,4 @@ Image8 decode_png(const std::string& b, const std::string& name) {
     return im;
 }
 
-}  // namespace latentkit::io
+}  // namespace latentkit

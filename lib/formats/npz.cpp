@@ -1,4 +1,4 @@
-#include "latentkit/io/npz.h"
+#include "latentkit/npz.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include "latentkit/error.h"
 #include "latentkit/zip.h"
 
-namespace latentkit::io {
+namespace latentkit {
 namespace {
 
 
@@ -21,8 +21,8 @@ struct NpyType {
 constexpr NpyType kNpyTypes[] = {{"<f4", DType::f32}, {"<f8", DType::f64}, {"<f2", DType::f16}, {"|u1", DType::u8}, {"|i1", DType::i8},
                                  {"<i2", DType::i16}, {"<i4", DType::i32}, {"<i8", DType::i64}, {"|b1", DType::boolean}};
 
-using latentkit::detail::le;
-using latentkit::detail::put;
+using detail::le;
+using detail::put;
 
 // Value of `key` in a numpy header dict literal, as raw text up to the next top-level comma.
 std::string header_field(const std::string& h, const std::string& key, const std::string& source) {
@@ -142,4 +142,4 @@ void write_npz(const std::string& path, const NamedArrays& arrays) {
     zip.finish();
 }
 
-}  // namespace latentkit::io
+}  // namespace latentkit

@@ -1,16 +1,10 @@
 #pragma once
-// PNG files for 8-bit images (gray, RGB, RGBA), with zlib only.
-#include <cstdint>
+// PNG files for 8-bit images (gray, RGB, RGBA), with zlib only. Torch-free (latentkit_formats).
 #include <string>
-#include <vector>
 
-namespace latentkit::io {
+#include "latentkit/image8.h"
 
-/// An 8-bit image, rows of width * channels bytes.
-struct Image8 {
-    int width = 0, height = 0, channels = 0;
-    std::vector<uint8_t> pixels;
-};
+namespace latentkit {
 
 /// Encodes an image as PNG bytes (channels 1, 3 or 4).
 std::string encode_png(const Image8& image);
@@ -21,4 +15,4 @@ Image8 read_png(const std::string& path);
 /// Decodes PNG bytes as read_png does; `name` is used in error messages.
 Image8 decode_png(const std::string& bytes, const std::string& name);
 
-}  // namespace latentkit::io
+}  // namespace latentkit
