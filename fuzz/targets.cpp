@@ -6,7 +6,10 @@
 #include <vector>
 
 #include "latentkit/error.h"
+#include "latentkit/npz.h"
+#include "latentkit/png.h"
 #include "latentkit/tensor_data.h"
+#include "latentkit/zip.h"
 #include "pickle.h"
 
 namespace latentkit::fuzz {
@@ -49,6 +52,33 @@ void torch_save_one(const uint8_t* data, size_t size) {
     try {
         auto bytes = std::make_shared<const std::string>(reinterpret_cast<const char*>(data), size);
         walk(*pickle::parse_torch_save(bytes, "fuzz", fuzz_limits()));
+    } catch (const Error&) {
+    }
+}
+
+void zip_one(const uint8_t* data, size_t size) {
+    try {
+        const ZipReader zip(std::make_shared<const std::string>(reinterpret_cast<const char*>(data), size), "fuzz");
+        for (size_t k = 0; k < zip.entries().size(); ++k) {
+            try {
+                zip.read(k);
+            } catch (const Error&) {
+            }
+        }
+    } catch (const Error&) {
+    }
+}
+
+void png_one(const uint8_t* data, size_t size) {
+    try {
+        decode_png(std::string(reinterpret_cast<const char*>(data), size), "fuzz");
+    } catch (const Error&) {
+    }
+}
+
+void npz_one(const uint8_t* data, size_t size) {
+    try {
+        parse_npz(std::make_shared<const std::string>(reinterpret_cast<const char*>(data), size), "fuzz");
     } catch (const Error&) {
     }
 }

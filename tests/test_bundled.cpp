@@ -157,8 +157,7 @@ TEST_CASE("cli: nearest finds a training image that is a sample, and refuses a d
 
 TEST_CASE("emoji_images.py extracts every glyph of the real font, and the dataset command turns them into a training set") {
     if (!fs::exists(kFont)) {
-        MESSAGE("skipped: " << kFont << " is not installed (Debian package fonts-noto-color-emoji)");
-        return;
+        LKTEST_SKIP(kFont << " is not installed (Debian package fonts-noto-color-emoji)");
     }
     const lktest::TempDir d;
     const std::string script = std::string(LATENTKIT_SOURCE_DIR) + "/scripts/emoji_images.py";

@@ -31,3 +31,15 @@ TEST_CASE("fuzz corpus replay: safetensors reader") {
 TEST_CASE("fuzz corpus replay: torch.save reader (zip and legacy)") {
     CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/torch_save", latentkit::fuzz::torch_save_one) >= 2);
 }
+
+TEST_CASE("fuzz corpus replay: zip reader") {
+    CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/zip", latentkit::fuzz::zip_one) >= 2);
+}
+
+TEST_CASE("fuzz corpus replay: PNG decoder") {
+    CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/png", latentkit::fuzz::png_one) >= 2);
+}
+
+TEST_CASE("fuzz corpus replay: numpy .npz reader") {
+    CHECK(replay(std::string(LATENTKIT_FUZZ_CORPUS) + "/npz", latentkit::fuzz::npz_one) >= 2);
+}

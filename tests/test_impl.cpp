@@ -7,7 +7,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
-#include "latentkit/threads.h"
+#include "latentkit/device.h"
 #include "ops.h"
 
 using namespace latentkit;

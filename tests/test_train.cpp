@@ -253,8 +253,7 @@ TEST_CASE("train: an interrupted run resumed from its snapshot equals the uninte
 
 TEST_CASE("train: two Gloo processes give the parameters of one process with the same global batch") {
     if (!distributed_available()) {
-        MESSAGE("this LibTorch has no c10d: skipped");
-        return;
+        LKTEST_SKIP("this LibTorch has no c10d");
     }
     TempDir d;
     const auto args = tiny(shared().data, d / "one", 0.064) + std::vector<std::string>{"--batch-gpu", "4"};

@@ -15,6 +15,14 @@
 
 #include "latentkit/tensor_data.h"
 
+/// Ends the running test case as skipped, saying why: CTest reports it as skipped, not passed (the
+/// marker is its SKIP_REGULAR_EXPRESSION, tests/CMakeLists.txt).
+#define LKTEST_SKIP(reason)                         \
+    do {                                            \
+        MESSAGE("LATENTKIT-SKIPPED: " << reason);   \
+        return;                                     \
+    } while (0)
+
 namespace lktest {
 
 /// Path of a file under tests/data.

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "latentkit/device.h"
 #include "latentkit/error.h"
 #include "latentkit/io/bundled_model.h"
 #include "latentkit/io/download.h"
@@ -99,21 +100,12 @@ torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
 }
 
 c10::Device parse_device(const std::string& text) {
-    if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-    if (text == "cpu") return torch::Device(torch::kCPU);
-    if (text.rfind("cuda", 0) == 0) {
-        if (!torch::cuda::is_available())
-            throw ArgumentError("--device " + text + ": no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)");
-        try {
-            torch::Device d(text);
-            if (d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count()))
-                throw ArgumentError(fmt::format("--device {}: only {} CUDA device(s) are visible", text, torch::cuda::device_count()));
-            return d;
-        } catch (const c10::Error&) {
-            throw ArgumentError("--device " + text + ": not a device name");
-        }
+    try {
+        return device_from_name(text);
+    } catch (const ArgumentError& e) {
+        const std::string what = e.what();
+        throw ArgumentError("--device " + text + what.substr(what.find("': ") + 1));  // the library names no flags
     }
-    throw ArgumentError("--device " + text + ": expected cpu, cuda, cuda:N or auto");
 }
 
 namespace {

@@ -10,7 +10,7 @@
 #include "latentkit/error.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
-#include "latentkit/threads.h"
+#include "latentkit/device.h"
 
 int main(int argc, char** argv) {
     using namespace latentkit;
@@ -73,11 +73,9 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
         std::fprintf(stderr, "latentkit: error: %s\n", e.what());
         return 1;
-    } catch (const c10::Error& e) {
-        std::fprintf(stderr, "latentkit: error: %s\n", e.what_without_backtrace());
-        return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "latentkit: error: %s\n", e.what());
+        const std::string what = e.what();
+        std::fprintf(stderr, "latentkit: error: %s\n", what.substr(0, what.find('\n')).c_str());
         return 1;
     }
 }

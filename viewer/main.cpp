@@ -29,7 +29,7 @@
 #include "latentkit/npz.h"
 #include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
-#include "latentkit/threads.h"
+#include "latentkit/device.h"
 #include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"

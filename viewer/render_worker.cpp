@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "latentkit/device.h"
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
 #include "latentkit/io/download.h"
@@ -31,10 +32,12 @@ std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y) {
 }
 
 std::string resolve_device(const std::string& name) {
-    if (name == "auto") return torch::cuda::is_available() ? "cuda" : "cpu";
-    if (name.rfind("cuda", 0) == 0 && !torch::cuda::is_available())
-        throw ArgumentError("--device " + name + ": no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)");
-    return name;
+    try {
+        return device_from_name(name).str();
+    } catch (const ArgumentError& e) {
+        const std::string what = e.what();
+        throw ArgumentError("--device " + name + what.substr(what.find("': ") + 1));  // the library names no flags
+    }
 }
 
 namespace {
@@ -259,8 +262,6 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         } else {
             out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
         }
-    } catch (const c10::Error& e) {
-        out.error = e.what_without_backtrace();
     } catch (const std::exception& e) {
         out.error = e.what();
     }

@@ -117,8 +117,9 @@ std::string serialize_npy(const TensorData& a) {
     return out;
 }
 
-NamedArrays read_npz(const std::string& path) {
-    auto bytes = std::make_shared<const std::string>(read_file(path));
+NamedArrays read_npz(const std::string& path) { return parse_npz(std::make_shared<const std::string>(read_file(path)), path); }
+
+NamedArrays parse_npz(std::shared_ptr<const std::string> bytes, const std::string& path) {
     std::unique_ptr<ZipReader> zip;
     try {
         zip = std::make_unique<ZipReader>(bytes, path);

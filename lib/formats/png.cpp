@@ -98,6 +98,9 @@ Image8 decode_png(const std::string& b, const std::string& name) {
     }
     if (color_type < 0 || idat.empty()) throw fail("missing IHDR or IDAT");
     const size_t stride = size_t(im.width) * im.channels;
+    // zlib expands at most about 1032:1: dimensions the image data cannot fill are damage, and must not
+    // size an allocation.
+    if ((stride + 1) * im.height > idat.size() * 1100 + 65536) throw fail("image data is too short for its dimensions");
     std::string raw((stride + 1) * im.height, '\0');
     uLongf rawlen = static_cast<uLongf>(raw.size());
     if (uncompress(reinterpret_cast<Bytef*>(raw.data()), &rawlen, reinterpret_cast<const Bytef*>(idat.data()), static_cast<uLong>(idat.size())) != Z_OK ||

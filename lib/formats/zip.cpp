@@ -130,6 +130,8 @@ std::string ZipReader::read(size_t index) const {
     const uint64_t data = z.local_offset + 30 + le<uint16_t>(local, 26) + le<uint16_t>(local, 28);
     if (data > file_size_ || z.compressed > file_size_ - data) throw fail("runs past the end (truncated?)");
     if (z.size > kMaxMemberBytes) throw fail("is implausibly large");
+    // Deflate expands at most about 1032:1: a larger claim is damage, and must not size an allocation.
+    if (z.method == 8 && z.size > z.compressed * 1100 + 65536) throw fail("claims more data than its compressed size can hold");
     std::string raw = read_raw(data, z.compressed);
     if (z.method == 0) {
         if (z.compressed != z.size) throw fail("has sizes that disagree");

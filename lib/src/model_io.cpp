@@ -12,6 +12,7 @@
 #include "model_loading.h"
 #include "pickle.h"
 #include "torch_convert.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 namespace detail {
@@ -323,18 +324,20 @@ std::shared_ptr<Generator> Model::generator() const {
 }
 
 Model load_model(const std::string& path) {
-    auto bytes = std::make_shared<const std::string>(read_file(path));
-    const std::string& b = *bytes;
-    if (b.empty()) throw ModelFormatError(path + ": file is empty");
-    if (pickle::is_legacy_torch_save(b) || b.rfind("PK\x03\x04", 0) == 0) return detail::load_torch_save(bytes, path);
-    if (b.size() >= 2 && static_cast<uint8_t>(b[0]) == 0x80 && static_cast<uint8_t>(b[1]) >= 2 && static_cast<uint8_t>(b[1]) <= 5)
-        return load_pickle(path, b);
-    if (looks_like_safetensors(b)) return load_safetensors_model(path, bytes);
-    if (b.rfind("\x93NUMPY", 0) == 0) throw ModelFormatError(path + ": a numpy array file, not a model");
-    if (static_cast<uint8_t>(b[0]) == 0x80)
-        throw ModelFormatError(fmt::format("{}: pickle protocol {} is not supported (2 to 5 are)", path, static_cast<int>(static_cast<uint8_t>(b[1]))));
-    throw ModelFormatError(path + ": not a model file; latentkit reads StyleGAN2 .pkl snapshots (PyTorch and TensorFlow), torch.save "
-                                  "checkpoints (.pt) and latentkit .safetensors");
+    return detail::guard_torch(path + ": loading", [&]() -> Model {
+        auto bytes = std::make_shared<const std::string>(read_file(path));
+        const std::string& b = *bytes;
+        if (b.empty()) throw ModelFormatError(path + ": file is empty");
+        if (pickle::is_legacy_torch_save(b) || b.rfind("PK\x03\x04", 0) == 0) return detail::load_torch_save(bytes, path);
+        if (b.size() >= 2 && static_cast<uint8_t>(b[0]) == 0x80 && static_cast<uint8_t>(b[1]) >= 2 && static_cast<uint8_t>(b[1]) <= 5)
+            return load_pickle(path, b);
+        if (looks_like_safetensors(b)) return load_safetensors_model(path, bytes);
+        if (b.rfind("\x93NUMPY", 0) == 0) throw ModelFormatError(path + ": a numpy array file, not a model");
+        if (static_cast<uint8_t>(b[0]) == 0x80)
+            throw ModelFormatError(fmt::format("{}: pickle protocol {} is not supported (2 to 5 are)", path, static_cast<int>(static_cast<uint8_t>(b[1]))));
+        throw ModelFormatError(path + ": not a model file; latentkit reads StyleGAN2 .pkl snapshots (PyTorch and TensorFlow), torch.save "
+                                      "checkpoints (.pt) and latentkit .safetensors");
+    });
 }
 
 TensorFile model_tensor_file(const Model& model, const SaveOptions& options) {
@@ -361,7 +364,9 @@ TensorFile model_tensor_file(const Model& model, const SaveOptions& options) {
 }
 
 void save_model(const std::string& path, const Model& model, const SaveOptions& options) {
-    write_safetensors(path, model_tensor_file(model, options));
+    return detail::guard_torch(path + ": saving", [&]() -> void {
+        write_safetensors(path, model_tensor_file(model, options));
+    });
 }
 
 }  // namespace latentkit

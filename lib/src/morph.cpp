@@ -7,6 +7,7 @@
 #include "latentkit/error.h"
 #include "latentkit/latent.h"
 #include "latentkit/rng.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 
@@ -85,26 +86,28 @@ torch::Tensor MorphRenderer::latents(int64_t first, int64_t n) {
 }
 
 torch::Tensor MorphRenderer::render(int64_t first, int64_t n) {
-    const torch::Tensor ws = latents(first, n);
-    torch::NoGradGuard no_grad;
-    SynthesisOptions so;
-    so.noise_mode = spec_.noise;
-    so.input_transform = spec_.input_transform;
-    if (spec_.noise == NoiseMode::custom) {
-        std::vector<torch::Tensor> angles;
-        for (int64_t f = first; f < first + n; ++f)
-            for (int c = 0; c < spec_.cells; ++c) angles.push_back(torch::full({1, 1, 1, 1}, 2.0 * M_PI * double(f) / double(frames_)));
-        const torch::Tensor theta = torch::cat(angles, 0).to(device_);
-        for (const auto& [a, b] : loop_noise_) so.noise.push_back(torch::cos(theta) * a + torch::sin(theta) * b);
-    }
-    std::vector<torch::Tensor> out;
-    for (int64_t start = 0; start < ws.size(0); start += spec_.batch) {
-        const int64_t m = std::min<int64_t>(spec_.batch, ws.size(0) - start);
-        SynthesisOptions part = so;
-        for (auto& t : part.noise) t = t.narrow(0, start, m);
-        out.push_back(G_->synthesis->forward(ws.narrow(0, start, m), part));
-    }
-    return torch::cat(out, 0);
+    return detail::guard_torch("morph", [&]() -> torch::Tensor {
+        const torch::Tensor ws = latents(first, n);
+        torch::NoGradGuard no_grad;
+        SynthesisOptions so;
+        so.noise_mode = spec_.noise;
+        so.input_transform = spec_.input_transform;
+        if (spec_.noise == NoiseMode::custom) {
+            std::vector<torch::Tensor> angles;
+            for (int64_t f = first; f < first + n; ++f)
+                for (int c = 0; c < spec_.cells; ++c) angles.push_back(torch::full({1, 1, 1, 1}, 2.0 * M_PI * double(f) / double(frames_)));
+            const torch::Tensor theta = torch::cat(angles, 0).to(device_);
+            for (const auto& [a, b] : loop_noise_) so.noise.push_back(torch::cos(theta) * a + torch::sin(theta) * b);
+        }
+        std::vector<torch::Tensor> out;
+        for (int64_t start = 0; start < ws.size(0); start += spec_.batch) {
+            const int64_t m = std::min<int64_t>(spec_.batch, ws.size(0) - start);
+            SynthesisOptions part = so;
+            for (auto& t : part.noise) t = t.narrow(0, start, m);
+            out.push_back(G_->synthesis->forward(ws.narrow(0, start, m), part));
+        }
+        return torch::cat(out, 0);
+    });
 }
 
 }  // namespace latentkit

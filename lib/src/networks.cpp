@@ -8,6 +8,7 @@
 #include "latentkit/error.h"
 #include "layers.h"
 #include "ops.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 
@@ -41,36 +42,38 @@ MappingNetwork::MappingNetwork(int z_dim_, int c_dim_, int w_dim_, std::optional
 
 torch::Tensor MappingNetwork::forward(const torch::Tensor& z, const torch::Tensor& c, double psi, std::optional<int> cutoff,
                                       bool skip_w_avg_update) {
-    torch::Tensor x;
-    if (z_dim > 0) {
-        if (!z.defined() || z.dim() != 2 || z.size(1) != z_dim)
-            throw ShapeError(fmt::format("z must have shape [N, {}]", z_dim));
-        x = ops::normalize_2nd_moment(z.to(torch::kFloat32));
-    }
-    if (c_dim > 0) {
-        if (!c.defined() || c.dim() != 2 || c.size(1) != c_dim)
-            throw ShapeError(fmt::format("this model is conditional: labels c must have shape [N, {}]", c_dim));
-        torch::Tensor y = ops::normalize_2nd_moment(embed_->forward(c.to(torch::kFloat32)));
-        x = x.defined() ? torch::cat({x, y}, 1) : y;
-    }
-    for (auto& layer : layers_) x = layer->forward(x);
-    if (config_.w_avg_beta && w_avg.defined() && is_training() && !skip_w_avg_update) {
-        torch::NoGradGuard no_grad;
-        w_avg.copy_(x.detach().mean(0).lerp(w_avg, *config_.w_avg_beta));
-    }
-    if (num_ws) x = x.unsqueeze(1).repeat({1, *num_ws, 1});
-    if (psi != 1) {
-        if (!w_avg.defined()) throw ArgumentError("truncation needs w_avg, which this mapping network does not track");
-        if (!num_ws || !cutoff) {
-            x = w_avg.lerp(x, psi);
-        } else {
-            using torch::indexing::Slice;
-            x = x.clone();
-            auto head = x.index({Slice(), Slice(0, *cutoff)});
-            x.index_put_({Slice(), Slice(0, *cutoff)}, w_avg.lerp(head, psi));
+    return detail::guard_torch("mapping network", [&]() -> torch::Tensor {
+        torch::Tensor x;
+        if (z_dim > 0) {
+            if (!z.defined() || z.dim() != 2 || z.size(1) != z_dim)
+                throw ShapeError(fmt::format("z must have shape [N, {}]", z_dim));
+            x = ops::normalize_2nd_moment(z.to(torch::kFloat32));
         }
-    }
-    return x;
+        if (c_dim > 0) {
+            if (!c.defined() || c.dim() != 2 || c.size(1) != c_dim)
+                throw ShapeError(fmt::format("this model is conditional: labels c must have shape [N, {}]", c_dim));
+            torch::Tensor y = ops::normalize_2nd_moment(embed_->forward(c.to(torch::kFloat32)));
+            x = x.defined() ? torch::cat({x, y}, 1) : y;
+        }
+        for (auto& layer : layers_) x = layer->forward(x);
+        if (config_.w_avg_beta && w_avg.defined() && is_training() && !skip_w_avg_update) {
+            torch::NoGradGuard no_grad;
+            w_avg.copy_(x.detach().mean(0).lerp(w_avg, *config_.w_avg_beta));
+        }
+        if (num_ws) x = x.unsqueeze(1).repeat({1, *num_ws, 1});
+        if (psi != 1) {
+            if (!w_avg.defined()) throw ArgumentError("truncation needs w_avg, which this mapping network does not track");
+            if (!num_ws || !cutoff) {
+                x = w_avg.lerp(x, psi);
+            } else {
+                using torch::indexing::Slice;
+                x = x.clone();
+                auto head = x.index({Slice(), Slice(0, *cutoff)});
+                x.index_put_({Slice(), Slice(0, *cutoff)}, w_avg.lerp(head, psi));
+            }
+        }
+        return x;
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,33 +188,35 @@ Stylegan2Synthesis::Stylegan2Synthesis(const GeneratorConfig& config) : Synthesi
 }
 
 torch::Tensor Stylegan2Synthesis::forward(const torch::Tensor& ws_in, const SynthesisOptions& options) {
-    if (!ws_in.defined() || ws_in.dim() != 3 || ws_in.size(1) != num_ws || ws_in.size(2) != config_.w_dim)
-        throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
-    // On the CPU, LibTorch's convolutions are several times slower per image for a batch than for
-    // single images, so batches there run image by image outside training (gradients flow through
-    // the concatenation; no layer mixes images, so the result is the same).
-    const int64_t n = ws_in.size(0);
-    if (n > 1 && ws_in.device().is_cpu() && !is_training() && !options.fused_modconv && !options.block_outputs) {
-        std::vector<torch::Tensor> out;
-        for (int64_t k = 0; k < n; ++k) {
-            SynthesisOptions one = options;
-            for (auto& t : one.noise)
-                if (t.dim() == 4 && t.size(0) == n) t = t.narrow(0, k, 1);
-            out.push_back(forward(ws_in.narrow(0, k, 1), one));
+    return detail::guard_torch("StyleGAN2 synthesis", [&]() -> torch::Tensor {
+        if (!ws_in.defined() || ws_in.dim() != 3 || ws_in.size(1) != num_ws || ws_in.size(2) != config_.w_dim)
+            throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
+        // On the CPU, LibTorch's convolutions are several times slower per image for a batch than for
+        // single images, so batches there run image by image outside training (gradients flow through
+        // the concatenation; no layer mixes images, so the result is the same).
+        const int64_t n = ws_in.size(0);
+        if (n > 1 && ws_in.device().is_cpu() && !is_training() && !options.fused_modconv && !options.block_outputs) {
+            std::vector<torch::Tensor> out;
+            for (int64_t k = 0; k < n; ++k) {
+                SynthesisOptions one = options;
+                for (auto& t : one.noise)
+                    if (t.dim() == 4 && t.size(0) == n) t = t.narrow(0, k, 1);
+                out.push_back(forward(ws_in.narrow(0, k, 1), one));
+            }
+            return torch::cat(out);
         }
-        return torch::cat(out);
-    }
-    torch::Tensor ws = ws_in.to(torch::kFloat32);
-    torch::Tensor x, img;
-    int64_t w_idx = 0;
-    size_t noise_index = 0;
-    for (auto& block : blocks_) {
-        torch::Tensor block_ws = ws.narrow(1, w_idx, block->num_conv + block->num_torgb);
-        w_idx += block->num_conv;
-        std::tie(x, img) = block->forward(x, img, block_ws, options, noise_index);
-        if (options.block_outputs) options.block_outputs->push_back(x.to(torch::kFloat32));
-    }
-    return img;
+        torch::Tensor ws = ws_in.to(torch::kFloat32);
+        torch::Tensor x, img;
+        int64_t w_idx = 0;
+        size_t noise_index = 0;
+        for (auto& block : blocks_) {
+            torch::Tensor block_ws = ws.narrow(1, w_idx, block->num_conv + block->num_torgb);
+            w_idx += block->num_conv;
+            std::tie(x, img) = block->forward(x, img, block_ws, options, noise_index);
+            if (options.block_outputs) options.block_outputs->push_back(x.to(torch::kFloat32));
+        }
+        return img;
+    });
 }
 
 std::vector<int> Stylegan2Synthesis::noise_resolutions() const {
@@ -379,23 +384,27 @@ void check_discriminator_input(const torch::Tensor& img_in, const DiscriminatorC
 }  // namespace
 
 std::vector<torch::Tensor> Discriminator::features(const torch::Tensor& img_in, bool force_fp32) {
-    check_discriminator_input(img_in, config);
-    torch::Tensor x, img = img_in;
-    std::vector<torch::Tensor> out;
-    for (auto& block : blocks_) {
-        std::tie(x, img) = block->forward(x, img, force_fp32);
-        out.push_back(x.to(torch::kFloat32));
-    }
-    return out;
+    return detail::guard_torch("discriminator", [&]() -> std::vector<torch::Tensor> {
+        check_discriminator_input(img_in, config);
+        torch::Tensor x, img = img_in;
+        std::vector<torch::Tensor> out;
+        for (auto& block : blocks_) {
+            std::tie(x, img) = block->forward(x, img, force_fp32);
+            out.push_back(x.to(torch::kFloat32));
+        }
+        return out;
+    });
 }
 
 torch::Tensor Discriminator::forward(const torch::Tensor& img_in, const torch::Tensor& c, bool force_fp32) {
-    check_discriminator_input(img_in, config);
-    torch::Tensor x, img = img_in;
-    for (auto& block : blocks_) std::tie(x, img) = block->forward(x, img, force_fp32);
-    torch::Tensor cmap;
-    if (config.c_dim > 0) cmap = mapping_->forward(torch::Tensor(), c);
-    return epilogue_->forward(x, img, cmap);
+    return detail::guard_torch("discriminator", [&]() -> torch::Tensor {
+        check_discriminator_input(img_in, config);
+        torch::Tensor x, img = img_in;
+        for (auto& block : blocks_) std::tie(x, img) = block->forward(x, img, force_fp32);
+        torch::Tensor cmap;
+        if (config.c_dim > 0) cmap = mapping_->forward(torch::Tensor(), c);
+        return epilogue_->forward(x, img, cmap);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include "latentkit/networks.h"
 #include "layers.h"
 #include "ops.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 namespace {
@@ -245,17 +246,19 @@ Stylegan3Synthesis::Stylegan3Synthesis(const GeneratorConfig& config) : Synthesi
 }
 
 torch::Tensor Stylegan3Synthesis::forward(const torch::Tensor& ws, const SynthesisOptions& options) {
-    if (!ws.defined() || ws.dim() != 3 || ws.size(1) != num_ws || ws.size(2) != config_.w_dim)
-        throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
-    // As for StyleGAN2: on the CPU outside training, image by image (the grouped convolution of a batch
-    // is slower there); no layer mixes images, so the result is the same.
-    const int64_t n = ws.size(0);
-    if (n > 1 && ws.device().is_cpu() && !is_training() && !options.block_outputs) {
-        std::vector<torch::Tensor> out;
-        for (int64_t k = 0; k < n; ++k) out.push_back(forward_one(ws.narrow(0, k, 1), options));
-        return torch::cat(out);
-    }
-    return forward_one(ws, options);
+    return detail::guard_torch("StyleGAN3 synthesis", [&]() -> torch::Tensor {
+        if (!ws.defined() || ws.dim() != 3 || ws.size(1) != num_ws || ws.size(2) != config_.w_dim)
+            throw ShapeError(fmt::format("ws must have shape [N, {}, {}]", num_ws, config_.w_dim));
+        // As for StyleGAN2: on the CPU outside training, image by image (the grouped convolution of a batch
+        // is slower there); no layer mixes images, so the result is the same.
+        const int64_t n = ws.size(0);
+        if (n > 1 && ws.device().is_cpu() && !is_training() && !options.block_outputs) {
+            std::vector<torch::Tensor> out;
+            for (int64_t k = 0; k < n; ++k) out.push_back(forward_one(ws.narrow(0, k, 1), options));
+            return torch::cat(out);
+        }
+        return forward_one(ws, options);
+    });
 }
 
 torch::Tensor Stylegan3Synthesis::forward_one(const torch::Tensor& ws_in, const SynthesisOptions& options) {

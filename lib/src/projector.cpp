@@ -12,6 +12,7 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/rng.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 
@@ -55,20 +56,22 @@ LpipsModel::LpipsModel(const std::string& path) : s_(std::make_unique<State>()) 
 LpipsModel::~LpipsModel() = default;
 
 torch::Tensor LpipsModel::features(const torch::Tensor& img255) {
-    torch::Tensor x = img255.to(torch::kFloat32);
-    if (x.size(1) == 1) x = x.repeat({1, 3, 1, 1});
-    if (x.size(2) > 256)
-        x = torch::nn::functional::interpolate(
-            x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
-    c10::IValue out;
-    try {
-        out = s_->module.get_method("forward")({x}, {{"resize_images", false}, {"return_lpips", true}});
-    } catch (const c10::Error& e) {
-        throw ModelFormatError(fmt::format("{}: running the LPIPS network failed: {}", s_->path, e.what_without_backtrace()));
-    }
-    if (!out.isTensor() || out.toTensor().dim() != 2 || out.toTensor().size(0) != x.size(0))
-        throw ModelFormatError(fmt::format("{}: the LPIPS network must return a [N, features] tensor", s_->path));
-    return out.toTensor().to(torch::kFloat32);
+    return detail::guard_torch(s_->path, [&]() -> torch::Tensor {
+        torch::Tensor x = img255.to(torch::kFloat32);
+        if (x.size(1) == 1) x = x.repeat({1, 3, 1, 1});
+        if (x.size(2) > 256)
+            x = torch::nn::functional::interpolate(
+                x, torch::nn::functional::InterpolateFuncOptions().size(std::vector<int64_t>{256, 256}).mode(torch::kArea));
+        c10::IValue out;
+        try {
+            out = s_->module.get_method("forward")({x}, {{"resize_images", false}, {"return_lpips", true}});
+        } catch (const c10::Error& e) {
+            throw ModelFormatError(fmt::format("{}: running the LPIPS network failed: {}", s_->path, e.what_without_backtrace()));
+        }
+        if (!out.isTensor() || out.toTensor().dim() != 2 || out.toTensor().size(0) != x.size(0))
+            throw ModelFormatError(fmt::format("{}: the LPIPS network must return a [N, features] tensor", s_->path));
+        return out.toTensor().to(torch::kFloat32);
+    });
 }
 
 void LpipsModel::to(const torch::Device& device) { s_->module.to(device); }
@@ -241,144 +244,148 @@ Projector::Projector(std::shared_ptr<Generator> G, std::shared_ptr<Discriminator
 }
 
 ProjectionResult Projector::project(const torch::Tensor& targets_in, const ProjectorOptions& o, const ProjectionCallback& callback) {
-    const GeneratorConfig& cfg = G_->config;
-    check_targets(targets_in, cfg);
-    if (o.steps < 1) throw ArgumentError("the number of steps must be at least 1");
-    if (o.learning_rate <= 0 || o.lr_rampdown <= 0 || o.lr_rampup < 0) throw ArgumentError("invalid learning-rate schedule");
-    const torch::Device device = device_of(*G_->synthesis);
-    const int64_t n = targets_in.size(0);
-    const int num_ws = G_->synthesis->num_ws;
-    const torch::Tensor targets = targets_in.to(device, torch::kFloat32);
+    return detail::guard_torch("projection", [&]() -> ProjectionResult {
+        const GeneratorConfig& cfg = G_->config;
+        check_targets(targets_in, cfg);
+        if (o.steps < 1) throw ArgumentError("the number of steps must be at least 1");
+        if (o.learning_rate <= 0 || o.lr_rampdown <= 0 || o.lr_rampup < 0) throw ArgumentError("invalid learning-rate schedule");
+        const torch::Device device = device_of(*G_->synthesis);
+        const int64_t n = targets_in.size(0);
+        const int num_ws = G_->synthesis->num_ws;
+        const torch::Tensor targets = targets_in.to(device, torch::kFloat32);
 
-    G_->eval();
-    if (D_) D_->eval();
-    FrozenParameters frozen_g(G_.get()), frozen_d(D_.get());
-    const ImageDistance distance(o.loss, targets, D_.get(), lpips_.get());
+        G_->eval();
+        if (D_) D_->eval();
+        FrozenParameters frozen_g(G_.get()), frozen_d(D_.get());
+        const ImageDistance distance(o.loss, targets, D_.get(), lpips_.get());
 
-    if (!stats_mean_.defined() || stats_samples_ != o.w_avg_samples || stats_seed_ != o.w_avg_seed) {
-        std::tie(stats_mean_, stats_spread_) = w_statistics(*G_, o.w_avg_samples, o.w_avg_seed);
-        stats_samples_ = o.w_avg_samples;
-        stats_seed_ = o.w_avg_seed;
-    }
-    const torch::Tensor w_avg = stats_mean_;
-    const double w_std = stats_spread_;
-    log_debug(fmt::format("projector: W spread {:.4f} from {} samples", w_std, o.w_avg_samples));
-
-    at::Generator gen = at::detail::createCPUGenerator(o.seed);
-    const auto cpu_f32 = torch::TensorOptions().dtype(torch::kFloat32);
-    const int layers = o.space == LatentSpace::w ? 1 : num_ws;
-    torch::Tensor w_opt;
-    if (o.initial_ws.defined()) {
-        torch::Tensor init = o.initial_ws.to(torch::kCPU, torch::kFloat32);
-        if (init.dim() != 3 || (init.size(0) != 1 && init.size(0) != n) || init.size(1) != num_ws || init.size(2) != cfg.w_dim)
-            throw ShapeError(fmt::format("the starting latents must have shape [{} or 1, {}, {}]", n, num_ws, cfg.w_dim));
-        init = init.expand({n, num_ws, cfg.w_dim});
-        w_opt = o.space == LatentSpace::w ? init.narrow(1, 0, 1) : init;
-    } else {
-        w_opt = w_avg.reshape({1, 1, cfg.w_dim}).expand({n, layers, cfg.w_dim});
-    }
-    w_opt = w_opt.contiguous().clone().to(device).set_requires_grad(true);
-
-    std::vector<torch::Tensor> noise;
-    if (o.optimize_noise)
-        for (int r : G_->synthesis->noise_resolutions())
-            noise.push_back(torch::randn({n, 1, r, r}, gen, cpu_f32).to(device).set_requires_grad(true));
-    std::vector<torch::Tensor> params{w_opt};
-    if (o.optimize_noise) params.insert(params.end(), noise.begin(), noise.end());
-    torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.learning_rate).betas({0.9, 0.999}).eps(1e-8));
-
-    SynthesisOptions so;
-    so.noise_mode = o.optimize_noise ? NoiseMode::custom : NoiseMode::constant;
-    so.noise = noise;
-    for (int step = 0; step < o.steps; ++step) {
-        const double t = static_cast<double>(step) / o.steps;
-        const double w_noise_scale = w_std * o.initial_noise_factor * std::pow(std::max(0.0, 1.0 - t / o.noise_ramp_length), 2.0);
-        set_learning_rate(optimizer, learning_rate(o, step));
-
-        const torch::Tensor w_noise = torch::randn(w_opt.sizes(), gen, cpu_f32).to(device) * w_noise_scale;
-        torch::Tensor ws = w_opt + w_noise;
-        if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
-        const torch::Tensor synth = G_->synthesis->forward(ws, so);
-        const torch::Tensor dist = distance(synth);
-        torch::Tensor loss = dist.sum();
-        if (!noise.empty() && o.noise_regularize_weight > 0) loss = loss + noise_penalty(noise).sum() * o.noise_regularize_weight;
-
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-
-        if (o.optimize_noise) {
-            torch::NoGradGuard no_grad;
-            for (auto& buf : noise) {
-                buf.sub_(buf.mean({1, 2, 3}, true));
-                buf.mul_(buf.square().mean({1, 2, 3}, true).rsqrt());
-            }
+        if (!stats_mean_.defined() || stats_samples_ != o.w_avg_samples || stats_seed_ != o.w_avg_seed) {
+            std::tie(stats_mean_, stats_spread_) = w_statistics(*G_, o.w_avg_samples, o.w_avg_seed);
+            stats_samples_ = o.w_avg_samples;
+            stats_seed_ = o.w_avg_seed;
         }
-        check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "projection");
-    }
+        const torch::Tensor w_avg = stats_mean_;
+        const double w_std = stats_spread_;
+        log_debug(fmt::format("projector: W spread {:.4f} from {} samples", w_std, o.w_avg_samples));
 
-    ProjectionResult result;
-    torch::NoGradGuard no_grad;
-    torch::Tensor ws = w_opt.detach();
-    if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
-    for (auto& buf : noise) result.noise.push_back(buf.detach().clone());
-    so.noise = result.noise;
-    const torch::Tensor img = G_->synthesis->forward(ws, so);
-    result.loss = distance(img).to(torch::kCPU);
-    result.images = img.to(torch::kCPU);
-    result.ws = ws.to(torch::kCPU).contiguous();
-    for (auto& buf : result.noise) buf = buf.to(torch::kCPU);
-    return result;
+        at::Generator gen = at::detail::createCPUGenerator(o.seed);
+        const auto cpu_f32 = torch::TensorOptions().dtype(torch::kFloat32);
+        const int layers = o.space == LatentSpace::w ? 1 : num_ws;
+        torch::Tensor w_opt;
+        if (o.initial_ws.defined()) {
+            torch::Tensor init = o.initial_ws.to(torch::kCPU, torch::kFloat32);
+            if (init.dim() != 3 || (init.size(0) != 1 && init.size(0) != n) || init.size(1) != num_ws || init.size(2) != cfg.w_dim)
+                throw ShapeError(fmt::format("the starting latents must have shape [{} or 1, {}, {}]", n, num_ws, cfg.w_dim));
+            init = init.expand({n, num_ws, cfg.w_dim});
+            w_opt = o.space == LatentSpace::w ? init.narrow(1, 0, 1) : init;
+        } else {
+            w_opt = w_avg.reshape({1, 1, cfg.w_dim}).expand({n, layers, cfg.w_dim});
+        }
+        w_opt = w_opt.contiguous().clone().to(device).set_requires_grad(true);
+
+        std::vector<torch::Tensor> noise;
+        if (o.optimize_noise)
+            for (int r : G_->synthesis->noise_resolutions())
+                noise.push_back(torch::randn({n, 1, r, r}, gen, cpu_f32).to(device).set_requires_grad(true));
+        std::vector<torch::Tensor> params{w_opt};
+        if (o.optimize_noise) params.insert(params.end(), noise.begin(), noise.end());
+        torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.learning_rate).betas({0.9, 0.999}).eps(1e-8));
+
+        SynthesisOptions so;
+        so.noise_mode = o.optimize_noise ? NoiseMode::custom : NoiseMode::constant;
+        so.noise = noise;
+        for (int step = 0; step < o.steps; ++step) {
+            const double t = static_cast<double>(step) / o.steps;
+            const double w_noise_scale = w_std * o.initial_noise_factor * std::pow(std::max(0.0, 1.0 - t / o.noise_ramp_length), 2.0);
+            set_learning_rate(optimizer, learning_rate(o, step));
+
+            const torch::Tensor w_noise = torch::randn(w_opt.sizes(), gen, cpu_f32).to(device) * w_noise_scale;
+            torch::Tensor ws = w_opt + w_noise;
+            if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
+            const torch::Tensor synth = G_->synthesis->forward(ws, so);
+            const torch::Tensor dist = distance(synth);
+            torch::Tensor loss = dist.sum();
+            if (!noise.empty() && o.noise_regularize_weight > 0) loss = loss + noise_penalty(noise).sum() * o.noise_regularize_weight;
+
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+
+            if (o.optimize_noise) {
+                torch::NoGradGuard no_grad;
+                for (auto& buf : noise) {
+                    buf.sub_(buf.mean({1, 2, 3}, true));
+                    buf.mul_(buf.square().mean({1, 2, 3}, true).rsqrt());
+                }
+            }
+            check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "projection");
+        }
+
+        ProjectionResult result;
+        torch::NoGradGuard no_grad;
+        torch::Tensor ws = w_opt.detach();
+        if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
+        for (auto& buf : noise) result.noise.push_back(buf.detach().clone());
+        so.noise = result.noise;
+        const torch::Tensor img = G_->synthesis->forward(ws, so);
+        result.loss = distance(img).to(torch::kCPU);
+        result.images = img.to(torch::kCPU);
+        result.ws = ws.to(torch::kCPU).contiguous();
+        for (auto& buf : result.noise) buf = buf.to(torch::kCPU);
+        return result;
+    });
 }
 
 std::shared_ptr<Generator> Projector::tune(const ProjectionResult& result, const torch::Tensor& targets_in, const TuningOptions& o,
                                            const ProjectionCallback& callback) {
-    const GeneratorConfig& cfg = G_->config;
-    check_targets(targets_in, cfg);
-    if (o.steps < 1) throw ArgumentError("the number of tuning steps must be at least 1");
-    if (!result.ws.defined() || result.ws.size(0) != targets_in.size(0))
-        throw ShapeError("pivotal tuning needs one projected latent per target");
-    const torch::Device device = device_of(*G_->synthesis);
-    const torch::Tensor targets = targets_in.to(device, torch::kFloat32);
-    if (D_) D_->eval();
-    FrozenParameters frozen_d(D_.get());
-    const ImageDistance distance(o.loss, targets, D_.get(), lpips_.get());
+    return detail::guard_torch("pivotal tuning", [&]() -> std::shared_ptr<Generator> {
+        const GeneratorConfig& cfg = G_->config;
+        check_targets(targets_in, cfg);
+        if (o.steps < 1) throw ArgumentError("the number of tuning steps must be at least 1");
+        if (!result.ws.defined() || result.ws.size(0) != targets_in.size(0))
+            throw ShapeError("pivotal tuning needs one projected latent per target");
+        const torch::Device device = device_of(*G_->synthesis);
+        const torch::Tensor targets = targets_in.to(device, torch::kFloat32);
+        if (D_) D_->eval();
+        FrozenParameters frozen_d(D_.get());
+        const ImageDistance distance(o.loss, targets, D_.get(), lpips_.get());
 
-    auto tuned = clone_generator(*G_);
-    tuned->eval();
-    std::vector<torch::Tensor> params;
-    for (auto& p : tuned->synthesis->parameters()) {
-        p.set_requires_grad(true);
-        params.push_back(p);
-    }
-    for (auto& p : tuned->mapping->parameters()) p.set_requires_grad(false);
-    torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.learning_rate).betas({0.9, 0.999}));
-    const torch::Tensor ws = result.ws.to(device);
-    SynthesisOptions so;
-    so.noise_mode = result.noise.empty() ? NoiseMode::constant : NoiseMode::custom;
-    for (const auto& buf : result.noise) so.noise.push_back(buf.to(device));
-    for (int step = 0; step < o.steps; ++step) {
-        const torch::Tensor synth = tuned->synthesis->forward(ws, so);
-        const torch::Tensor dist = distance(synth);
-        optimizer.zero_grad();
-        dist.sum().backward();
-        optimizer.step();
-        check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "pivotal tuning");
-    }
-    for (auto& p : tuned->parameters()) p.set_requires_grad(false);
-    if (targets.size(0) == 1 && !result.noise.empty()) {
-        // One target: its optimised noise becomes the copy's constant noise, so the tuned model
-        // reproduces the photo from the projected latent with the default noise mode.
-        torch::NoGradGuard no_grad;
-        size_t k = 0;
-        for (auto& b : tuned->synthesis->named_buffers(true)) {
-            if (b.key().size() < 11 || b.key().compare(b.key().size() - 11, 11, "noise_const") != 0) continue;
-            if (k < result.noise.size() && b.value().numel() == result.noise[k].numel())
-                b.value().copy_(result.noise[k].reshape(b.value().sizes()));
-            ++k;
+        auto tuned = clone_generator(*G_);
+        tuned->eval();
+        std::vector<torch::Tensor> params;
+        for (auto& p : tuned->synthesis->parameters()) {
+            p.set_requires_grad(true);
+            params.push_back(p);
         }
-    }
-    return tuned;
+        for (auto& p : tuned->mapping->parameters()) p.set_requires_grad(false);
+        torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.learning_rate).betas({0.9, 0.999}));
+        const torch::Tensor ws = result.ws.to(device);
+        SynthesisOptions so;
+        so.noise_mode = result.noise.empty() ? NoiseMode::constant : NoiseMode::custom;
+        for (const auto& buf : result.noise) so.noise.push_back(buf.to(device));
+        for (int step = 0; step < o.steps; ++step) {
+            const torch::Tensor synth = tuned->synthesis->forward(ws, so);
+            const torch::Tensor dist = distance(synth);
+            optimizer.zero_grad();
+            dist.sum().backward();
+            optimizer.step();
+            check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "pivotal tuning");
+        }
+        for (auto& p : tuned->parameters()) p.set_requires_grad(false);
+        if (targets.size(0) == 1 && !result.noise.empty()) {
+            // One target: its optimised noise becomes the copy's constant noise, so the tuned model
+            // reproduces the photo from the projected latent with the default noise mode.
+            torch::NoGradGuard no_grad;
+            size_t k = 0;
+            for (auto& b : tuned->synthesis->named_buffers(true)) {
+                if (b.key().size() < 11 || b.key().compare(b.key().size() - 11, 11, "noise_const") != 0) continue;
+                if (k < result.noise.size() && b.value().numel() == result.noise[k].numel())
+                    b.value().copy_(result.noise[k].reshape(b.value().sizes()));
+                ++k;
+            }
+        }
+        return tuned;
+    });
 }
 
 }  // namespace latentkit

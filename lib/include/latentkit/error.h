@@ -35,6 +35,13 @@ public:
     using Error::Error;
 };
 
+/// LibTorch failed inside a computation (out of memory, an operation the device lacks, ...); the
+/// message says which latentkit operation it was. No c10::Error leaves latentkit's API.
+class ComputeError : public Error {
+public:
+    using Error::Error;
+};
+
 /// An operation was cancelled through its progress callback.
 class CancelledError : public Error {
 public:

@@ -1,6 +1,7 @@
 #pragma once
 // numpy .npy / .npz files, e.g. the reference projector's projected_w.npz (key "w", [N, num_ws, w_dim]).
 // Torch-free (latentkit_formats).
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,8 @@ using NamedArrays = std::vector<std::pair<std::string, TensorData>>;
 
 /// Reads every array of a .npz (stored or deflated members); throws IoError / ModelFormatError naming the file.
 NamedArrays read_npz(const std::string& path);
+/// Parses .npz bytes as read_npz does; `source` names them in errors.
+NamedArrays parse_npz(std::shared_ptr<const std::string> bytes, const std::string& source);
 /// Writes arrays as an uncompressed .npz, as numpy.savez does, atomically.
 void write_npz(const std::string& path, const NamedArrays& arrays);
 

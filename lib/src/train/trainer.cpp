@@ -14,6 +14,7 @@
 #include "latentkit/log.h"
 #include "latentkit/metrics.h"
 #include "train/trainer.h"
+#include "torch_errors.h"
 
 namespace latentkit {
 namespace training {
@@ -330,8 +331,10 @@ TrainEnd Trainer::run() {
 }  // namespace training
 
 TrainEnd train(const TrainingData& data, const TrainOptions& options, const TrainCallbacks& callbacks) {
-    training::Trainer t(data, options, callbacks);
-    return t.run();
+    return detail::guard_torch("training", [&]() -> TrainEnd {
+        training::Trainer t(data, options, callbacks);
+        return t.run();
+    });
 }
 
 }  // namespace latentkit

@@ -1,7 +1,16 @@
 #pragma once
-// CPU thread pools: LibTorch's and the BLAS under it.
+// Where computations run: device names and the CPU thread pools.
+#include <string>
+
+namespace c10 {
+struct Device;
+}
 
 namespace latentkit {
+
+/// "cpu", "cuda", "cuda:N" or "auto" (CUDA when LibTorch sees a GPU, else the CPU) as a device.
+/// Throws ArgumentError naming the text when it is none of these or asks for a GPU that is not there.
+c10::Device device_from_name(const std::string& name);
 
 /// Sets the process's CPU threads: LibTorch's intra-op pool gets `threads` (0: one per CPU this
 /// process may run on), and an OpenBLAS under LibTorch gets one thread, so that the two pools do not
