@@ -104,6 +104,14 @@ TEST_CASE("cli: bad input gives one error line, the right exit code, and no outp
     check_error(run({"generate", "-m", model, "-o", out}), 2, "--seeds or --projected-w");
     check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--bogus"}), 2, "bogus");
     check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--class", "2"}), 2, "unconditional");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--class", "2"}), 2, "--class does not apply");
+    for (const char* psi : {"nan", "inf", "-Infinity", "0.5,nan"})
+        check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--trunc", psi}), 2, "not a finite number");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--batch", "0"}), 2, "--batch: must be more than 0, not 0");
+    check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--device", "gpu"}), 2, "--device: 'gpu' is not");
+    check_error(run({"morph", "-m", model, "-s", "1,2", "-o", dir / "m.mp4", "--trunc", "nan"}), 2, "--trunc nan: not a finite number");
+    check_error(run({"train", "--data", model, "--outdir", out, "--cfg", "paper9"}), 2, "--cfg: paper9 not in");
+    check_error(run({"train", "--data", model, "--outdir", out, "--metrics", "fid10k"}), 2, "--metrics fid10k: unknown metric");
     check_error(run({"generate", "-m", model, "--projected-w", data_path("numpy_projected_w.npz"), "-o", out}), 1, "numpy_projected_w.npz");
     if (!torch::cuda::is_available()) check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--device", "cuda"}), 2, "CUDA");
     CHECK_FALSE(fs::exists(out));

@@ -182,7 +182,7 @@ TEST_CASE("align: a real photo with a face is aligned, and one without gives a c
     const auto resized = io::align_image(baboon, "baboon.jpg", io::AlignMode::none, 64);  // square: a plain resize
     CHECK(resized.method == "resize");
     CHECK(resized.image.width == 64);
-    CHECK_THROWS_WITH_AS(io::align_image(messi, "messi5.jpg", io::AlignMode::none, 64), doctest::Contains("messi5.jpg: --align none needs a square image"),
+    CHECK_THROWS_WITH_AS(io::align_image(messi, "messi5.jpg", io::AlignMode::none, 64), doctest::Contains("messi5.jpg: alignment none needs a square image"),
                          ArgumentError);
     CHECK_THROWS_AS(io::FaceDetector(opencv_data("box.png")), IoError);
 

@@ -273,14 +273,14 @@ TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when 
     using training::Backend;
     using training::choose_backend;
     const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA, 0);
-    CHECK(choose_backend("auto", cpu) == Backend::Gloo);
-    CHECK(choose_backend("gloo", cpu) == Backend::Gloo);
-    CHECK(choose_backend("gloo", cuda) == Backend::Gloo);
-    CHECK(choose_backend("auto", cuda) == (nccl_available() ? Backend::Nccl : Backend::Gloo));
-    CHECK_THROWS_WITH_AS(choose_backend("nccl", cpu), doctest::Contains("needs a CUDA --device"), ArgumentError);
-    CHECK_THROWS_WITH_AS(choose_backend("mpi", cpu), doctest::Contains("unknown --dist-backend"), ArgumentError);
-    if (nccl_available()) CHECK(choose_backend("nccl", cuda) == Backend::Nccl);
-    else CHECK_THROWS_WITH_AS(choose_backend("nccl", cuda), doctest::Contains("no NCCL"), Error);
+    CHECK(choose_backend(DistBackend::automatic, cpu) == Backend::Gloo);
+    CHECK(choose_backend(DistBackend::gloo, cpu) == Backend::Gloo);
+    CHECK(choose_backend(DistBackend::gloo, cuda) == Backend::Gloo);
+    CHECK(choose_backend(DistBackend::automatic, cuda) == (nccl_available() ? Backend::Nccl : Backend::Gloo));
+    CHECK_THROWS_WITH_AS(choose_backend(DistBackend::nccl, cpu), doctest::Contains("TrainOptions.dist_backend nccl needs a CUDA TrainOptions.device"),
+                         ArgumentError);
+    if (nccl_available()) CHECK(choose_backend(DistBackend::nccl, cuda) == Backend::Nccl);
+    else CHECK_THROWS_WITH_AS(choose_backend(DistBackend::nccl, cuda), doctest::Contains("no NCCL"), Error);
 }
 
 TEST_CASE("train: with several processes a bare cuda device means GPU LOCAL_RANK") {
@@ -327,6 +327,10 @@ TEST_CASE("train: bad input gives one line and keeps earlier files") {
     check_error(run(tiny(d / "empty", d / "e", 0.064)), 1, "no images");
     // NCCL on the CPU.
     check_error(run(tiny(shared().data, d / "n", 0.064) + std::vector<std::string>{"--dist-backend", "nccl"}), 2, "needs a CUDA --device");
+    // The library's field names come out as the command's flags.
+    check_error(run(tiny(shared().data, d / "b", 0.064) + std::vector<std::string>{"--batch-gpu", "3"}), 2,
+                "--batch 8 is not a multiple of --batch-gpu 3");
+    check_error(run(tiny(shared().data, d / "f", 0.064) + std::vector<std::string>{"--aug", "fixed"}), 2, "--aug fixed needs --p");
     // A resume file for another architecture (a 32x32 golden model on 16x16 data).
     check_error(run(tiny(shared().data, d / "x", 0.064) + std::vector<std::string>{"--resume", lktest::data_path("golden/tiny32.pkl")}), 1,
                 "32x32");
@@ -393,7 +397,7 @@ def forward(self, img, return_features: bool = False):
     gc.synthesis.channel_base = 256;
     gc.synthesis.channel_max = 32;
     Generator G(gc);
-    const auto res = compute_metrics(G, data, {"fid50k_full", "kid50k_full"}, o);
+    const auto res = compute_metrics(G, data, {Metric::fid50k_full, Metric::kid50k_full}, o);
     REQUIRE(res.size() == 2);
     CHECK(res[0].second > 0);
     CHECK(std::isfinite(res[1].second));
@@ -403,5 +407,5 @@ def forward(self, img, return_features: bool = False):
     bad.define("def forward(self, img):\n    return img\n");
     bad.save(d / "bad.pt");
     o.detector = d / "bad.pt";
-    CHECK_THROWS_AS(compute_metrics(G, data, {"fid"}, o), ModelFormatError);
+    CHECK_THROWS_AS(compute_metrics(G, data, {Metric::fid50k_full}, o), ModelFormatError);
 }

@@ -19,7 +19,6 @@ struct Opts {
 };
 
 void run(const Opts& o) {
-    if (o.size < 4 || o.size > 8192) throw ArgumentError("--size must be between 4 and 8192");
     const io::AlignMode mode = io::parse_align_mode(o.align);
     const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode, o.landmarks);
     std::vector<std::pair<std::string, Image8>> done;
@@ -42,11 +41,11 @@ void register_align(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("align", "Crop photos to squares: FFHQ-style face alignment or centre crop");
     cmd->add_option("--input,-i", o->inputs, "Photo (repeat for several)")->required();
-    cmd->add_option("--outdir,-o", o->outdir, "Output folder (NAME.png per photo)")->required();
-    cmd->add_option("--size", o->size, "Output size in pixels");
+    add_outdir_option(cmd, o->outdir, "Output folder (NAME.png per photo)");
+    cmd->add_option("--size", o->size, "Output size in pixels")->check(CLI::Range(4, 8192));
     cmd->add_option("--align", o->align, "face, auto (face, else centre crop), center or none")
         ->check(CLI::IsMember({"auto", "face", "center", "none"}));
-    cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(at_least(0));
     cmd->add_option("--landmarks", o->landmarks, "dlib 68-point landmark model");
     cmd->callback([o]() { run(*o); });
 }

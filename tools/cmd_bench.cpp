@@ -89,7 +89,6 @@ double median(std::vector<double> v) {
 }
 
 void bench_generate(const Opts& o) {
-    if (o.batch < 1 || o.iters < 1 || o.warmup < 0) throw ArgumentError("--batch and --iters must be >= 1, --warmup >= 0");
     const torch::Device device = parse_device(o.device);
     std::string what;
     auto G = bench_generator(o, what);
@@ -134,7 +133,6 @@ void bench_generate(const Opts& o) {
 }
 
 void bench_morph(const Opts& o, int frames) {
-    if (o.batch < 1 || frames < 2) throw ArgumentError("--batch must be >= 1 and --frames >= 2");
     const torch::Device device = parse_device(o.device);
     std::string what;
     auto G = bench_generator(o, what);
@@ -193,7 +191,6 @@ struct ProjectOpts {
 };
 
 void bench_project(const Opts& o, const ProjectOpts& p) {
-    if (p.steps < 3 || p.quality_steps < 0 || p.targets < 1) throw ArgumentError("--steps must be >= 3, --quality-steps >= 0, --targets >= 1");
     const torch::Device device = parse_device(o.device);
     std::string what;
     std::shared_ptr<Generator> G;
@@ -288,7 +285,6 @@ struct DirectionsOpts {
 };
 
 void bench_directions(const Opts& o, const DirectionsOpts& p) {
-    if (p.samples < 100 || p.pca_samples < 2 || p.batch < 1) throw ArgumentError("--samples must be >= 100, --pca-samples >= 2, --batch >= 1");
     const torch::Device device = parse_device(o.device);
     std::string what;
     auto G = bench_generator(o, what);
@@ -379,13 +375,12 @@ private:
 
 struct TrainBenchOpts {
     int res = 256, iters = 20, warmup = 4;
-    std::string cfg = "paper256";
+    TrainPreset cfg = TrainPreset::paper256;
     std::optional<int> batch, batch_gpu;
     bool compare = false;
 };
 
 void bench_train(const Opts& o, const TrainBenchOpts& b) {
-    if (b.iters < 1 || b.warmup < 1) throw ArgumentError("--iters and --warmup must be at least 1");
     const torch::Device device = parse_device(o.device);
     const RandomImages data(b.res, 1000);
     TrainOptions t;
@@ -417,7 +412,7 @@ void bench_train(const Opts& o, const TrainBenchOpts& b) {
         std::filesystem::remove_all(dir, ec);
         return ticks.size() >= 2 ? ticks.back().sec_per_kimg : -1.0;
     };
-    fmt::print("train      {}x{} --cfg {}  batch {} (batch-gpu {})  {} on {}\n", b.res, b.res, b.cfg, r.batch, r.batch_gpu,
+    fmt::print("train      {}x{} --cfg {}  batch {} (batch-gpu {})  {} on {}\n", b.res, b.res, option_name(b.cfg), r.batch, r.batch_gpu,
                device.is_cuda() ? "fp16 top 4 resolutions" : "fp32", device.str());
     auto report = [&](const char* label, double spk) {
         if (spk > 0) fmt::print("{:<10} {:.2f} s/kimg  ({:.1f} img/s, {} minibatches after {} warm-up)\n", label, spk, 1000 / spk, b.iters, b.warmup);
@@ -445,64 +440,64 @@ void register_bench(CLI::App& app) {
     bench->require_subcommand(1);
     auto o = std::make_shared<Opts>();
     auto* gen = bench->add_subcommand("generate", "Time mapping + synthesis (ms/image, images/s)");
-    gen->add_option("--model,-m", o->model, "Model file");
+    add_model_option(gen, o->model, "Model file or URL");
     gen->add_option("--random", o->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
     gen->add_option("--arch", o->arch, "With --random: stylegan2 (paper256 widths), stylegan3-t or stylegan3-r (ffhqu-256 widths)")
         ->check(CLI::IsMember({"stylegan2", "stylegan3-t", "stylegan3-r"}));
-    gen->add_option("--batch", o->batch, "Batch size");
-    gen->add_option("--iters", o->iters, "Timed iterations");
-    gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations");
-    gen->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    gen->add_option("--batch", o->batch, "Batch size")->check(above(0));
+    gen->add_option("--iters", o->iters, "Timed iterations")->check(above(0));
+    gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations")->check(at_least(0));
+    add_device_option(gen, o->device);
     gen->add_flag("--compare", o->compare, "Time the reference and the fast implementation in turn and print the speed-up");
     gen->callback([o]() { bench_generate(*o); });
 
     auto mo = std::make_shared<Opts>();
     auto frames = std::make_shared<int>(120);
     auto* morph = bench->add_subcommand("morph", "Time a morph: generation only, and generation + H.264 encoding (frames/s)");
-    morph->add_option("--model,-m", mo->model, "Model file");
+    add_model_option(morph, mo->model, "Model file or URL");
     morph->add_option("--random", mo->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
-    morph->add_option("--frames", *frames, "Frames to render");
-    morph->add_option("--batch", mo->batch, "Batch size");
-    morph->add_option("--device", mo->device, "cpu, cuda, cuda:N or auto");
+    morph->add_option("--frames", *frames, "Frames to render")->check(at_least(2));
+    morph->add_option("--batch", mo->batch, "Batch size")->check(above(0));
+    add_device_option(morph, mo->device);
     morph->callback([mo, frames]() { bench_morph(*mo, *frames); });
 
     auto po = std::make_shared<Opts>();
     auto pp = std::make_shared<ProjectOpts>();
     auto* proj = bench->add_subcommand("project", "Time projection steps (steps/s, peak memory) and measure reconstruction quality");
-    proj->add_option("--model,-m", po->model, "Model file");
+    add_model_option(proj, po->model, "Model file or URL");
     proj->add_option("--random", po->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
-    proj->add_option("--steps", pp->steps, "Timed steps (the first two are not counted)");
-    proj->add_option("--targets", pp->targets, "Self-generated targets (seeds 0..N-1) projected together");
+    proj->add_option("--steps", pp->steps, "Timed steps (the first two are not counted)")->check(at_least(3));
+    proj->add_option("--targets", pp->targets, "Self-generated targets (seeds 0..N-1) projected together")->check(above(0));
     proj->add_option("--space", pp->space, "w or w+")->check(CLI::IsMember({"w", "w+"}));
     proj->add_option("--loss", pp->losses, "lpips, discriminator and/or pixel (=WEIGHT)")->delimiter(',');
     proj->add_option("--vgg", pp->vgg, "TorchScript VGG16 for LPIPS (the reference's vgg16.pt)");
-    proj->add_option("--quality-steps", pp->quality_steps, "Also run a full projection of this many steps and report PSNR / LPIPS");
+    proj->add_option("--quality-steps", pp->quality_steps, "Also run a full projection of this many steps and report PSNR / LPIPS")->check(at_least(0));
     proj->add_option("--w-avg-samples", pp->w_avg_samples, "z samples for the W mean and spread");
-    proj->add_option("--device", po->device, "cpu, cuda, cuda:N or auto");
+    add_device_option(proj, po->device);
     proj->add_flag("--compare", pp->compare, "Run the projection with the reference, then the fast implementation, and print the speed-up");
     proj->callback([po, pp]() { bench_project(*po, *pp); });
 
     auto dopt = std::make_shared<Opts>();
     auto dd = std::make_shared<DirectionsOpts>();
     auto* dirs = bench->add_subcommand("directions", "Time direction fitting (ridge, logistic, SVM) and PCA of sampled W");
-    dirs->add_option("--model,-m", dopt->model, "Model file");
+    add_model_option(dirs, dopt->model, "Model file or URL");
     dirs->add_option("--random", dopt->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
-    dirs->add_option("--samples", dd->samples, "Latents for the fits");
-    dirs->add_option("--pca-samples", dd->pca_samples, "Latents for the PCA");
-    dirs->add_option("--batch", dd->batch, "Latents mapped per batch");
-    dirs->add_option("--device", dopt->device, "cpu, cuda, cuda:N or auto");
+    dirs->add_option("--samples", dd->samples, "Latents for the fits")->check(at_least(100));
+    dirs->add_option("--pca-samples", dd->pca_samples, "Latents for the PCA")->check(at_least(2));
+    dirs->add_option("--batch", dd->batch, "Latents mapped per batch")->check(above(0));
+    add_device_option(dirs, dopt->device);
     dirs->callback([dopt, dd]() { bench_directions(*dopt, *dd); });
 
     auto topt = std::make_shared<Opts>();
     auto tb = std::make_shared<TrainBenchOpts>();
     auto* tr = bench->add_subcommand("train", "Time training minibatches on random images (s/kimg, peak memory)");
     tr->add_option("--res", tb->res, "Resolution");
-    tr->add_option("--cfg", tb->cfg, "Preset: auto, stylegan2, paper256, paper512, paper1024, cifar");
+    add_enum_option(tr, "--cfg", tb->cfg, "Preset");
     tr->add_option("--batch", tb->batch, "Total batch (default: the preset's)");
     tr->add_option("--batch-gpu", tb->batch_gpu, "Images per forward pass");
-    tr->add_option("--iters", tb->iters, "Timed minibatches");
-    tr->add_option("--warmup", tb->warmup, "Untimed minibatches first");
-    tr->add_option("--device", topt->device, "cpu, cuda, cuda:N or auto");
+    tr->add_option("--iters", tb->iters, "Timed minibatches")->check(above(0));
+    tr->add_option("--warmup", tb->warmup, "Untimed minibatches first")->check(above(0));
+    add_device_option(tr, topt->device);
     tr->add_flag("--compare", tb->compare, "Train with the reference, then the fast implementation, and print the speed-up");
     tr->callback([topt, tb]() { bench_train(*topt, *tb); });
 }

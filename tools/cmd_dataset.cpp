@@ -84,9 +84,9 @@ void register_dataset(CLI::App& app) {
     cmd->add_option("--max-images", o->d.max_images, "Keep at most this many images");
     cmd->add_option("--dedupe", o->d.dedupe_bits, "Drop near-duplicates: perceptual hashes within this many bits (0 = identical)")
         ->check(CLI::Range(0, 32));
-    cmd->add_option("--fps", o->d.video_fps, "Video: frames per second to take (default: every --every-th frame)")->check(CLI::PositiveNumber);
-    cmd->add_option("--every", o->d.every_nth, "Video: take every n-th frame")->check(CLI::PositiveNumber);
-    cmd->add_option("--start", o->d.start_s, "Video: start time in seconds")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--fps", o->d.video_fps, "Video: frames per second to take (default: every --every-th frame)")->check(above(0));
+    cmd->add_option("--every", o->d.every_nth, "Video: take every n-th frame")->check(above(0));
+    cmd->add_option("--start", o->d.start_s, "Video: start time in seconds")->check(at_least(0));
     cmd->add_option("--end", o->d.end_s, "Video: end time in seconds");
     cmd->add_option("--landmarks", o->d.landmark_model, "face-align: dlib 68-point landmark model");
     cmd->callback([o]() { run(*o); });

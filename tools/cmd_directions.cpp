@@ -166,7 +166,6 @@ struct SampleOpts {
 
 void run_sample(const SampleOpts& o) {
     const auto seeds = parse_seeds(o.seeds);
-    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
     std::vector<std::unique_ptr<io::ImageScorer>> scorers;
     for (const auto& n : o.scorers) scorers.push_back(std::make_unique<io::ImageScorer>(n));
     std::unique_ptr<ScriptScorer> classifier;
@@ -347,17 +346,17 @@ void register_directions(CLI::App& app) {
 
     auto so = std::make_shared<SampleOpts>();
     auto* sample = cmd->add_subcommand("sample", "Sample latents from seeds, optionally render and score their images");
-    sample->add_option("--model,-m", so->model, kModelHelp);
-    sample->add_option("--seeds,-s", so->seeds, "Seeds of the samples");
-    sample->add_option("--trunc", so->trunc, "Truncation psi");
+    add_model_option(sample, so->model);
+    add_seeds_option(sample, so->seeds, "Seeds of the samples");
+    add_trunc_option(sample, so->trunc, "Truncation psi");
     sample->add_option("--images", so->images, "Also save the images here (seedNNNN.png), e.g. to label them by hand");
     sample->add_option("--score", so->scorers, "Built-in scorers: brightness, colorfulness, red, green, blue, face, smile, eyes")->delimiter(',');
     sample->add_option("--classifier", so->classifier, "TorchScript model that scores images ([N, K] output)");
     sample->add_option("--classifier-output", so->classifier_output, "Which output column of the classifier");
     sample->add_option("--classifier-range", so->classifier_range, "Input range the classifier expects: -1,1 or 0,1 or 0,255");
     sample->add_option("--classifier-size", so->classifier_size, "Resize images to this size for the classifier");
-    sample->add_option("--batch", so->batch, "Images per batch");
-    sample->add_option("--device", so->device, "cpu, cuda, cuda:N or auto");
+    sample->add_option("--batch", so->batch, "Images per batch")->check(above(0));
+    add_device_option(sample, so->device);
     sample->add_option("--labels", so->labels, "Where the scores go (CSV; default: the output with .csv)");
     sample->add_option("--out,-o", so->out, "Samples file (.npz with w, seeds)")->required();
     sample->callback([so]() { run_sample(*so); });
@@ -381,20 +380,20 @@ void register_directions(CLI::App& app) {
 
     auto po = std::make_shared<PcaOpts>();
     auto* pca = cmd->add_subcommand("pca", "Principal components of sampled W (GANSpace)");
-    pca->add_option("--model,-m", po->model, kModelHelp);
-    pca->add_option("--seeds,-s", po->seeds, "Seeds of the samples (default 0-99999)");
+    add_model_option(pca, po->model);
+    add_seeds_option(pca, po->seeds, "Seeds of the samples (default 0-99999)");
     pca->add_option("--components,-k", po->components, "Number of components");
-    pca->add_option("--trunc", po->trunc, "Truncation psi of the samples");
+    add_trunc_option(pca, po->trunc, "Truncation psi of the samples");
     pca->add_option("--layers", po->layers, "W+ layer range the directions are meant for");
-    pca->add_option("--batch", po->batch, "Samples per batch");
-    pca->add_option("--device", po->device, "cpu, cuda, cuda:N or auto");
+    pca->add_option("--batch", po->batch, "Samples per batch")->check(above(0));
+    add_device_option(pca, po->device);
     pca->add_option("--out,-o", po->out, "Direction file (.json)")->required();
     pca->callback([po]() { run_pca(*po); });
 
     auto fo2 = std::make_shared<PcaOpts>();
     fo2->components = 10;
     auto* sefa = cmd->add_subcommand("sefa", "Closed-form factorisation of the style weights (SeFa)");
-    sefa->add_option("--model,-m", fo2->model, kModelHelp);
+    add_model_option(sefa, fo2->model);
     sefa->add_option("--layers", fo2->layers, "W+ layers whose style weights are used, e.g. 0-3 (default: all)");
     sefa->add_option("--components,-k", fo2->components, "Number of directions");
     sefa->add_option("--out,-o", fo2->out, "Direction file (.json)")->required();

@@ -85,7 +85,6 @@ std::vector<Applied> load_applied(const Opts& o, int w_dim, const std::string& f
 void run(const Opts& o) {
     if (o.seeds.empty() == o.w.empty()) throw ArgumentError("give --seeds or --w");
     if (o.directions.empty()) throw ArgumentError("give at least one --direction");
-    if (o.frames < 2 || o.fps < 1 || o.batch < 1) throw ArgumentError("--frames must be >= 2, --fps and --batch >= 1");
     const std::vector<double> strengths = parse_strengths(o.strengths);
     const NoiseMode noise = parse_noise_mode(o.noise_mode);
     const torch::Device device = parse_device(o.device);
@@ -163,22 +162,22 @@ void run(const Opts& o) {
 void register_edit(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("edit", "Move latents along directions: a grid of strengths (.png) or a sweep video");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
-    auto* seeds = cmd->add_option("--seeds,-s", o->seeds, "Seeds of the latents to edit");
+    add_model_option(cmd, o->model);
+    auto* seeds = add_seeds_option(cmd, o->seeds, "Seeds of the latents to edit");
     auto* w = cmd->add_option("--w", o->w, "Latents to edit (projected_w.npz)");
     seeds->excludes(w);
     cmd->add_option("--direction,-d", o->directions, "Direction: FILE, FILE#NAME or FILE#INDEX, optionally @WEIGHT (repeat to combine)")->required();
     cmd->add_option("--strengths", o->strengths, "FROM:TO:COUNT or a list, in units of the direction's scale");
     cmd->add_option("--layers", o->layers, "Apply only on these W+ layers (default: the direction's own range, else all)");
-    cmd->add_option("--trunc", o->trunc, "Truncation psi of seed latents");
+    add_trunc_option(cmd, o->trunc, "Truncation psi of seed latents");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
-    cmd->add_option("--frames", o->frames, "Frames of a sweep video");
-    cmd->add_option("--fps", o->fps, "Frame rate of a sweep video");
-    cmd->add_option("--batch", o->batch, "Images per batch");
+    cmd->add_option("--frames", o->frames, "Frames of a sweep video")->check(at_least(2));
+    cmd->add_option("--fps", o->fps, "Frame rate of a sweep video")->check(above(0));
+    cmd->add_option("--batch", o->batch, "Images per batch")->check(above(0));
     cmd->add_option("--save-w", o->save_w, "Also write the edited latents (.npz, rows x strengths)");
     cmd->add_flag("--any-model", o->any_model, "Apply directions made for another model with the same w_dim");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Grid image (.png) or sweep video (.mp4, .webm, .gif)")->required();
     cmd->callback([o]() { run(*o); });
 }

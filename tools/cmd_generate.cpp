@@ -27,8 +27,6 @@ struct Opts {
 
 void run(const Opts& o) {
     const NoiseMode noise = parse_noise_mode(o.noise_mode);
-    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
-    if (o.trunc_cutoff && *o.trunc_cutoff < 0) throw ArgumentError("--trunc-cutoff must be >= 0");
     if (o.truncs.empty()) throw ArgumentError("--trunc needs a value");
     if (o.truncs.size() > 1 && !o.projected_w.empty()) throw ArgumentError("several --trunc values need --seeds");
     // One image per (seed, psi), seed by seed: with --grid COLS = the psi count, a truncation sweep.
@@ -99,20 +97,20 @@ void run(const Opts& o) {
 void register_generate(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("generate", "Generate images from seeds or from a projected_w.npz");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
-    auto* seeds = cmd->add_option("--seeds,-s", o->seeds, "Seeds, e.g. 0-3,42");
+    add_model_option(cmd, o->model);
+    auto* seeds = add_seeds_option(cmd, o->seeds, "Seeds, e.g. 0-3,42");
     auto* pw = cmd->add_option("--projected-w", o->projected_w, "Latents to render (reference projected_w.npz, key 'w')");
     seeds->excludes(pw);
-    cmd->add_option("--trunc", o->truncs, "Truncation psi (1 = none); several (0,0.5,1) render each seed at each psi")
+    add_trunc_option(cmd, o->truncs, "Truncation psi (1 = none); several (0,0.5,1) render each seed at each psi")
         ->delimiter(',');
-    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
+    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws")->check(at_least(0));
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
     cmd->add_option("--grid", o->grid, "COLSxROWS: write all images as one OUTDIR/grid.png, row by row");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
     o->transform.add_options(cmd);
-    cmd->add_option("--batch", o->batch, "Images per batch");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
-    cmd->add_option("--outdir,-o", o->outdir, "Output folder")->required();
+    cmd->add_option("--batch", o->batch, "Images per batch")->check(above(0));
+    add_device_option(cmd, o->device);
+    add_outdir_option(cmd, o->outdir, "Output folder");
     cmd->callback([o]() {
         if (o->seeds.empty() && o->projected_w.empty()) throw ArgumentError("give --seeds or --projected-w");
         run(*o);

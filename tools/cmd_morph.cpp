@@ -39,8 +39,6 @@ void run(const Opts& o) {
     spec.space_z = o.space.empty() ? spec.path.kind == PathKind::spherical : o.space == "z";
     if (!o.space.empty() && o.space != "z" && o.space != "w") throw ArgumentError("--space " + o.space + ": expected z or w");
     if (spec.space_z && !o.w_files.empty()) throw ArgumentError("--w latents are in W: use --space w");
-    if (o.frames < 1) throw ArgumentError("--frames must be at least 1");
-    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
     const GridSize grid = parse_grid(o.grid);
     spec.cells = grid.cols * grid.rows;
     spec.truncation_psi = o.trunc;
@@ -89,16 +87,16 @@ void run(const Opts& o) {
 void register_morph(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("morph", "Render a video that morphs between keyframes (seeds or latents)");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
-    cmd->add_option("--seeds,-s", o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
+    add_model_option(cmd, o->model);
+    add_seeds_option(cmd, o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
     cmd->add_option("--w", o->w_files, "Keyframe latents (.npz with 'w' [N, num_ws, w_dim], e.g. projected_w.npz), after the seeds");
-    cmd->add_option("--frames", o->frames, "Frames per transition");
+    cmd->add_option("--frames", o->frames, "Frames per transition")->check(above(0));
     cmd->add_option("--kind", o->kind, "Interpolation: lerp, slerp or cubic (smooth curve through all keyframes)");
     cmd->add_option("--space", o->space, "Interpolate in z or w (default: z for slerp, else w)");
     cmd->add_option("--easing", o->easing, "Timing in each transition: linear or ease-in-out");
     cmd->add_flag("--loop", o->loop, "Return from the last keyframe to the first (a seamless loop)");
     cmd->add_option("--grid", o->grid, "COLSxROWS grid of independent morphs in one video");
-    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
     cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
     cmd->add_option("--layers", o->layers, "Only these ws move (e.g. 0-5); the others stay at the first keyframe");
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random (new every frame) or none");
@@ -109,8 +107,8 @@ void register_morph(CLI::App& app) {
     cmd->add_option("--fps", o->fps, "Frames per second");
     cmd->add_option("--crf", o->crf, "Encoder quality, lower is better (default 18 for H.264, 32 for VP9)");
     cmd->add_option("--preset", o->preset, "x264 preset: ultrafast ... veryslow");
-    cmd->add_option("--batch", o->batch, "Images generated per batch");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    cmd->add_option("--batch", o->batch, "Images generated per batch")->check(above(0));
+    add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Output: .mp4, .mkv, .mov, .webm, .gif, or a folder/ of PNG frames")->required();
     cmd->callback([o]() { run(*o); });
 }

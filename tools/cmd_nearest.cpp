@@ -46,8 +46,6 @@ Image8 dataset_image(const io::ImageDataset& data, size_t index) {
 
 void run(const Opts& o) {
     if (o.out.size() < 4 || o.out.compare(o.out.size() - 4, 4, ".png") != 0) throw ArgumentError(o.out + ": the pairs are written as .png");
-    if (o.pairs_per_row < 1) throw ArgumentError("--pairs-per-row must be at least 1");
-    if (o.reference < 0) throw ArgumentError("--reference must be >= 0");
     const NoiseMode noise = parse_noise_mode(o.noise_mode);
     const std::vector<uint32_t> seeds = parse_seeds(o.seeds);
     const torch::Device device = parse_device(o.device);
@@ -136,15 +134,15 @@ void run(const Opts& o) {
 void register_nearest(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("nearest", "Pair each sample with its nearest training image (pixel RMS): a check for memorisation");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
+    add_model_option(cmd, o->model);
     cmd->add_option("--data", o->data, "Training dataset (folder or .zip, as `latentkit dataset` writes)")->required();
-    cmd->add_option("--seeds,-s", o->seeds, "Seeds of the samples");
-    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    add_seeds_option(cmd, o->seeds, "Seeds of the samples");
+    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
-    cmd->add_option("--reference", o->reference, "Training images compared with the rest of the set, for scale (0: none)");
-    cmd->add_option("--pairs-per-row", o->pairs_per_row, "Sample/neighbour pairs per row of the picture");
+    cmd->add_option("--reference", o->reference, "Training images compared with the rest of the set, for scale (0: none)")->check(at_least(0));
+    cmd->add_option("--pairs-per-row", o->pairs_per_row, "Sample/neighbour pairs per row of the picture")->check(above(0));
     cmd->add_option("--json", o->json, "Also write the distances as JSON");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Picture of the pairs (.png)")->required();
     cmd->callback([o]() { run(*o); });
 }

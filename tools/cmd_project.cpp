@@ -74,19 +74,12 @@ Image8 side_by_side(const Image8& a, const Image8& b) {
 
 void run(const Opts& o) {
     if (o.targets.empty()) throw ArgumentError("give at least one --target image");
-    if (o.steps < 1) throw ArgumentError("--steps must be at least 1");
-    if (o.batch < 1) throw ArgumentError("--batch must be at least 1");
-    if (o.video_every < 1) throw ArgumentError("--video-every must be at least 1");
-    if (o.video_fps < 1) throw ArgumentError("--video-fps must be at least 1");
-    if (o.tune_steps < 0) throw ArgumentError("--tune-generator must not be negative");
     if (o.tune_steps > 0 && o.batch != 1) throw ArgumentError("--tune-generator tunes one model per target: use --batch 1");
-    if (o.w_avg_samples < 1) throw ArgumentError("--w-avg-samples must be at least 1");
     ProjectorOptions po;
     po.steps = o.steps;
     po.space = parse_latent_space(o.space);
     po.learning_rate = o.lr;
     po.initial_noise_factor = o.w_noise;
-    if (o.w_noise < 0) throw ArgumentError("--w-noise must not be negative");
     po.seed = o.seed;
     po.optimize_noise = !o.fixed_noise;
     po.w_avg_samples = o.w_avg_samples;
@@ -237,32 +230,32 @@ void run(const Opts& o) {
 void register_project(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("project", "Find the latent with which a model reproduces a photo");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
+    add_model_option(cmd, o->model);
     cmd->add_option("--target,-t", o->targets, "Photo to project (repeat for several)")->required();
-    cmd->add_option("--outdir,-o", o->outdir, "Output folder (one sub-folder per target when there are several)")->required();
-    cmd->add_option("--steps", o->steps, "Optimisation steps");
+    add_outdir_option(cmd, o->outdir, "Output folder (one sub-folder per target when there are several)");
+    cmd->add_option("--steps", o->steps, "Optimisation steps")->check(above(0));
     cmd->add_option("--space", o->space, "Latent space: w (one w, the reference) or w+ (one per layer)")->check(CLI::IsMember({"w", "w+"}));
     cmd->add_option("--init-w", o->init_w, "Start from these latents (projected_w.npz), e.g. a w result to refine in w+");
     cmd->add_option("--align", o->align, "Photo preparation: auto, face, center or none")->check(CLI::IsMember({"auto", "face", "center", "none"}));
-    cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(at_least(0));
     cmd->add_option("--landmarks", o->landmarks, "dlib 68-point landmark model");
     cmd->add_option("--background", o->background, "RGB colour under transparent pixels, e.g. ffffff");
     cmd->add_option("--vgg", o->vgg, "TorchScript VGG16 for the LPIPS loss (the reference's vgg16.pt)");
     cmd->add_option("--loss", o->losses, "lpips, discriminator and/or pixel, each optionally =WEIGHT (default: lpips with --vgg, "
                                          "else discriminator)")->delimiter(',');
     cmd->add_option("--lr", o->lr, "Peak learning rate");
-    cmd->add_option("--w-noise", o->w_noise, "Initial W noise, in units of the W spread (decays to 0 at 75% of the steps)");
+    cmd->add_option("--w-noise", o->w_noise, "Initial W noise, in units of the W spread (decays to 0 at 75% of the steps)")->check(at_least(0));
     cmd->add_option("--seed", o->seed, "Seed of the noise inputs and W noise");
-    cmd->add_option("--w-avg-samples", o->w_avg_samples, "z samples for the W mean and spread");
+    cmd->add_option("--w-avg-samples", o->w_avg_samples, "z samples for the W mean and spread")->check(above(0));
     cmd->add_flag("--fixed-noise", o->fixed_noise, "Keep the model's constant noise instead of optimising it "
                                                    "(generate --projected-w then reproduces proj.png exactly)");
-    cmd->add_option("--batch", o->batch, "Targets optimised together (each with its own latent and optimiser state)");
+    cmd->add_option("--batch", o->batch, "Targets optimised together (each with its own latent and optimiser state)")->check(above(0));
     cmd->add_flag("--save-video", o->save_video, "Write proj.mp4: target and synthesis side by side");
-    cmd->add_option("--video-every", o->video_every, "Put every k-th step in the video");
-    cmd->add_option("--video-fps", o->video_fps, "Frame rate of the video");
-    cmd->add_option("--tune-generator", o->tune_steps, "Pivotal tuning: fine-tune a copy of G for STEPS steps, save tuned.safetensors");
+    cmd->add_option("--video-every", o->video_every, "Put every k-th step in the video")->check(above(0));
+    cmd->add_option("--video-fps", o->video_fps, "Frame rate of the video")->check(above(0));
+    cmd->add_option("--tune-generator", o->tune_steps, "Pivotal tuning: fine-tune a copy of G for STEPS steps, save tuned.safetensors")->check(at_least(0));
     cmd->add_option("--tune-lr", o->tune_lr, "Learning rate of pivotal tuning");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    add_device_option(cmd, o->device);
     cmd->callback([o]() { run(*o); });
 }
 

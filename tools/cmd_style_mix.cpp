@@ -69,14 +69,14 @@ void run(const Opts& o) {
 void register_style_mix(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("style-mix", "Style-mixing grid: each row seed's ws with the column seed's at --styles");
-    cmd->add_option("--model,-m", o->model, kModelHelp);
+    add_model_option(cmd, o->model);
     cmd->add_option("--rows", o->rows, "Row seeds, e.g. 85,100,75")->required();
     cmd->add_option("--cols", o->cols, "Column seeds, e.g. 55,821,1789")->required();
     cmd->add_option("--styles", o->styles, "ws taken from the column seed (default 0-6)");
-    cmd->add_option("--trunc", o->trunc, "Truncation psi (1 = none)");
+    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
     cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
-    cmd->add_option("--device", o->device, "cpu, cuda, cuda:N or auto");
+    add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Output .png")->required();
     cmd->callback([o]() { run(*o); });
 }

@@ -68,6 +68,14 @@ void write_progress_video(const std::string& outdir, const std::string& path, in
     log_info(fmt::format("wrote {} ({} frames)", path, grids.size()));
 }
 
+// A --metrics item: the reference's names, or fid / kid for short.
+Metric metric_named(const std::string& name) {
+    if (name == "fid") return Metric::fid50k_full;
+    if (name == "kid") return Metric::kid50k_full;
+    if (const auto m = option_from_name<Metric>(name)) return *m;
+    throw ArgumentError("--metrics " + name + ": unknown metric (" + option_choices<Metric>() + ", or fid / kid)");
+}
+
 void run(Opts& o, const DistributedEnv& env) {
     TrainOptions& t = o.t;
     if (!o.ema_rampup.empty()) {
@@ -86,13 +94,13 @@ void run(Opts& o, const DistributedEnv& env) {
     const torch::Device device(t.device);
     if (o.metrics == "auto") {
         if (t.inception.empty()) log_info("metrics: none (give --inception inception-2015-12-05.pt to compute FID/KID at snapshots)");
-        else t.metrics = {"fid50k_full"};
+        else t.metrics = {Metric::fid50k_full};
     } else if (o.metrics != "none") {
         t.metrics.clear();
         size_t p = 0;
         while (p <= o.metrics.size()) {
             const size_t q = std::min(o.metrics.find(',', p), o.metrics.size());
-            if (q > p) t.metrics.push_back(o.metrics.substr(p, q - p));
+            if (q > p) t.metrics.push_back(metric_named(o.metrics.substr(p, q - p)));
             p = q + 1;
         }
         if (t.inception.empty()) throw ArgumentError("--metrics " + o.metrics + " needs --inception (a TorchScript Inception network)");
@@ -154,12 +162,11 @@ void register_train(CLI::App& app) {
     TrainOptions& t = o->t;
     auto* cmd = app.add_subcommand("train", "Train a StyleGAN2-ADA model (CPU or CUDA; several processes with torchrun-style variables)");
     cmd->add_option("--data", o->data, "Dataset folder or .zip (latentkit dataset / the reference dataset_tool)")->required();
-    cmd->add_option("--outdir,-o", t.outdir, "Run folder: snapshots, grids, log.jsonl")->required();
-    cmd->add_option("--cfg", t.cfg, "Preset: auto, stylegan2, paper256, paper512, paper1024, cifar")
-        ->check(CLI::IsMember({"auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar"}));
-    cmd->add_option("--kimg", t.kimg, "Train until this many thousand real images have been shown")->check(CLI::PositiveNumber);
-    cmd->add_option("--tick", t.tick_kimg, "Progress line every this many kimg")->check(CLI::PositiveNumber);
-    cmd->add_option("--snap", t.snap, "Snapshot every this many ticks (0: only at the end)")->check(CLI::NonNegativeNumber);
+    add_outdir_option(cmd, t.outdir, "Run folder: snapshots, grids, log.jsonl");
+    add_enum_option(cmd, "--cfg", t.cfg, "Preset");
+    cmd->add_option("--kimg", t.kimg, "Train until this many thousand real images have been shown")->check(above(0));
+    cmd->add_option("--tick", t.tick_kimg, "Progress line every this many kimg")->check(above(0));
+    cmd->add_option("--snap", t.snap, "Snapshot every this many ticks (0: only at the end)")->check(at_least(0));
     cmd->add_option("--seed", t.seed, "Random seed of the run");
     cmd->add_option("--resume", t.resume, "Continue from a latentkit snapshot ('auto': the newest in --outdir) or start from another model file or URL");
     cmd->add_flag("--cond", t.cond, "Conditional model on the dataset's labels");
@@ -180,15 +187,14 @@ void register_train(CLI::App& app) {
     cmd->add_option("--ema-rampup", o->ema_rampup, "EMA ramp-up ratio, or 'none'");
     cmd->add_option("--style-mixing", t.style_mixing, "Style mixing probability (preset: 0.9, cifar 0)");
     cmd->add_option("--pl-weight", t.pl_weight, "Path-length regularisation weight (preset: 2, cifar 0)");
-    cmd->add_option("--aug", t.aug, "ada, noaug or fixed")->check(CLI::IsMember({"ada", "noaug", "fixed"}));
+    add_enum_option(cmd, "--aug", t.aug, "Augmentation");
     cmd->add_option("--p", t.p, "Augmentation probability (start value for ada, constant for fixed)");
     cmd->add_option("--target", t.ada_target, "ADA target for E[sign(D(real))]");
-    cmd->add_option("--ada-kimg", t.ada_kimg, "ADA speed: kimg for p to go from 0 to 1")->check(CLI::PositiveNumber);
-    cmd->add_option("--augpipe", t.augpipe, "blit, geom, color, bg or bgc")->check(CLI::IsMember({"blit", "geom", "color", "bg", "bgc"}));
-    cmd->add_option("--freezed", t.freezed, "Freeze the first N discriminator layers (transfer learning)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--device", t.device, "cpu, cuda, cuda:N or auto (with several processes: cuda:LOCAL_RANK)");
-    cmd->add_option("--dist-backend", t.dist_backend, "Several processes: auto (NCCL on CUDA when built with it, else Gloo), gloo or nccl")
-        ->check(CLI::IsMember({"auto", "gloo", "nccl"}));
+    cmd->add_option("--ada-kimg", t.ada_kimg, "ADA speed: kimg for p to go from 0 to 1")->check(above(0));
+    add_enum_option(cmd, "--augpipe", t.augpipe, "Augmentation pipeline");
+    cmd->add_option("--freezed", t.freezed, "Freeze the first N discriminator layers (transfer learning)")->check(at_least(0));
+    add_device_option(cmd, t.device, "cpu, cuda, cuda:N or auto (with several processes: cuda:LOCAL_RANK)");
+    add_enum_option(cmd, "--dist-backend", t.dist_backend, "Several processes (auto: NCCL on CUDA when built with it, else Gloo)");
     cmd->add_flag("--fp32", o->fp32, "No fp16 in the top resolutions (CUDA)");
     cmd->add_flag("--no-tf32", o->no_tf32, "Disallow TF32 (CUDA)");
     cmd->add_option("--grid", [o](const CLI::results_t& r) {

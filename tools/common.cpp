@@ -9,7 +9,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 #include <filesystem>
 
 #include "latentkit/device.h"
@@ -97,6 +102,131 @@ torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
         throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), c.num_ws(), c.w_dim));
     if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
     return torch::tensor(w->to_floats()).reshape(s);
+}
+
+namespace {
+// Library names that differ from "--" + the field with dashes (the rule for every other field).
+constexpr std::pair<const char*, const char*> kRenamedFields[] = {
+    {"TrainOptions.tick_kimg", "--tick"},
+    {"MetricOptions.detector", "--inception"},
+    {"DatasetOptions.every_nth", "--every"},
+    {"the any_model option", "--any-model"},
+    {"the model option", "--model"},
+    {"a class_index", "--class"},
+    {"the Projector's lpips network", "--vgg"},
+    {"alignment none", "--align none"},
+    {"alignment center", "--align center"},
+    {"face_index", "--face-index"},
+};
+
+bool field_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+}  // namespace
+
+std::string with_flag_names(const std::string& message) {
+    std::string out = message;
+    for (const auto& [field, flag] : kRenamedFields) {
+        const std::string f = field;
+        for (size_t at = out.find(f); at != std::string::npos; at = out.find(f, at)) {
+            if ((at > 0 && field_char(out[at - 1])) || (at + f.size() < out.size() && field_char(out[at + f.size()]))) {
+                at += f.size();
+                continue;
+            }
+            out.replace(at, f.size(), flag);
+            at += std::strlen(flag);
+        }
+    }
+    // StructOptions.some_field -> --some-field
+    std::string result;
+    size_t k = 0;
+    while (k < out.size()) {
+        const size_t dot = out.find("Options.", k);
+        if (dot == std::string::npos) break;
+        size_t begin = dot;
+        while (begin > k && std::isalpha(static_cast<unsigned char>(out[begin - 1]))) --begin;
+        size_t end = dot + 8;
+        while (end < out.size() && field_char(out[end])) ++end;
+        if (begin == dot || !std::isupper(static_cast<unsigned char>(out[begin])) || end == dot + 8) {
+            result += out.substr(k, dot + 8 - k);
+            k = dot + 8;
+            continue;
+        }
+        std::string flag = "--" + out.substr(dot + 8, end - dot - 8);
+        for (char& c : flag) if (c == '_') c = '-';
+        result += out.substr(k, begin - k) + flag;
+        k = end;
+    }
+    return result + out.substr(k);
+}
+
+void check_finite_options(const CLI::App& app) {
+    for (const CLI::Option* opt : app.get_options()) {
+        if (opt->count() == 0 || opt->get_type_name().find("FLOAT") == std::string::npos) continue;
+        for (const std::string& given : opt->results()) {
+            size_t start = 0;
+            while (start <= given.size()) {
+                const size_t end = std::min(given.find(',', start), given.size());
+                const std::string item = given.substr(start, end - start);
+                char* stop = nullptr;
+                const double v = std::strtod(item.c_str(), &stop);
+                if (!item.empty() && stop && *stop == '\0' && !std::isfinite(v))
+                    throw ArgumentError(fmt::format("{} {}: not a finite number", opt->get_name(), item));
+                start = end + 1;
+            }
+        }
+    }
+    for (const CLI::App* sub : app.get_subcommands()) check_finite_options(*sub);
+}
+
+namespace {
+CLI::Validator number_bound(double min, bool inclusive) {
+    return CLI::Validator(
+        [min, inclusive](std::string& s) -> std::string {
+            char* stop = nullptr;
+            const double v = std::strtod(s.c_str(), &stop);
+            if (s.empty() || *stop != '\0') return "'" + s + "' is not a number";
+            if (inclusive ? v >= min : v > min) return {};
+            return fmt::format("must be {} {:g}, not {}", inclusive ? "at least" : "more than", min, s);
+        },
+        fmt::format("{}{:g}", inclusive ? ">=" : ">", min));
+}
+}  // namespace
+
+CLI::Validator at_least(double min) { return number_bound(min, true); }
+
+CLI::Validator above(double min) { return number_bound(min, false); }
+
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help) {
+    return cmd->add_option("--model,-m", model, help);
+}
+
+CLI::Option* add_device_option(CLI::App* cmd, std::string& device, const std::string& help) {
+    const CLI::Validator form(
+        [](std::string& s) -> std::string {
+            if (s == "cpu" || s == "cuda" || s == "auto") return {};
+            if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9 && s.find_first_not_of("0123456789", 5) == std::string::npos) return {};
+            return "'" + s + "' is not cpu, cuda, cuda:N or auto";
+        },
+        "DEVICE");
+    return cmd->add_option("--device", device, help)->check(form);
+}
+
+CLI::Option* add_seeds_option(CLI::App* cmd, std::string& seeds, const std::string& help) {
+    const CLI::Validator form(
+        [](std::string& s) -> std::string {
+            try {
+                parse_seeds(s, "");
+            } catch (const ArgumentError& e) {
+                const std::string what = e.what();
+                return what.substr(what.find_first_not_of(": "));
+            }
+            return {};
+        },
+        "SEEDS");
+    return cmd->add_option("--seeds,-s", seeds, help)->check(form);
+}
+
+CLI::Option* add_outdir_option(CLI::App* cmd, std::string& dir, const std::string& help) {
+    return cmd->add_option("--outdir,-o", dir, help)->required();
 }
 
 c10::Device parse_device(const std::string& text) {

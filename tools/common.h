@@ -8,6 +8,7 @@
 
 #include "latentkit/model_config.h"
 #include "latentkit/model_io.h"
+#include "latentkit/option_names.h"
 
 namespace c10 {
 struct Device;
@@ -99,6 +100,48 @@ double peak_memory_mib(const c10::Device& device);
 
 /// Starts a new peak for peak_memory_mib on CUDA (no-op on the CPU).
 void reset_peak_memory(const c10::Device& device);
+
+/// Library messages name the fields of its option structs ("TrainOptions.batch_gpu") and a few
+/// parameters; this rewrites them as the flags of this tool ("--batch-gpu") for printing.
+std::string with_flag_names(const std::string& message);
+
+/// Throws ArgumentError naming the option when a floating-point option of `app` or its chosen
+/// subcommands was given NaN or an infinity.
+void check_finite_options(const CLI::App& app);
+
+/// Validator: a number of at least `min`.
+CLI::Validator at_least(double min);
+
+/// Validator: a number greater than `min`.
+CLI::Validator above(double min);
+
+/// --model,-m: a model file or URL (an empty value loads the default model).
+CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help = kModelHelp);
+
+/// --device: cpu, cuda, cuda:N or auto (checked for its form; parse_device checks CUDA when run).
+CLI::Option* add_device_option(CLI::App* cmd, std::string& device, const std::string& help = "cpu, cuda, cuda:N or auto");
+
+/// --seeds,-s: numbers and ranges such as 0-3,42, checked as parse_seeds reads them.
+CLI::Option* add_seeds_option(CLI::App* cmd, std::string& seeds, const std::string& help);
+
+/// --trunc: truncation psi (one number, or a list where `psi` is a vector); any finite number.
+template <class T>
+CLI::Option* add_trunc_option(CLI::App* cmd, T& psi, const std::string& help = "Truncation psi (1 = none)") {
+    return cmd->add_option("--trunc", psi, help);
+}
+
+/// --outdir,-o: the output folder (required).
+CLI::Option* add_outdir_option(CLI::App* cmd, std::string& dir, const std::string& help = "Output folder");
+
+/// An option taking one of the names of an option enum (option_names.h), listed in the help text.
+template <class E>
+CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& value, const std::string& help) {
+    const std::vector<std::string> names(std::begin(OptionNames<E>::names), std::end(OptionNames<E>::names));
+    auto* opt = cmd->add_option_function<std::string>(name, [&value](const std::string& s) { value = *option_from_name<E>(s); },
+                                                      help);
+    opt->check(CLI::IsMember(names))->default_str(option_name(value));
+    return opt;
+}
 
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);

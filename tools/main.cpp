@@ -46,19 +46,20 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(logger);
     set_log_callback([](LogLevel level, const std::string& msg) {
         switch (level) {
-            case LogLevel::debug: spdlog::debug(msg); break;
-            case LogLevel::info: spdlog::info(msg); break;
-            case LogLevel::warn: spdlog::warn(msg); break;
-            case LogLevel::error: spdlog::error(msg); break;
+            case LogLevel::debug: spdlog::debug(tools::with_flag_names(msg)); break;
+            case LogLevel::info: spdlog::info(tools::with_flag_names(msg)); break;
+            case LogLevel::warn: spdlog::warn(tools::with_flag_names(msg)); break;
+            case LogLevel::error: spdlog::error(tools::with_flag_names(msg)); break;
         }
     });
 
     try {
-        app.parse_complete_callback([&]() { 
+        app.parse_complete_callback([&]() {
             spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
             configure_cpu_threads(threads);
             if (!impl.empty()) set_implementation(impl == "reference" ? Implementation::reference : Implementation::fast);
             tools::set_invocation(app);
+            tools::check_finite_options(app);
         });
         app.parse(argc, argv);
         return 0;
@@ -68,14 +69,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "latentkit: usage error: %s (see --help)\n", e.what());
         return 2;
     } catch (const ArgumentError& e) {
-        std::fprintf(stderr, "latentkit: usage error: %s\n", e.what());
+        std::fprintf(stderr, "latentkit: usage error: %s\n", tools::with_flag_names(e.what()).c_str());
         return 2;
     } catch (const Error& e) {
-        std::fprintf(stderr, "latentkit: error: %s\n", e.what());
+        std::fprintf(stderr, "latentkit: error: %s\n", tools::with_flag_names(e.what()).c_str());
         return 1;
     } catch (const std::exception& e) {
         const std::string what = e.what();
-        std::fprintf(stderr, "latentkit: error: %s\n", what.substr(0, what.find('\n')).c_str());
+        std::fprintf(stderr, "latentkit: error: %s\n", tools::with_flag_names(what.substr(0, what.find('\n'))).c_str());
         return 1;
     }
 }

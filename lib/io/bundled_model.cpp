@@ -16,7 +16,7 @@ DefaultModel default_model() {
     for (const char* candidate : {LATENTKIT_SOURCE_MODEL, LATENTKIT_INSTALLED_MODEL})
         if (std::filesystem::is_regular_file(candidate)) return {candidate, "bundled"};
     throw IoError(std::string("no model given and the bundled model is missing (looked for ") + LATENTKIT_SOURCE_MODEL +
-                  " and " + LATENTKIT_INSTALLED_MODEL + "): pass --model");
+                  " and " + LATENTKIT_INSTALLED_MODEL + "): give a model file (the model option)");
 }
 
 }  // namespace latentkit::io

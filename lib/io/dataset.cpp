@@ -227,14 +227,14 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
         throw Error("building a dataset resizes images, which needs OpenCV, and this build of latentkit has none "
                     "(build the dataset with a full build; training reads its zip without OpenCV)");
     const int r = o.resolution;
-    if (r < 4 || (r & (r - 1)) != 0) throw ArgumentError(fmt::format("--resolution {} is not a power of two of at least 4", r));
-    if (o.channels != 1 && o.channels != 3) throw ArgumentError("--channels must be 1 or 3");
-    if (o.every_nth < 1) throw ArgumentError("--every must be at least 1");
-    if (o.dest.empty()) throw ArgumentError("no --dest given");
+    if (r < 4 || (r & (r - 1)) != 0) throw ArgumentError(fmt::format("DatasetOptions.resolution {} is not a power of two of at least 4", r));
+    if (o.channels != 1 && o.channels != 3) throw ArgumentError("DatasetOptions.channels must be 1 or 3");
+    if (o.every_nth < 1) throw ArgumentError("DatasetOptions.every_nth must be at least 1");
+    if (o.dest.empty()) throw ArgumentError("no DatasetOptions.dest given");
     const bool to_zip = lower(fs::path(o.dest).extension().string()) == ".zip";
     std::error_code ec;
     if (!to_zip && fs::exists(o.dest, ec) && !(fs::is_directory(o.dest, ec) && fs::is_empty(o.dest, ec)))
-        throw IoError(o.dest + ": already exists and is not an empty folder; choose another --dest");
+        throw IoError(o.dest + ": already exists and is not an empty folder; choose another DatasetOptions.dest");
     if (to_zip && fs::is_directory(o.dest, ec)) throw IoError(o.dest + ": is a folder");
 
     std::unique_ptr<FaceDetector> detector;
@@ -272,7 +272,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
             case DatasetTransform::none:
                 if (img.width != img.height) {
                     ++sum.not_square;
-                    sum.unreadable.emplace_back(name, fmt::format("not square ({}x{}); use --transform center-crop or pad", img.width, img.height));
+                    sum.unreadable.emplace_back(name, fmt::format("not square ({}x{}); use DatasetOptions.transform center-crop or pad", img.width, img.height));
                     return;
                 }
                 sq = resize_image(img, r, r, o.filter);
@@ -334,7 +334,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
     const ReadImageOptions rgb{3, o.background};
 
     if (is_video_name(o.source) && !fs::is_directory(o.source, ec)) {
-        if (o.labels_from_folders) throw ArgumentError("--labels-from-folders needs a folder source, not a video");
+        if (o.labels_from_folders) throw ArgumentError("DatasetOptions.labels_from_folders needs a folder source, not a video");
         VideoReader video(o.source);
         const double fps = video.fps() > 0 ? video.fps() : 25;
         Image8 frame;
@@ -390,7 +390,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
             if (o.labels_from_folders) {
                 const auto slash = src.names[k].find('/');
                 if (slash == std::string::npos) {
-                    sum.unreadable.emplace_back(src.member_name(k), "not inside a class folder (--labels-from-folders)");
+                    sum.unreadable.emplace_back(src.member_name(k), "not inside a class folder (DatasetOptions.labels_from_folders)");
                     continue;
                 }
                 label = class_index.at(src.names[k].substr(0, slash));

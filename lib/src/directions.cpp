@@ -394,7 +394,7 @@ void check_directions_fit(const DirectionSet& set, const std::string& path, int 
         throw ShapeError(fmt::format("{}: the directions are for w_dim {}, this model has w_dim {}", path, set.w_dim, w_dim));
     if (!any_model && !set.model_fingerprint.empty() && set.model_fingerprint != fingerprint)
         throw ModelFormatError(fmt::format("{}: the directions were made for another model (fingerprint {}, this model {}); "
-                                           "--any-model applies them anyway",
+                                           "the any_model option applies them anyway",
                                            path, set.model_fingerprint, fingerprint));
 }
 

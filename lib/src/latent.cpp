@@ -21,7 +21,7 @@ torch::Tensor z_from_seeds(const std::vector<uint32_t>& seeds, int z_dim) {
 
 torch::Tensor class_labels(int c_dim, std::optional<int> class_index, int64_t batch) {
     if (c_dim == 0) {
-        if (class_index) throw ArgumentError("this model is unconditional: --class does not apply");
+        if (class_index) throw ArgumentError("this model is unconditional: a class_index does not apply");
         return {};
     }
     if (!class_index) throw ArgumentError(fmt::format("this model is conditional ({} classes): give a class index", c_dim));

@@ -409,6 +409,18 @@ torch::Tensor Discriminator::forward(const torch::Tensor& img_in, const torch::T
 
 // ---------------------------------------------------------------------------------------------
 
+std::shared_ptr<Generator> clone_generator(const Generator& G) {
+    auto copy = std::make_shared<Generator>(G.config);
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& p : G.named_parameters(true)) tensors.emplace_back(p.key(), p.value().detach());
+    for (const auto& b : G.named_buffers(true)) tensors.emplace_back(b.key(), b.value().detach());
+    const auto device = G.synthesis->parameters().front().device();
+    copy->to(device);
+    load_state(*copy, tensors, "generator copy");
+    copy->eval();
+    return copy;
+}
+
 int64_t count_parameters(const torch::nn::Module& module) {
     int64_t n = 0;
     for (const auto& p : module.parameters()) n += p.numel();

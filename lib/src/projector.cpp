@@ -114,18 +114,6 @@ torch::Tensor psnr(const torch::Tensor& images, const torch::Tensor& targets255)
     return 10.0 * torch::log10(255.0 * 255.0 / mse);
 }
 
-std::shared_ptr<Generator> clone_generator(const Generator& G) {
-    auto copy = std::make_shared<Generator>(G.config);
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    for (const auto& p : G.named_parameters(true)) tensors.emplace_back(p.key(), p.value().detach());
-    for (const auto& b : G.named_buffers(true)) tensors.emplace_back(b.key(), b.value().detach());
-    const auto device = G.synthesis->parameters().front().device();
-    copy->to(device);
-    load_state(*copy, tensors, "generator copy");
-    copy->eval();
-    return copy;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -156,7 +144,7 @@ public:
     ImageDistance(const LossWeights& w, const torch::Tensor& targets255, Discriminator* D, LpipsModel* lpips) : w_(w), D_(D), lpips_(lpips) {
         if (w.lpips < 0 || w.discriminator < 0 || w.pixel < 0) throw ArgumentError("loss weights must not be negative");
         if (w.lpips == 0 && w.discriminator == 0 && w.pixel == 0) throw ArgumentError("at least one loss weight must be positive");
-        if (w.lpips > 0 && !lpips) throw ArgumentError("the LPIPS loss needs a VGG16 TorchScript file (--vgg)");
+        if (w.lpips > 0 && !lpips) throw ArgumentError("the LPIPS loss needs a VGG16 TorchScript file (the Projector's lpips network)");
         if (w.discriminator > 0 && !D) throw ArgumentError("the discriminator loss needs a model file that contains D");
         torch::NoGradGuard no_grad;
         target_ = targets255 / 127.5 - 1.0;

@@ -7,10 +7,19 @@
 #include <utility>
 #include <vector>
 
+#include "latentkit/option_names.h"
+
 namespace latentkit {
 
 class Generator;
 class TrainingData;
+
+/// The metrics (the reference's names): FID and KID against the whole dataset, 50k generated images.
+enum class Metric { fid50k_full, kid50k_full };
+template <>
+struct OptionNames<Metric> {
+    static constexpr const char* names[] = {"fid50k_full", "kid50k_full"};
+};
 
 /// How metrics are computed.
 struct MetricOptions {
@@ -24,9 +33,9 @@ struct MetricOptions {
     uint64_t seed = 0;           ///< generated latents and KID subsets
 };
 
-/// Computes "fid50k_full" and/or "kid50k_full" (also accepted: "fid", "kid") of G against the data.
-/// Throws ArgumentError for unknown names and ModelFormatError when the detector cannot be used.
-std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<std::string>& names,
+/// Computes the metrics of G against the data, each under its name. Throws ModelFormatError when the
+/// detector cannot be used.
+std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<Metric>& metrics,
                                                             const MetricOptions& options);
 
 /// Fréchet distance between two Gaussians given by mean and covariance (row-major d x d).

@@ -171,6 +171,9 @@ Implementation implementation();
 /// "reference" or "fast".
 const char* implementation_name(Implementation impl);
 
+/// A copy of a generator (parameters and buffers) on the same device, in eval mode.
+std::shared_ptr<Generator> clone_generator(const Generator& G);
+
 /// Total number of elements in the module's parameters.
 int64_t count_parameters(const torch::nn::Module& module);
 

@@ -133,7 +133,4 @@ std::pair<torch::Tensor, double> w_statistics(Generator& G, int samples, uint32_
 /// Peak signal-to-noise ratio in dB of images in [-1, 1] against targets in [0, 255], per image ([N]).
 torch::Tensor psnr(const torch::Tensor& images, const torch::Tensor& targets255);
 
-/// A copy of a generator (parameters and buffers) on the same device.
-std::shared_ptr<Generator> clone_generator(const Generator& G);
-
 }  // namespace latentkit

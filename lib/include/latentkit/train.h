@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/metrics.h"
+#include "latentkit/option_names.h"
+
 namespace latentkit {
 
 /// Square 8-bit training images (and optional labels), in the reference dataset's layout.
@@ -32,10 +35,39 @@ public:
     virtual std::string name() const = 0;
 };
 
+/// The reference train.py's configuration presets.
+enum class TrainPreset { automatic, stylegan2, paper256, paper512, paper1024, cifar };
+template <>
+struct OptionNames<TrainPreset> {
+    static constexpr const char* names[] = {"auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar"};
+};
+
+/// Augmentation of what D sees: adaptive (ADA), none, or a fixed probability.
+enum class AugmentMode { ada, noaug, fixed };
+template <>
+struct OptionNames<AugmentMode> {
+    static constexpr const char* names[] = {"ada", "noaug", "fixed"};
+};
+
+/// The reference's augmentation pipelines: blit (flips, 90-degree rotations, integer translation),
+/// geom (+ scaling, rotation, anisotropy, fractional translation), color, bg (blit + geom), bgc (all).
+enum class AugmentPipeline { blit, geom, color, bg, bgc };
+template <>
+struct OptionNames<AugmentPipeline> {
+    static constexpr const char* names[] = {"blit", "geom", "color", "bg", "bgc"};
+};
+
+/// How several training processes sum their gradients: NCCL on CUDA when the build has it, else Gloo (automatic).
+enum class DistBackend { automatic, gloo, nccl };
+template <>
+struct OptionNames<DistBackend> {
+    static constexpr const char* names[] = {"auto", "gloo", "nccl"};
+};
+
 /// Settings of a training run. Unset values come from the `cfg` preset, as in the reference train.py.
 struct TrainOptions {
     std::string outdir;                  ///< run folder: snapshots, grids, log.jsonl
-    std::string cfg = "auto";            ///< auto, stylegan2, paper256, paper512, paper1024, cifar
+    TrainPreset cfg = TrainPreset::automatic;
     double kimg = 25000;                 ///< stop after this many thousand real images shown
     double tick_kimg = 4;                ///< progress line (and log entry) every this many kimg
     int snap = 50;                       ///< snapshot every this many ticks (0: only at the end)
@@ -58,21 +90,21 @@ struct TrainOptions {
     double pl_decay = 0.01;
     int pl_batch_shrink = 2;
     int g_reg_interval = 4, d_reg_interval = 16;
-    std::string aug = "ada";             ///< ada, noaug or fixed
+    AugmentMode aug = AugmentMode::ada;
     std::optional<double> p;             ///< initial (or, with fixed, constant) augmentation probability
     double ada_target = 0.6;             ///< target E[sign(D(real))]
     int ada_interval = 4;                ///< adjust p every this many minibatches
     double ada_kimg = 500;               ///< kimg for p to move from 0 to 1
-    std::string augpipe = "bgc";         ///< blit, geom, color, bg, bgc
+    AugmentPipeline augpipe = AugmentPipeline::bgc;
     int freezed = 0;                     ///< freeze the first N discriminator layers (transfer learning)
     std::string resume;                  ///< latentkit snapshot (continue) or reference .pkl (transfer)
     std::string device = "cpu";          ///< cpu, cuda, cuda:N
-    std::string dist_backend = "auto";   ///< several processes: auto (nccl on CUDA when built with it, else gloo), gloo, nccl
+    DistBackend dist_backend = DistBackend::automatic;  ///< several processes
     bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256, channels-last)
     bool allow_tf32 = true;              ///< TF32 matmuls/convolutions on CUDA
     int grid_w = 0, grid_h = 0;          ///< fakes grid size (0: from the resolution)
     std::string inception;               ///< TorchScript Inception (reference inception-2015-12-05.pt)
-    std::vector<std::string> metrics;    ///< fid50k_full, kid50k_full (needs `inception`)
+    std::vector<Metric> metrics;         ///< computed at snapshots (needs `inception`)
     int metric_samples = 50000;          ///< generated images per metric
     std::string cache_dir;               ///< where dataset feature statistics are cached ("" = none)
 };

@@ -69,12 +69,13 @@ Tensor grid_sample_reflect(const Tensor& input, const Tensor& grid) {
 
 }  // namespace
 
-AugmentSpec AugmentSpec::preset(const std::string& name) {
+AugmentSpec AugmentSpec::preset(AugmentPipeline p) {
     AugmentSpec s;
-    const bool blit = name == "blit" || name == "geom" || name == "bg" || name == "bgc";
-    const bool geom = name == "geom" || name == "bg" || name == "bgc";
-    const bool color = name == "color" || name == "bgc";
-    if (!blit && !color) throw ArgumentError("unknown augmentation pipeline '" + name + "' (blit, geom, color, bg, bgc)");
+    using P = AugmentPipeline;
+    // The reference's presets: bg is blit + geom, bgc adds color.
+    const bool blit = p == P::blit || p == P::bg || p == P::bgc;
+    const bool geom = p == P::geom || p == P::bg || p == P::bgc;
+    const bool color = p == P::color || p == P::bgc;
     if (blit) s.xflip = s.rotate90 = s.xint = 1;
     if (geom) s.scale = s.rotate = s.aniso = s.xfrac = 1;
     if (color) s.brightness = s.contrast = s.lumaflip = s.hue = s.saturation = 1;

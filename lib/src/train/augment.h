@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "latentkit/train.h"
+
 namespace latentkit::training {
 
 /// Which transformations run, with the reference strengths.
@@ -11,7 +13,7 @@ struct AugmentSpec {
     double xflip = 0, rotate90 = 0, xint = 0, scale = 0, rotate = 0, aniso = 0, xfrac = 0;
     double brightness = 0, contrast = 0, lumaflip = 0, hue = 0, saturation = 0;
     /// "blit", "geom", "color", "bg" or "bgc"; throws ArgumentError otherwise.
-    static AugmentSpec preset(const std::string& name);
+    static AugmentSpec preset(AugmentPipeline pipeline);
 };
 
 /// Applies random transformations, each with probability p (times its strength), to a batch [N, C, H, W]

@@ -29,7 +29,7 @@ std::string process_device(const std::string& device, const DistributedEnv& env)
     const auto count = static_cast<int>(torch::cuda::device_count());
     if (count == 0) return device;  // the trainer reports the missing CUDA
     if (env.local_rank >= count)
-        throw ArgumentError(fmt::format("--device cuda: LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, count));
+        throw ArgumentError(fmt::format("TrainOptions.device cuda: LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, count));
     return fmt::format("cuda:{}", env.local_rank);
 }
 
@@ -56,13 +56,12 @@ DistributedEnv DistributedEnv::from_environment() {
 
 namespace training {
 
-Backend choose_backend(const std::string& requested, const torch::Device& device) {
-    if (requested == "gloo") return Backend::Gloo;
-    if (requested == "auto") return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
-    if (requested != "nccl") throw ArgumentError("unknown --dist-backend '" + requested + "' (auto, gloo, nccl)");
-    if (!device.is_cuda()) throw ArgumentError("--dist-backend nccl needs a CUDA --device");
+Backend choose_backend(DistBackend requested, const torch::Device& device) {
+    if (requested == DistBackend::gloo) return Backend::Gloo;
+    if (requested == DistBackend::automatic) return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
+    if (!device.is_cuda()) throw ArgumentError("TrainOptions.dist_backend nccl needs a CUDA TrainOptions.device");
     if (!nccl_available())
-        throw Error("--dist-backend nccl: this build of latentkit has no NCCL (LibTorch without it, or nccl.h not found at build time)");
+        throw Error("TrainOptions.dist_backend nccl: this build of latentkit has no NCCL (LibTorch without it, or nccl.h not found at build time)");
     return Backend::Nccl;
 }
 

@@ -14,7 +14,7 @@ enum class Backend { Gloo, Nccl };
 /// The backend for `requested` (auto, gloo or nccl) and the training device: auto is NCCL on CUDA when
 /// the build has it, else Gloo. Throws ArgumentError for an unknown name or NCCL without CUDA, Error
 /// for NCCL in a build without it.
-Backend choose_backend(const std::string& requested, const torch::Device& device);
+Backend choose_backend(DistBackend requested, const torch::Device& device);
 
 /// A process group; with world_size 1 every operation returns at once.
 class Collective {

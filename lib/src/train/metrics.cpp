@@ -191,13 +191,10 @@ double kernel_inception_distance(const std::vector<float>& real, const std::vect
     return t / subsets / m;
 }
 
-std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<std::string>& names,
+std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<Metric>& metrics,
                                                             const MetricOptions& o) {
-    for (const auto& n : names)
-        if (n != "fid50k_full" && n != "kid50k_full" && n != "fid" && n != "kid")
-            throw ArgumentError("unknown metric '" + n + "' (fid50k_full, kid50k_full)");
-    if (names.empty()) return {};
-    if (o.detector.empty()) throw ArgumentError("metrics need a TorchScript Inception network (--inception inception-2015-12-05.pt)");
+    if (metrics.empty()) return {};
+    if (o.detector.empty()) throw ArgumentError("metrics need a TorchScript Inception network (MetricOptions.detector: inception-2015-12-05.pt)");
     if (o.num_generated < 2) throw ArgumentError("metrics need at least 2 generated images");
     const torch::Device device(o.device);
     Detector det(o.detector, device);
@@ -205,8 +202,9 @@ std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const 
     const Tensor fake = generated_features(det, G, data, o, device);
     if (real.size(1) != fake.size(1)) throw ModelFormatError(o.detector + ": feature sizes differ between calls");
     std::vector<std::pair<std::string, double>> out;
-    for (const auto& n : names) {
-        if (n[0] == 'f') {
+    for (const Metric m : metrics) {
+        const std::string n = option_name(m);
+        if (m == Metric::fid50k_full) {
             std::vector<double> mu1, s1, mu2, s2;
             mean_cov(real, mu1, s1);
             mean_cov(fake, mu2, s2);

@@ -244,7 +244,7 @@ TrainEnd Trainer::run() {
         write_grid("fakes-init.png", false);
     }
     if (cur_nimg_ >= total) {
-        log_info(fmt::format("the run is already at {:.3f} kimg (--kimg {})", cur_nimg_ / 1000.0, o_.kimg));
+        log_info(fmt::format("the run is already at {:.3f} kimg (TrainOptions.kimg {})", cur_nimg_ / 1000.0, o_.kimg));
         return TrainEnd::finished;
     }
     const Phase phases[] = {{"G", 0, true, 1}, {"path length", 1, true, o_.g_reg_interval}, {"D", 2, false, 1}, {"R1", 3, false, o_.d_reg_interval}};
@@ -263,7 +263,7 @@ TrainEnd Trainer::run() {
         cur_nimg_ += r_.batch;
         ++batch_idx_;
         update_ema();
-        if (o_.aug == "ada" && batch_idx_ % o_.ada_interval == 0 && ada_sign_count_ > 0) {
+        if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0 && ada_sign_count_ > 0) {
             const double rt = ada_sign_sum_ / ada_sign_count_;
             const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (o_.ada_kimg * 1000);
             p_ = std::clamp(p_ + adjust, 0.0, 1.0);

@@ -41,7 +41,8 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     std::optional<double> ramp;
     int mb = 32, mbstd = 4, map = 8;
     double lrate = 0.002, gamma = 10;
-    if (o.cfg == "auto") {
+    switch (o.cfg) {
+    case TrainPreset::automatic:
         mb = std::max(std::min(gpus * std::min(4096 / res, 32), 64), gpus);
         mbstd = std::min(mb / gpus, 4);
         fmaps = res >= 512 ? 1 : 0.5;
@@ -50,20 +51,17 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
         ema = mb * 10.0 / 32;
         ramp = 0.05;
         map = 2;
-    } else if (o.cfg == "stylegan2") {
-    } else if (o.cfg == "paper256") {
-        mb = 64, mbstd = 8, fmaps = 0.5, lrate = 0.0025, gamma = 1, ema = 20;
-    } else if (o.cfg == "paper512") {
-        mb = 64, mbstd = 8, fmaps = 1, lrate = 0.0025, gamma = 0.5, ema = 20;
-    } else if (o.cfg == "paper1024") {
-        mb = 32, mbstd = 4, fmaps = 1, lrate = 0.002, gamma = 2, ema = 10;
-    } else if (o.cfg == "cifar") {
+        break;
+    case TrainPreset::stylegan2: break;
+    case TrainPreset::paper256: mb = 64, mbstd = 8, fmaps = 0.5, lrate = 0.0025, gamma = 1, ema = 20; break;
+    case TrainPreset::paper512: mb = 64, mbstd = 8, fmaps = 1, lrate = 0.0025, gamma = 0.5, ema = 20; break;
+    case TrainPreset::paper1024: mb = 32, mbstd = 4, fmaps = 1, lrate = 0.002, gamma = 2, ema = 10; break;
+    case TrainPreset::cifar:
         mb = 64, mbstd = 32, fmaps = 1, lrate = 0.0025, gamma = 0.01, ema = 500, ramp = 0.05, map = 2;
         r.d_architecture = "orig";
-    } else {
-        throw ArgumentError("unknown --cfg '" + o.cfg + "' (auto, stylegan2, paper256, paper512, paper1024, cifar)");
+        break;
     }
-    const bool cifar = o.cfg == "cifar";
+    const bool cifar = o.cfg == TrainPreset::cifar;
     r.batch = o.batch.value_or(mb);
     r.mbstd_group = o.mbstd_group.value_or(mbstd);
     r.batch_gpu = o.batch_gpu.value_or(r.batch / gpus);
@@ -81,9 +79,11 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     r.pl_weight = o.pl_weight >= 0 ? o.pl_weight : cifar ? 0 : 2;
     if (r.batch < 1 || r.batch_gpu < 1) throw ArgumentError("batch sizes must be positive");
     if (r.batch % (r.batch_gpu * gpus) != 0)
-        throw ArgumentError(fmt::format("--batch {} is not a multiple of --batch-gpu {} times {} process(es)", r.batch, r.batch_gpu, gpus));
+        throw ArgumentError(fmt::format("TrainOptions.batch {} is not a multiple of TrainOptions.batch_gpu {} times {} process(es)", r.batch,
+                                        r.batch_gpu, gpus));
     if (r.mbstd_group < 1 || r.batch_gpu % r.mbstd_group != 0)
-        throw ArgumentError(fmt::format("--batch-gpu {} is not a multiple of the minibatch-stddev group {} (--mbstd-group)", r.batch_gpu, r.mbstd_group));
+        throw ArgumentError(fmt::format("TrainOptions.batch_gpu {} is not a multiple of the minibatch-stddev group {} (TrainOptions.mbstd_group)",
+                                        r.batch_gpu, r.mbstd_group));
     if (r.gamma < 0 || r.lr_g <= 0 || r.lr_d <= 0 || r.ema_kimg < 0) throw ArgumentError("gamma, learning rates and EMA must be positive");
     return r;
 }
@@ -99,14 +99,13 @@ void Trainer::setup() {
     if (res < 4 || (res & (res - 1)) != 0) throw Error(fmt::format("{}: resolution {} is not a power of two >= 4", data_.name(), res));
     if (data_.channels() != 1 && data_.channels() != 3) throw Error(fmt::format("{}: {} channels (1 or 3 are supported)", data_.name(), data_.channels()));
     if (o_.cond && data_.label_dim() == 0)
-        throw Error(data_.name() + ": --cond needs labels, but the dataset has none (dataset.json with \"labels\")");
+        throw Error(data_.name() + ": TrainOptions.cond needs labels, but the dataset has none (dataset.json with \"labels\")");
     c_dim_ = o_.cond ? data_.label_dim() : 0;
     num_items_ = static_cast<int64_t>(data_.size()) * (o_.mirror ? 2 : 1);
-    if (o_.aug != "ada" && o_.aug != "noaug" && o_.aug != "fixed") throw ArgumentError("unknown --aug '" + o_.aug + "' (ada, noaug, fixed)");
-    if (o_.aug == "fixed" && !o_.p) throw ArgumentError("--aug fixed needs --p");
-    if (o_.p && (*o_.p < 0 || *o_.p > 1)) throw ArgumentError("--p must be in [0, 1]");
-    if (o_.kimg <= 0 || o_.tick_kimg <= 0) throw ArgumentError("--kimg and --tick must be positive");
-    if (device_.is_cuda() && !torch::cuda::is_available()) throw Error("--device " + o_.device + ": LibTorch has no CUDA here");
+    if (o_.aug == AugmentMode::fixed && !o_.p) throw ArgumentError("TrainOptions.aug fixed needs TrainOptions.p");
+    if (o_.p && (*o_.p < 0 || *o_.p > 1)) throw ArgumentError("TrainOptions.p must be in [0, 1]");
+    if (o_.kimg <= 0 || o_.tick_kimg <= 0) throw ArgumentError("TrainOptions.kimg and TrainOptions.tick_kimg must be positive");
+    if (device_.is_cuda() && !torch::cuda::is_available()) throw Error("TrainOptions.device " + o_.device + ": LibTorch has no CUDA here");
     if (device_.is_cuda()) {
         at::globalContext().setAllowTF32CuBLAS(o_.allow_tf32);
         at::globalContext().setAllowTF32CuDNN(o_.allow_tf32);
@@ -116,7 +115,7 @@ void Trainer::setup() {
     if (env_.world_size > 1)
         log_info(coll_.backend() == training::Backend::Nccl ? "gradients are summed over NCCL on the GPUs"
                                                             : "gradients are summed over Gloo (through host memory)");
-    p_ = o_.aug == "noaug" ? 0 : o_.p.value_or(0);
+    p_ = o_.aug == AugmentMode::noaug ? 0 : o_.p.value_or(0);
 
     std::error_code ec;
     fs::create_directories(o_.outdir, ec);
@@ -124,9 +123,9 @@ void Trainer::setup() {
     std::string resume = o_.resume;
     if (resume == "auto") {
         resume = latest_snapshot(o_.outdir);
-        log_info(resume.empty() ? "--resume auto: no snapshot in " + o_.outdir + ", starting a new run" : "--resume auto: continuing from " + resume);
+        log_info(resume.empty() ? "resume auto: no snapshot in " + o_.outdir + ", starting a new run" : "resume auto: continuing from " + resume);
     } else if (resume.empty() && !latest_snapshot(o_.outdir).empty()) {
-        throw ArgumentError(o_.outdir + " already holds snapshots of a run: continue it with --resume auto, or choose another --outdir");
+        throw ArgumentError(o_.outdir + " already holds snapshots of a run: continue it (TrainOptions.resume auto), or choose another TrainOptions.outdir");
     }
     torch::manual_seed(mix(o_.seed, 0xC0FFEE));
     build_networks();
@@ -146,7 +145,7 @@ void Trainer::setup() {
         j["resolution"] = res;
         j["channels"] = data_.channels();
         j["images"] = data_.size();
-        j["cfg"] = o_.cfg;
+        j["cfg"] = option_name(o_.cfg);
         j["batch"] = r_.batch;
         j["batch_gpu"] = r_.batch_gpu;
         j["processes"] = env_.world_size;
@@ -161,8 +160,8 @@ void Trainer::setup() {
         j["mbstd_group"] = r_.mbstd_group;
         j["style_mixing"] = r_.style_mixing;
         j["pl_weight"] = r_.pl_weight;
-        j["aug"] = o_.aug;
-        j["augpipe"] = o_.augpipe;
+        j["aug"] = option_name(o_.aug);
+        j["augpipe"] = option_name(o_.augpipe);
         j["ada_target"] = o_.ada_target;
         j["ada_kimg"] = o_.ada_kimg;
         j["mirror"] = o_.mirror;
@@ -250,7 +249,7 @@ void Trainer::restore(const std::string& path) {
     DiscriminatorConfig dc = m.D->config;
     dc.freeze_layers = o_.freezed;
     if (dc.mbstd_group_size && r_.batch_gpu % *dc.mbstd_group_size != 0)
-        throw ArgumentError(fmt::format("--batch-gpu {} is not a multiple of the resumed discriminator's minibatch-stddev group {}", r_.batch_gpu,
+        throw ArgumentError(fmt::format("TrainOptions.batch_gpu {} is not a multiple of the resumed discriminator's minibatch-stddev group {}", r_.batch_gpu,
                                         *dc.mbstd_group_size));
     auto state_of = [](torch::nn::Module& net) {
         std::vector<std::pair<std::string, Tensor>> out;
@@ -290,7 +289,7 @@ void Trainer::restore(const std::string& path) {
     } catch (const json::exception& e) {
         throw ModelFormatError(path + ": damaged training state: " + e.what());
     }
-    if (m.augment_p && o_.aug == "ada") p_ = *m.augment_p;
+    if (m.augment_p && o_.aug == AugmentMode::ada) p_ = *m.augment_p;
     auto restore_opt = [&](Adam& opt, const std::string& prefix) {
         for (size_t k = 0; k < opt.names.size(); ++k) {
             for (int which = 0; which < 2; ++which) {
