@@ -13,7 +13,13 @@
 #include "latentkit/error.h"
 #include "latentkit/png.h"
 #include "latentkit/latent.h"
+#include "dispatcher.h"
+#include "files.h"
+#include "latentkit/log.h"
+#include "latentkit/npz.h"
+#include "model_jobs.h"
 #include "render_worker.h"
+#include "script_runner.h"
 #include "viewer_state.h"
 
 using namespace latentkit;
@@ -72,7 +78,8 @@ TEST_CASE("viewer: seeds blend bilinearly between the four neighbouring integer 
 }
 
 TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest request, reports errors") {
-    RenderWorker worker;
+    ModelStore store;
+    RenderWorker worker(store);
     RenderRequest r;
     r.model_path = data_path("golden/tiny32.pkl");
     r.seed_x = 42;
@@ -116,13 +123,14 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
     layer.view_block = 9;
     CHECK(worker.render_now(layer).error.find("block 9") != std::string::npos);
 
-    // Directions computed by the worker with its model equal the library's.
-    const DirectionsResult pca = worker.run_job({"pca", 3, 500});
-    REQUIRE_MESSAGE(pca.error.empty(), pca.error);
+    // Directions computed with the shared model equal the library's; the model was loaded once.
+    const auto model = store.open(r.model_path, "cpu");
+    const DirectionsResult pca = run_directions_job(*model, {DirectionsJobKind::pca, 3, 500});
     CHECK(pca.set.directions.size() == 3);
     CHECK(pca.set.model_fingerprint == res.model->fingerprint);
-    CHECK(worker.run_job({"sefa", 2, 0}).set.directions[1].name == "sefa1");
-    CHECK_FALSE(worker.run_job({"ica", 2, 0}).error.empty());
+    CHECK(run_directions_job(*model, {DirectionsJobKind::sefa, 2, 0}).set.directions[1].name == "sefa1");
+    CHECK_THROWS_AS(run_directions_job(*model, {DirectionsJobKind::samples, 0, 5000}), ArgumentError);
+    CHECK(store.loads() == 1);
 
     // Device output: CUDA images stay on the device for CUDA-GL interop; on the CPU nothing changes.
     RenderRequest on_device = r;
@@ -167,7 +175,14 @@ TEST_CASE("viewer: script lines edit the state, and requests compare by content"
     CHECK(s.seed_y == 2);
     CHECK(apply_script_line(s, "psi 0.7"));
     CHECK(apply_script_line(s, "noise none"));
-    CHECK(request_from(s).noise_mode == "none");
+    CHECK(request_from(s).noise_mode == NoiseMode::none);
+    CHECK_THROWS_WITH_AS(apply_script_line(s, "noise custom"), doctest::Contains("const, random or none"), ArgumentError);
+    CHECK_THROWS_WITH_AS(apply_script_line(s, "project a.png 10 sideways"), doctest::Contains("align must be none, center, face or auto"),
+                         ArgumentError);
+    CHECK(apply_script_line(s, "project a.png 10 center w+"));
+    REQUIRE(s.project_request);
+    CHECK(s.project_request->align == io::AlignMode::center);
+    CHECK(s.project_request->space == LatentSpace::w_plus);
     CHECK_FALSE(apply_script_line(s, "dance"));
     CHECK_THROWS_AS(apply_script_line(s, "slider 0 1"), ArgumentError);
     CHECK_THROWS_AS(apply_script_line(s, "psi"), ArgumentError);
@@ -177,6 +192,162 @@ TEST_CASE("viewer: script lines edit the state, and requests compare by content"
     CHECK(same_render(a, b));
     b.psi = 0.5;
     CHECK_FALSE(same_render(a, b));
+    // Every field counts, down to a direction's scale.
+    DirectionSlider d;
+    d.direction.vector = {1, 0, 0};
+    s.directions.push_back(d);
+    const RenderRequest c = request_from(s);
+    s.directions[0].direction.scale = 2;
+    CHECK_FALSE(same_render(c, request_from(s)));
+    s.directions[0].direction.name = "renamed";  // not part of the image
+    CHECK(same_render(request_from(s), request_from(s)));
+    s.morph_keys = {{"a", {1}}, {"b", {2}}};
+    const RenderRequest no_preview = request_from(s);
+    s.morph_preview = true;
+    CHECK_FALSE(same_render(no_preview, request_from(s)));
+}
+
+namespace {
+// Steps the dispatcher until it is idle (at most a minute).
+void settle(Dispatcher& d, ViewerState& s) {
+    for (int k = 0; k < 12000; ++k) {
+        d.step(s, 0.005);
+        if (d.idle(s)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL("the dispatcher did not settle");
+}
+}  // namespace
+
+TEST_CASE("viewer: the dispatcher without a window: one model for every job, results into the state, failures as messages") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    write_png(dir / "target.png", golden_seed42());
+    ViewerState s;
+    Dispatcher d;
+    s.model_path = model;
+    s.seed_x = 42;
+    settle(d, s);
+    CHECK(s.model.resolution == 32);
+    CHECK(s.error.empty());
+    CHECK(s.current_ws.size() == static_cast<size_t>(s.model.num_ws * s.model.w_dim));
+
+    // Directions: computed, loaded from a file, a missing file reported while the rest keeps working.
+    s.job_request = DirectionsJob{DirectionsJobKind::pca, 2, 500};
+    settle(d, s);
+    REQUIRE(s.directions.size() == 2);
+    s.direction_files = {dir / "missing.json"};
+    settle(d, s);
+    CHECK(s.error.find("missing.json") != std::string::npos);
+    CHECK(s.directions.size() == 2);
+    s.directions[0].strength = 2;
+    settle(d, s);
+    CHECK(s.error.empty());  // the next image clears it
+
+    // Labelling through the task thread.
+    s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, 8, 0, 1.0};
+    settle(d, s);
+    CHECK(s.label_grid_version == 1);
+    CHECK(s.label_grid.width > 0);
+    REQUIRE(s.label_seeds.size() == 8);
+    s.label_marks = {1, 1, -1, -1, 0, 0, 0, 0};
+    s.fit_marks = true;
+    settle(d, s);
+    CHECK(s.directions.size() == 3);
+
+    // Projection, used and saved; a morph exported; still one load of the model.
+    s.project_request = ProjectionJob{"", dir / "target.png", "cpu", io::AlignMode::none, LatentSpace::w, "", 5, 200};
+    settle(d, s);
+    REQUIRE_MESSAGE(d.projection().done, d.projection().error);
+    s.use_projection = true;
+    s.project_save = dir / "p.npz";
+    s.save_projection = true;
+    settle(d, s);
+    CHECK_FALSE(s.base_ws.empty());
+    CHECK(read_projected_w(dir / "p.npz", s.model.num_ws, s.model.w_dim).shape[0] == 1);
+    s.morph_add = true;
+    settle(d, s);
+    s.base_ws.clear();
+    settle(d, s);
+    s.morph_add = true;
+    settle(d, s);
+    s.morph_export = MorphExportJob{"", dir / "frames/", "cpu", {}, false, false, 2};
+    settle(d, s);
+    CHECK(d.export_state().done);
+    CHECK(fs::exists(dir / "frames/frame000002.png"));
+    CHECK(d.models().loads() == 1);
+
+    // Library messages reach the log panel.
+    latentkit::log_warn("a warning from the library");
+    d.step(s, 0.005);
+    REQUIRE_FALSE(s.log.empty());
+    CHECK(s.log.back().level == "warning");
+    CHECK(s.log.back().text == "a warning from the library");
+
+    // Files by kind, as a drop or the browser gives them.
+    d.open_file(s, dir / "p.npz");
+    settle(d, s);
+    CHECK_FALSE(s.base_ws.empty());
+    d.open_file(s, dir / "notes.txt");
+    CHECK(s.error.find("notes.txt: not a model") != std::string::npos);
+    d.open_file(s, dir / "target.png");
+    REQUIRE(s.project_request);
+    CHECK(s.project_request->target_path == dir / "target.png");
+    s.project_request.reset();
+    s.browse_dir = dir.path();
+    s.browse_refresh = true;
+    settle(d, s);
+    std::vector<std::string> names;
+    for (const auto& e : s.browse_entries) names.push_back(e.name);
+    CHECK(names == std::vector<std::string>{"..", "frames", "p.npz", "target.png"});
+    d.open_file(s, data_path("formats/rosi_32.pt"));
+    settle(d, s);
+    CHECK(s.model.path == data_path("formats/rosi_32.pt"));
+    CHECK(d.models().loads() == 2);
+}
+
+TEST_CASE("viewer: scripts run one line a frame, wait, sync, and wait for file tasks") {
+    ScriptRunner r = ScriptRunner::from_text("seed 1\n# a comment\nwait 2\nsync\npsi 0.5\n");
+    CHECK(r.next(false, false) == std::optional<std::string>("seed 1"));
+    CHECK_FALSE(r.next(false, false));  // wait 2
+    CHECK_FALSE(r.next(false, false));
+    CHECK_FALSE(r.next(false, false));
+    CHECK_FALSE(r.next(false, false));  // sync: not idle
+    CHECK_FALSE(r.next(true, false));   // sync passes
+    CHECK_FALSE(r.next(true, true));    // a file task is still running
+    CHECK(r.next(true, false) == std::optional<std::string>("psi 0.5"));
+    CHECK(r.done());
+    CHECK_THROWS_AS(ScriptRunner::from_text("wait x").next(true, false), ArgumentError);
+    CHECK_THROWS_AS(ScriptRunner::from_file("/nonexistent/script.txt"), IoError);
+    CHECK(file_kind("a/B.SafeTensors") == FileKind::model);
+    CHECK(file_kind("x.jpeg") == FileKind::photo);
+    CHECK(file_kind("x.npz") == FileKind::latent);
+    CHECK(file_kind("x.json") == FileKind::directions);
+    CHECK(file_kind("x.mp4") == FileKind::other);
+}
+
+TEST_CASE("viewer: under Xvfb files dropped on the window open by kind, and a bad one is a message") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl"), other = data_path("formats/sg3sg2_32.pkl");
+    write_png(dir / "photo.png", golden_seed42());
+    REQUIRE(lktest::run({"directions", "sefa", "-m", other, "-k", "2", "-o", dir / "sefa.json"}).code == 0);
+    REQUIRE(lktest::run({"project", "-m", other, "-t", dir / "photo.png", "--align", "none", "--steps", "3", "-o", dir / "p"}).code == 0);
+    latentkit::write_file_atomic(dir / "notes.txt", "x", 1);
+    const std::string script = "sync\ndrop " + other + "\nsync\ndrop " + (dir / "sefa.json") + "\nsync\ndrop " + (dir / "photo.png") +
+                               "\nsync\ndrop " + (dir / "p/projected_w.npz") + "\nsync\nbrowse " + dir.path() + "\nsync\ndrop " + (dir / "notes.txt") +
+                               "\nwait 2\nquit\n";
+    latentkit::write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({model, "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    CHECK(state["model"] == other);
+    CHECK(state["model_loads"] == 2);
+    CHECK(state["directions"] == 2);
+    CHECK(state["projection"]["done"] == true);
+    CHECK(state["projected_latent"] == true);
+    CHECK(state["error"].get<std::string>().find("notes.txt: not a model") != std::string::npos);
+    CHECK(state["browse"] == std::vector<std::string>{"..", "p", "photo.png", "sefa.json"});
 }
 
 TEST_CASE("viewer: under Xvfb it shows generate's image, follows a scripted slider, and shows load errors") {
@@ -248,13 +419,13 @@ TEST_CASE("viewer: labelling marks in a sample grid become a direction slider") 
     s.label_w = {1, 0, 0, 2, 0, 1, -1, 0, 0, -2, 1, 0, 0, 5, 5};
     s.label_marks = {1, 1, -1, -1, 0};
     CHECK(apply_script_line(s, "fit-marks x"));
-    fit_marked_direction(s);
-    REQUIRE(s.directions.size() == 1);
-    CHECK(s.directions[0].direction.name == "x");
-    CHECK(s.directions[0].direction.vector[0] > 0.9);  // positives have x > 0
+    CHECK(s.fit_marks);
+    const DirectionSet set = fit_marked_direction(s.label_w, s.label_marks, 3, s.label_name);
+    REQUIRE(set.directions.size() == 1);
+    CHECK(set.directions[0].name == "x");
+    CHECK(set.directions[0].vector[0] > 0.9);  // positives have x > 0
     CHECK_THROWS_AS(apply_script_line(s, "mark 9 +"), ArgumentError);
-    s.label_marks = {1, 0, -1, -1, 0};
-    CHECK_THROWS_WITH_AS(fit_marked_direction(s), doctest::Contains("at least 2 positive"), ArgumentError);
+    CHECK_THROWS_WITH_AS(fit_marked_direction(s.label_w, {1, 0, -1, -1, 0}, 3, "x"), doctest::Contains("at least 2 positive"), ArgumentError);
 
     lktest::TempDir dir;
     const std::string script = "seed 7\nsync\nwait 2\nsave-image " + (dir / "before.png") +

@@ -85,23 +85,13 @@ GridSize parse_grid(const std::string& text, const std::string& option) {
 }
 
 NoiseMode parse_noise_mode(const std::string& s) {
-    if (s == "const") return NoiseMode::constant;
-    if (s == "random") return NoiseMode::random;
-    if (s == "none") return NoiseMode::none;
+    if (const auto m = option_from_name<NoiseMode>(s); m && *m != NoiseMode::custom) return *m;
     throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
 }
 
 torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
-    const auto arrays = read_npz(path);
-    const TensorData* w = nullptr;
-    for (const auto& [name, a] : arrays)
-        if (name == "w") w = &a;
-    if (!w) throw ShapeError(path + ": has no array named 'w' (expected the reference projected_w.npz)");
-    const auto& s = w->shape;
-    if (s.size() != 3 || s[1] != c.num_ws() || s[2] != c.w_dim)
-        throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), c.num_ws(), c.w_dim));
-    if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
-    return torch::tensor(w->to_floats()).reshape(s);
+    const TensorData w = read_projected_w(path, c.num_ws(), c.w_dim);
+    return torch::tensor(w.to_floats()).reshape(w.shape);
 }
 
 namespace {

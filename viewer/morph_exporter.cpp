@@ -4,10 +4,9 @@
 #include <torch/torch.h>
 
 #include "latentkit/error.h"
-#include "latentkit/io/download.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
-#include "latentkit/model_io.h"
+#include "latentkit/networks.h"
 #include "latentkit/morph.h"
 
 namespace latentkit::viewer {
@@ -34,8 +33,8 @@ MorphExportState MorphExporter::state() const {
 void MorphExporter::run(MorphExportJob job) {
     try {
         if (job.keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
-        const Model model = io::load_model_location(job.model_path);
-        auto G = model.generator();
+        const std::shared_ptr<const OpenModel> model = models_.open(job.model_path, job.device);
+        const auto& G = model->G;
         const auto& cfg = G->config;
         MorphSpec spec;
         spec.path.kind = job.cubic ? PathKind::cubic : PathKind::linear;
@@ -48,8 +47,6 @@ void MorphExporter::run(MorphExportJob job) {
         if (cfg.family == GeneratorFamily::stylegan3 && (job.translate_x != 0 || job.translate_y != 0 || job.rotate != 0))
             spec.input_transform = stylegan3_transform(job.translate_x, job.translate_y, job.rotate);
         const torch::Device device(job.device);
-        G->to(device);
-        G->eval();
         MorphRenderer renderer(G, spec, device);
         {
             std::lock_guard<std::mutex> lock(mutex_);

@@ -1,11 +1,12 @@
 #pragma once
-// Exports a morph between W+ keyframes to a video (or PNG folder) on its own thread, with its own
-// copy of the model; the UI polls progress and can cancel.
+// Exports a morph between W+ keyframes to a video (or PNG folder) on its own thread with the shared
+// model; the UI polls progress and can cancel.
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "background_task.h"
+#include "model_store.h"
 
 namespace latentkit::viewer {
 
@@ -28,7 +29,7 @@ struct MorphExportState {
 /// One export at a time.
 class MorphExporter {
 public:
-    MorphExporter() = default;
+    explicit MorphExporter(ModelStore& models) : models_(models) {}
     MorphExporter(const MorphExporter&) = delete;
     MorphExporter& operator=(const MorphExporter&) = delete;
     void start(const MorphExportJob& job);
@@ -38,6 +39,7 @@ public:
 
 private:
     void run(MorphExportJob job);
+    ModelStore& models_;
     mutable std::mutex mutex_;
     MorphExportState state_;
     BackgroundTask task_;  // last: joined before the state it writes is destroyed

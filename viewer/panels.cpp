@@ -5,36 +5,50 @@
 #include <imgui.h>
 
 #include <algorithm>
-#include <array>
+#include <filesystem>
+#include <initializer_list>
+#include <string>
 #include <cmath>
 #include <cstdio>
 
-#include "latentkit/png.h"
 
 namespace latentkit::viewer {
 
-int grid_cols(size_t n) { return std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))))); }
-
 namespace {
+
+// A combo box over some values of an option enum, shown by their names in its name table.
+template <class E>
+void choice_combo(const char* label, E& value, std::initializer_list<E> choices) {
+    if (!ImGui::BeginCombo(label, option_name(value))) return;
+    for (E c : choices)
+        if (ImGui::Selectable(option_name(c), c == value)) value = c;
+    ImGui::EndCombo();
+}
+
+// A text field editing `value`; true when Enter was pressed in it.
+bool text_field(const char* label, std::string& value, ImGuiInputTextFlags flags = 0) {
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", value.c_str());
+    const bool entered = ImGui::InputText(label, buf, sizeof(buf), flags);
+    value = buf;
+    return entered;
+}
 
 void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
     if (p.running) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
     if (!ImGui::CollapsingHeader("Projection")) return;
-    char buf[1024];
-    std::snprintf(buf, sizeof(buf), "%s", s.project_target.c_str());
-    if (ImGui::InputText("photo", buf, sizeof(buf))) s.project_target = buf;
-    std::snprintf(buf, sizeof(buf), "%s", s.project_vgg.c_str());
-    if (ImGui::InputText("vgg16.pt", buf, sizeof(buf))) s.project_vgg = buf;
-    ImGui::Combo("align", &s.project_align, "auto\0face\0center\0none\0");
-    ImGui::Combo("space", &s.project_space, "w\0w+\0");
+    text_field("photo", s.project_target);
+    text_field("vgg16.pt", s.project_vgg);
+    choice_combo("align", s.project_align, {io::AlignMode::automatic, io::AlignMode::face, io::AlignMode::center, io::AlignMode::none});
+    choice_combo("space", s.project_space, {LatentSpace::w, LatentSpace::w_plus});
     ImGui::SliderInt("steps", &s.project_steps, 10, 2000);
     if (!p.running) {
         if (ImGui::Button("Project")) {
             ProjectionJob job;
             job.target_path = s.project_target;
             job.vgg = s.project_vgg;
-            job.align = std::array<const char*, 4>{"auto", "face", "center", "none"}[static_cast<size_t>(s.project_align)];
-            job.space = s.project_space == 1 ? "w+" : "w";
+            job.align = s.project_align;
+            job.space = s.project_space;
             job.steps = s.project_steps;
             s.project_request = job;
         }
@@ -55,11 +69,9 @@ void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const Gl
     }
     if (p.done) {
         if (ImGui::Button("Use as the current latent")) s.use_projection = true;
-        std::snprintf(buf, sizeof(buf), "%s", s.project_save.c_str());
-        if (ImGui::InputText("save as", buf, sizeof(buf))) s.project_save = buf;
+        text_field("save as", s.project_save);
         if (ImGui::Button("Save .npz")) s.save_projection = true;
     }
-    if (!s.base_ws.empty() && ImGui::Button("Back to seeds")) s.base_ws.clear();
 }
 
 
@@ -74,7 +86,7 @@ void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
     s.label_first_seed = std::max(0, s.label_first_seed);
     s.label_count = std::clamp(s.label_count, 4, 64);
     ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
-    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{"samples", 0, s.label_count, s.label_first_seed, s.psi};
+    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, s.label_count, s.label_first_seed, s.psi};
     ImGui::EndDisabled();
     if (grid.empty() || s.label_seeds.empty()) return;
     ImGui::TextDisabled("left click: positive, right click: negative, again: clear");
@@ -103,9 +115,7 @@ void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
         draw->AddRect(ImVec2(x + 1, y + 1), ImVec2(x + cw - 1, y + ch - 1), s.label_marks[k] > 0 ? IM_COL32(60, 220, 90, 255) : IM_COL32(230, 60, 60, 255), 0, 0, 3);
     }
     ImGui::Text("%d positive, %d negative", pos, neg);
-    char buf[256];
-    std::snprintf(buf, sizeof(buf), "%s", s.label_name.c_str());
-    if (ImGui::InputText("name", buf, sizeof(buf))) s.label_name = buf;
+    text_field("name", s.label_name);
     ImGui::BeginDisabled(pos < 2 || neg < 2);
     if (ImGui::Button("Fit direction")) s.fit_marks = true;
     ImGui::EndDisabled();
@@ -136,9 +146,7 @@ void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
     ImGui::Checkbox("play", &s.morph_play);
     float t = static_cast<float>(s.morph_t);
     if (ImGui::SliderFloat("position", &t, 0.0f, 1.0f)) s.morph_t = t, s.morph_preview = true;
-    char buf[1024];
-    std::snprintf(buf, sizeof(buf), "%s", s.morph_out.c_str());
-    if (ImGui::InputText("video", buf, sizeof(buf))) s.morph_out = buf;
+    text_field("video", s.morph_out);
     if (s.model.family == "StyleGAN3")
         ImGui::TextDisabled("frames use translate (%.3f, %.3f), rotate %.1f deg", s.translate_x, s.translate_y, s.rotate);
     if (!e.running) {
@@ -157,138 +165,116 @@ void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
                            e.error.empty() ? fmt::format("{}/{} frames", e.frame, e.frames).c_str() : e.error.c_str());
 }
 
-}  // namespace
+void draw_model_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) return;
+    if (text_field("path", s.model_input, ImGuiInputTextFlags_EnterReturnsTrue)) s.model_path = s.model_input;
+    if (ImGui::Button("Open")) s.model_path = s.model_input;
+    ImGui::SameLine();
+    ImGui::TextDisabled("or drop a model file on the window");
+    for (const auto& r : s.recent_models)
+        if (ImGui::Selectable(r.c_str())) s.model_path = s.model_input = r;
+    if (s.model.resolution > 0)
+        ImGui::Text("%dx%d, %d channel(s), %d ws of %d, z %d, c %d\n%s, fingerprint %s", s.model.resolution, s.model.resolution, s.model.channels,
+                    s.model.num_ws, s.model.w_dim, s.model.z_dim, s.model.c_dim, s.model.format.c_str(), s.model.fingerprint.c_str());
+}
 
-void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current,
-                 const GlImage& label_grid, bool& label_fresh, const MorphExportState& export_state) {
-    ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
-    ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
-    ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
-    if (!s.error.empty()) {
-        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
-        ImGui::TextWrapped("%s", s.error.c_str());
-        ImGui::PopStyleColor();
+void draw_latent_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Latent", ImGuiTreeNodeFlags_DefaultOpen)) return;
+    double step = 1.0;
+    ImGui::InputScalar("seed x", ImGuiDataType_Double, &s.seed_x, &step, nullptr, "%.3f");
+    ImGui::InputScalar("seed y", ImGuiDataType_Double, &s.seed_y, &step, nullptr, "%.3f");
+    if (ImGui::Button("Snap")) s.seed_x = std::round(s.seed_x), s.seed_y = std::round(s.seed_y);
+    ImGui::SameLine();
+    ImGui::Checkbox("Animate", &s.animate);
+    float speed = static_cast<float>(s.speed);
+    if (ImGui::SliderFloat("speed", &speed, 0.01f, 5.0f, "%.2f seeds/s")) s.speed = speed;
+    ImGui::TextDisabled("drag in the image to move through seeds");
+    float psi = static_cast<float>(s.psi);
+    if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
+    ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
+    if (s.model.family == "StyleGAN3") {
+        // As the stylegan3 visualizer: the input's translation and rotation (gen_images.py's options).
+        float t[2] = {static_cast<float>(s.translate_x), static_cast<float>(s.translate_y)};
+        if (ImGui::SliderFloat2("translate", t, -1.0f, 1.0f, "%.3f")) s.translate_x = t[0], s.translate_y = t[1];
+        float rot = static_cast<float>(s.rotate);
+        if (ImGui::SliderFloat("rotate", &rot, -180.0f, 180.0f, "%.1f deg")) s.rotate = rot;
+        if (ImGui::Button("Reset transform")) s.translate_x = s.translate_y = s.rotate = 0;
+        ImGui::TextDisabled("StyleGAN3 has no noise inputs");
+    } else {
+        choice_combo("noise", s.noise_mode, {NoiseMode::constant, NoiseMode::random, NoiseMode::none});
+        if (s.noise_mode == NoiseMode::random) ImGui::InputInt("noise seed", &s.noise_seed);
     }
-    if (ImGui::CollapsingHeader("Model", ImGuiTreeNodeFlags_DefaultOpen)) {
-        char buf[1024];
-        std::snprintf(buf, sizeof(buf), "%s", s.model_input.c_str());
-        if (ImGui::InputText("path", buf, sizeof(buf), ImGuiInputTextFlags_EnterReturnsTrue)) s.model_path = buf;
-        s.model_input = buf;
-        if (ImGui::Button("Open")) s.model_path = s.model_input;
-        for (const auto& r : s.recent_models)
-            if (ImGui::Selectable(r.c_str())) s.model_path = s.model_input = r;
-        if (s.model.resolution > 0)
-            ImGui::Text("%dx%d, %d channel(s), %d ws of %d, z %d, c %d\n%s, fingerprint %s", s.model.resolution, s.model.resolution, s.model.channels,
-                        s.model.num_ws, s.model.w_dim, s.model.z_dim, s.model.c_dim, s.model.format.c_str(), s.model.fingerprint.c_str());
+    if (!s.base_ws.empty()) {
+        ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected or loaded latent");
+        if (ImGui::Button("Back to seeds")) s.base_ws.clear();
     }
-    if (ImGui::CollapsingHeader("Latent", ImGuiTreeNodeFlags_DefaultOpen)) {
-        double step = 1.0;
-        ImGui::InputScalar("seed x", ImGuiDataType_Double, &s.seed_x, &step, nullptr, "%.3f");
-        ImGui::InputScalar("seed y", ImGuiDataType_Double, &s.seed_y, &step, nullptr, "%.3f");
-        if (ImGui::Button("Snap")) s.seed_x = std::round(s.seed_x), s.seed_y = std::round(s.seed_y);
-        ImGui::SameLine();
-        ImGui::Checkbox("Animate", &s.animate);
-        float speed = static_cast<float>(s.speed);
-        if (ImGui::SliderFloat("speed", &speed, 0.01f, 5.0f, "%.2f seeds/s")) s.speed = speed;
-        ImGui::TextDisabled("drag in the image to move through seeds");
-        float psi = static_cast<float>(s.psi);
-        if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
-        ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
-        if (s.model.family == "StyleGAN3") {
-            // As the stylegan3 visualizer: the input's translation and rotation (gen_images.py's options).
-            float t[2] = {static_cast<float>(s.translate_x), static_cast<float>(s.translate_y)};
-            if (ImGui::SliderFloat2("translate", t, -1.0f, 1.0f, "%.3f")) s.translate_x = t[0], s.translate_y = t[1];
-            float rot = static_cast<float>(s.rotate);
-            if (ImGui::SliderFloat("rotate", &rot, -180.0f, 180.0f, "%.1f deg")) s.rotate = rot;
-            if (ImGui::Button("Reset transform")) s.translate_x = s.translate_y = s.rotate = 0;
-            ImGui::TextDisabled("StyleGAN3 has no noise inputs");
-        } else {
-            ImGui::Combo("noise", &s.noise_mode, "const\0random\0none\0");
-            if (s.noise_mode == 1) ImGui::InputInt("noise seed", &s.noise_seed);
-        }
+}
+
+void draw_mixing_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Style mixing")) return;
+    ImGui::Checkbox("mix", &s.mix);
+    ImGui::InputInt("mix seed", &s.mix_seed);
+    if (s.mix_layers.size() != static_cast<size_t>(s.model.num_ws)) s.mix_layers.assign(static_cast<size_t>(std::max(0, s.model.num_ws)), false);
+    for (size_t l = 0; l < s.mix_layers.size(); ++l) {
+        bool on = s.mix_layers[l];
+        if (l % 6) ImGui::SameLine();
+        if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) s.mix_layers[l] = on;
     }
-    if (ImGui::CollapsingHeader("Style mixing")) {
-        ImGui::Checkbox("mix", &s.mix);
-        ImGui::InputInt("mix seed", &s.mix_seed);
-        if (s.mix_layers.size() != static_cast<size_t>(s.model.num_ws)) s.mix_layers.assign(static_cast<size_t>(std::max(0, s.model.num_ws)), false);
-        for (size_t l = 0; l < s.mix_layers.size(); ++l) {
-            bool on = s.mix_layers[l];
-            if (l % 6) ImGui::SameLine();
-            if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) s.mix_layers[l] = on;
-        }
+}
+
+void draw_directions_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Directions", ImGuiTreeNodeFlags_DefaultOpen)) return;
+    text_field("file", s.direction_input);
+    if (ImGui::Button("Load")) s.direction_files.push_back(s.direction_input);
+    ImGui::SameLine();
+    if (ImGui::Button("Reset all"))
+        for (auto& d : s.directions) d.strength = 0;
+    ImGui::SameLine();
+    if (ImGui::Button("Remove all")) s.directions.clear();
+    ImGui::SetNextItemWidth(120);
+    ImGui::InputInt("k", &s.compute_components);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(140);
+    ImGui::InputInt("samples", &s.compute_samples, 1000);
+    if (s.model.w_dim > 0) s.compute_components = std::clamp(s.compute_components, 1, s.model.w_dim);
+    s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
+    ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
+    if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{DirectionsJobKind::pca, s.compute_components, s.compute_samples, 0, 1.0};
+    ImGui::SameLine();
+    if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{DirectionsJobKind::sefa, s.compute_components, 0, 0, 1.0};
+    ImGui::EndDisabled();
+    if (s.computing) ImGui::TextDisabled("computing directions...");
+    for (size_t k = 0; k < s.directions.size(); ++k) {
+        auto& d = s.directions[k];
+        ImGui::PushID(static_cast<int>(k));
+        float v = static_cast<float>(d.strength);
+        if (ImGui::SliderFloat(d.direction.name.c_str(), &v, static_cast<float>(d.direction.strength_min), static_cast<float>(d.direction.strength_max)))
+            d.strength = v;
+        int range[2] = {d.first_layer, d.last_layer < 0 ? std::max(0, s.model.num_ws - 1) : d.last_layer};
+        if (ImGui::SliderInt2("layers", range, 0, std::max(0, s.model.num_ws - 1))) d.first_layer = range[0], d.last_layer = range[1];
+        ImGui::PopID();
     }
-    if (ImGui::CollapsingHeader("Directions", ImGuiTreeNodeFlags_DefaultOpen)) {
-        char buf[1024];
-        std::snprintf(buf, sizeof(buf), "%s", s.direction_input.c_str());
-        ImGui::InputText("file", buf, sizeof(buf));
-        s.direction_input = buf;
-        if (ImGui::Button("Load")) {
-            try {
-                add_direction_file(s, s.direction_input);
-                s.error.clear();
-            } catch (const std::exception& e) {
-                s.error = e.what();
-            }
-        }
-        ImGui::SameLine();
-        if (ImGui::Button("Reset all"))
-            for (auto& d : s.directions) d.strength = 0;
-        ImGui::SameLine();
-        if (ImGui::Button("Remove all")) s.directions.clear();
-        ImGui::SetNextItemWidth(120);
-        ImGui::InputInt("k", &s.compute_components);
-        ImGui::SameLine();
-        ImGui::SetNextItemWidth(140);
-        ImGui::InputInt("samples", &s.compute_samples, 1000);
-        if (s.model.w_dim > 0) s.compute_components = std::clamp(s.compute_components, 1, s.model.w_dim);
-        s.compute_samples = std::clamp(s.compute_samples, 2, 1000000);
-        ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
-        if (ImGui::Button("Compute PCA")) s.job_request = DirectionsJob{"pca", s.compute_components, s.compute_samples, 0, 1.0};
-        ImGui::SameLine();
-        if (ImGui::Button("Compute closed-form")) s.job_request = DirectionsJob{"sefa", s.compute_components, 0, 0, 1.0};
-        ImGui::EndDisabled();
-        if (s.computing) ImGui::TextDisabled("computing directions...");
-        for (size_t k = 0; k < s.directions.size(); ++k) {
-            auto& d = s.directions[k];
-            ImGui::PushID(static_cast<int>(k));
-            float v = static_cast<float>(d.strength);
-            if (ImGui::SliderFloat(d.direction.name.c_str(), &v, static_cast<float>(d.direction.strength_min), static_cast<float>(d.direction.strength_max)))
-                d.strength = v;
-            int range[2] = {d.first_layer, d.last_layer < 0 ? std::max(0, s.model.num_ws - 1) : d.last_layer};
-            if (ImGui::SliderInt2("layers", range, 0, std::max(0, s.model.num_ws - 1))) d.first_layer = range[0], d.last_layer = range[1];
-            ImGui::PopID();
-        }
-    }
-    if (!s.base_ws.empty()) ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected latent (Projection: Back to seeds)");
-    draw_projection_panel(s, p, target, current);
-    draw_labelling_panel(s, label_grid, label_fresh);
-    draw_morph_panel(s, export_state);
-    if (ImGui::CollapsingHeader("Layer view")) {
-        ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
-        int blocks = 0;
-        for (int r = 4; r <= s.model.resolution && r > 0; r *= 2) ++blocks;
-        ImGui::SliderInt("block", &s.layer_block, 0, std::max(0, blocks - 1), fmt::format("{}x{}", 4 << s.layer_block, 4 << s.layer_block).c_str());
-        ImGui::InputInt("channel (-1: RGB of 0-2)", &s.layer_channel);
-        s.layer_channel = std::max(-1, s.layer_channel);
-        ImGui::TextDisabled("each channel is normalised by its own spread");
-    }
+}
+
+void draw_layer_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Layer view")) return;
+    ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
+    int blocks = 0;
+    for (int r = 4; r <= s.model.resolution && r > 0; r *= 2) ++blocks;
+    ImGui::SliderInt("block", &s.layer_block, 0, std::max(0, blocks - 1), fmt::format("{}x{}", 4 << s.layer_block, 4 << s.layer_block).c_str());
+    ImGui::InputInt("channel (-1: RGB of 0-2)", &s.layer_channel);
+    s.layer_channel = std::max(-1, s.layer_channel);
+    ImGui::TextDisabled("each channel is normalised by its own spread");
+}
+
+void draw_display_panel(ViewerState& s) {
     if (ImGui::CollapsingHeader("Display and capture")) {
         ImGui::Checkbox("nearest filtering", &s.nearest);
         float zoom = static_cast<float>(s.zoom);
         if (ImGui::SliderFloat("zoom", &zoom, 0.1f, 16.0f, "%.2f", ImGuiSliderFlags_Logarithmic)) s.zoom = zoom;
         if (ImGui::Button("Fit")) s.zoom = 1, s.pan_x = s.pan_y = 0;
-        char buf[1024];
-        std::snprintf(buf, sizeof(buf), "%s", s.capture_path.c_str());
-        ImGui::InputText("capture", buf, sizeof(buf));
-        s.capture_path = buf;
-        if (ImGui::Button("Save image")) {
-            try {
-                write_png(s.capture_path, image.read_back());
-                s.status = "saved " + s.capture_path;
-            } catch (const std::exception& e) {
-                s.error = e.what();
-            }
-        }
+        text_field("capture", s.capture_path);
+        if (ImGui::Button("Save image")) s.capture_image = true;
         ImGui::SameLine();
         if (ImGui::Button("Save window")) s.capture_window = true;
     }
@@ -298,6 +284,62 @@ void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, co
         ImGui::Checkbox("vsync", &s.vsync);
         ImGui::SliderInt("FPS cap", &s.fps_cap, 10, 240);
     }
+}
+
+// A small file browser: folders to walk into, files of the kinds the viewer opens.
+void draw_files_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Files")) return;
+    namespace fs = std::filesystem;
+    const fs::path dir = s.browse_dir.empty() ? fs::current_path() : fs::path(s.browse_dir);
+    ImGui::TextWrapped("%s", dir.string().c_str());
+    ImGui::BeginChild("files", ImVec2(0, 160), true);
+    for (const auto& e : s.browse_entries) {
+        if (!ImGui::Selectable(e.folder ? (e.name + "/").c_str() : e.name.c_str())) continue;
+        const fs::path p = e.name == ".." ? dir.parent_path() : dir / e.name;
+        if (e.folder) s.browse_dir = p.string(), s.browse_refresh = true;
+        else s.open_files.push_back(p.string());
+    }
+    ImGui::EndChild();
+    ImGui::TextDisabled("models, directions (.json), latents (.npz), photos");
+}
+
+void draw_log_panel(const ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Log")) return;
+    ImGui::BeginChild("log", ImVec2(0, 140), true);
+    for (const auto& l : s.log) {
+        const ImVec4 colour = l.level == "error" ? ImVec4(1.0f, 0.35f, 0.3f, 1.0f) : l.level == "warning" ? ImVec4(1.0f, 0.8f, 0.3f, 1.0f)
+                                                                                                  : ImVec4(0.8f, 0.8f, 0.8f, 1.0f);
+        ImGui::PushStyleColor(ImGuiCol_Text, colour);
+        ImGui::TextWrapped("%s", l.text.c_str());
+        ImGui::PopStyleColor();
+    }
+    if (ImGui::GetScrollY() >= ImGui::GetScrollMaxY()) ImGui::SetScrollHereY(1.0f);
+    ImGui::EndChild();
+}
+
+}  // namespace
+
+void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current, const GlImage& label_grid,
+                 bool& label_fresh, const MorphExportState& export_state) {
+    ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
+    ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
+    ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
+    if (!s.error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_Text, ImVec4(1.0f, 0.35f, 0.3f, 1.0f));
+        ImGui::TextWrapped("%s", s.error.c_str());
+        ImGui::PopStyleColor();
+    }
+    draw_model_panel(s);
+    draw_latent_panel(s);
+    draw_mixing_panel(s);
+    draw_directions_panel(s);
+    draw_projection_panel(s, p, target, current);
+    draw_labelling_panel(s, label_grid, label_fresh);
+    draw_morph_panel(s, export_state);
+    draw_layer_panel(s);
+    draw_display_panel(s);
+    draw_files_panel(s);
+    draw_log_panel(s);
     if (!s.status.empty()) ImGui::TextDisabled("%s", s.status.c_str());
     ImGui::End();
 }

@@ -1,7 +1,5 @@
 #pragma once
 // The viewer's panels. Widgets only edit the state; the app acts on what they set.
-#include <cstddef>
-
 #include "gl_image.h"
 #include "morph_exporter.h"
 #include "projection_runner.h"
@@ -12,12 +10,9 @@ namespace latentkit::viewer {
 /// Width of the panel column on the left of the window, in pixels.
 constexpr float kPanelWidth = 380.0f;
 
-/// Columns of the labelling grid for n samples.
-int grid_cols(size_t n);
-
-/// Draws every panel for one frame. `image` is the shown image (for saving it), `target` / `current`
-/// the projection's, `label_grid` the labelling thumbnails (`label_fresh` opens that panel once).
-void draw_panels(ViewerState& s, GlImage& image, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current,
-                 const GlImage& label_grid, bool& label_fresh, const MorphExportState& export_state);
+/// Draws every panel for one frame: `target` / `current` are the projection's images, `label_grid` the
+/// labelling thumbnails (`label_fresh` opens that panel once).
+void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current, const GlImage& label_grid,
+                 bool& label_fresh, const MorphExportState& export_state);
 
 }  // namespace latentkit::viewer

@@ -5,11 +5,9 @@
 #include <torch/torch.h>
 
 #include "latentkit/error.h"
-#include "latentkit/io/download.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
 #include "latentkit/io/tensor_image.h"
-#include "latentkit/model_io.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
 
@@ -39,13 +37,12 @@ ProjectionSnapshot ProjectionRunner::snapshot() const {
 
 void ProjectionRunner::run(ProjectionJob job) {
     try {
-        const Model model = io::load_model_location(job.model_path);
-        auto G = model.generator();
+        const std::shared_ptr<const OpenModel> model = models_.open(job.model_path, job.device);
+        const auto& G = model->G;
         const auto& cfg = G->config;
         const Image8 photo = io::read_image(job.target_path);
-        const io::AlignMode mode = io::parse_align_mode(job.align);
-        const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode);
-        const io::AlignedImage aligned = io::align_image(photo, job.target_path, mode, cfg.img_resolution, detector.get());
+        const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(job.align);
+        const io::AlignedImage aligned = io::align_image(photo, job.target_path, job.align, cfg.img_resolution, detector.get());
         const Image8 target = io::convert_channels(aligned.image, cfg.img_channels);
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -54,17 +51,15 @@ void ProjectionRunner::run(ProjectionJob job) {
             ++snap_.version;
         }
         const torch::Device device(job.device);
-        G->to(device);
         std::shared_ptr<LpipsModel> lpips;
         if (!job.vgg.empty()) {
             lpips = std::make_shared<LpipsModel>(job.vgg);
             lpips->to(device);
         }
-        auto D = lpips ? nullptr : model.D;
-        if (D) D->to(device);
+        auto D = lpips ? nullptr : model->D;
         ProjectorOptions o;
         o.steps = job.steps;
-        o.space = parse_latent_space(job.space);
+        o.space = job.space;
         o.optimize_noise = false;
         o.w_avg_samples = job.w_avg_samples;
         o.loss = lpips ? LossWeights{1, 0, 0} : D ? LossWeights{0, 1, 0} : LossWeights{0, 0, 1};

@@ -1,22 +1,25 @@
 #pragma once
-// Runs a projection for the viewer on its own thread, with its own copy of the model, so the render
-// worker stays free; the UI polls snapshots (step, loss, current image) and can cancel.
+// Runs a projection for the viewer on its own thread with the shared model, so the render worker
+// stays free; the UI polls snapshots (step, loss, current image) and can cancel.
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "latentkit/io/face_align.h"
+#include "latentkit/latent_space.h"
 #include "latentkit/png.h"
 
 #include "background_task.h"
+#include "model_store.h"
 
 namespace latentkit::viewer {
 
 /// What to project.
 struct ProjectionJob {
     std::string model_path, target_path, device = "cpu";
-    std::string align = "auto";  ///< auto, face, center, none
-    std::string space = "w";     ///< w or w+
+    io::AlignMode align = io::AlignMode::automatic;
+    LatentSpace space = LatentSpace::w;
     std::string vgg;             ///< optional LPIPS network (reference vgg16.pt)
     int steps = 300;
     int w_avg_samples = 10000;
@@ -37,7 +40,7 @@ struct ProjectionSnapshot {
 /// One projection at a time; starting another cancels the running one.
 class ProjectionRunner {
 public:
-    ProjectionRunner() = default;
+    explicit ProjectionRunner(ModelStore& models) : models_(models) {}
     ProjectionRunner(const ProjectionRunner&) = delete;
     ProjectionRunner& operator=(const ProjectionRunner&) = delete;
     /// Starts `job` (the model's constant noise is kept, so the result renders as shown).
@@ -51,6 +54,7 @@ public:
 
 private:
     void run(ProjectionJob job);
+    ModelStore& models_;
     mutable std::mutex mutex_;
     ProjectionSnapshot snap_;
     BackgroundTask task_;  // last: joined before the state it writes is destroyed

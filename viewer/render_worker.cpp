@@ -1,4 +1,4 @@
-// The render worker: model loading, seed blending, truncation, style mixing, directions.
+// The render worker: seed blending, truncation, style mixing, directions, the morph preview.
 #include "render_worker.h"
 
 #include <fmt/format.h>
@@ -6,15 +6,15 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "latentkit/device.h"
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
-#include "latentkit/io/download.h"
+#include "latentkit/interpolate.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
-#include "latentkit/model_io.h"
 #include "latentkit/networks.h"
 
 namespace latentkit::viewer {
@@ -63,15 +63,79 @@ std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
     return d;
 }
 
+// The W+ latent of a request, every edit applied: [1, num_ws, w_dim] on `device`.
+torch::Tensor request_ws(Generator& G, const RenderRequest& r, const torch::Device& device) {
+    const auto& cfg = G.config;
+    torch::Tensor c;
+    if (cfg.c_dim > 0) c = class_labels(cfg.c_dim, 0, 1).to(device);
+    auto ws_of_seed = [&](uint32_t seed) {
+        return map_to_ws(G, z_from_seeds({seed}, cfg.z_dim).to(device), c, r.psi, r.cutoff >= 0 ? std::optional<int>(r.cutoff) : std::nullopt);
+    };
+    const int64_t size = static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim;
+    torch::Tensor ws;
+    if (r.morph_keys.size() >= 2) {
+        std::vector<torch::Tensor> keys;
+        for (const auto& k : r.morph_keys) {
+            if (static_cast<int64_t>(k.size()) != size) throw ShapeError("a morph keyframe does not fit this model");
+            keys.push_back(torch::tensor(k).reshape({1, cfg.num_ws(), cfg.w_dim}));
+        }
+        PathOptions o;
+        o.kind = r.morph_cubic ? PathKind::cubic : PathKind::linear;
+        o.loop = r.morph_loop;
+        o.frames_per_transition = std::max(1, r.morph_frames);
+        const double transitions = static_cast<double>(keys.size()) - (r.morph_loop ? 0.0 : 1.0);
+        ws = path_sample(torch::stack(keys), o, std::clamp(r.morph_t, 0.0, 1.0) * transitions).to(device);
+    } else if (!r.base_ws.empty()) {
+        if (static_cast<int64_t>(r.base_ws.size()) != size) throw ShapeError("the latent does not fit this model");
+        ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim}).to(device);
+    } else {
+        for (const auto& [seed, weight] : blend_seeds(r.seed_x, r.seed_y)) {
+            const torch::Tensor w = ws_of_seed(seed) * weight;
+            ws = ws.defined() ? ws + w : w;
+        }
+    }
+    if (r.mix && !r.mix_layers.empty()) ws = mix_layers(ws, ws_of_seed(r.mix_seed), r.mix_layers);
+    for (const auto& e : r.edits) {
+        if (e.strength == 0) continue;
+        std::vector<int> layers;
+        const int last = e.last_layer < 0 ? cfg.num_ws() - 1 : std::min(e.last_layer, cfg.num_ws() - 1);
+        for (int l = std::max(0, e.first_layer); l <= last; ++l) layers.push_back(l);
+        Direction d;
+        d.vector = e.vector;
+        d.scale = e.scale;
+        if (!layers.empty()) ws = apply_direction(ws, d, e.strength, layers);
+    }
+    return ws;
+}
+
+// The noise and input transform of a request.
+SynthesisOptions synthesis_options(Generator& G, const RenderRequest& r, const torch::Device& device) {
+    SynthesisOptions so;
+    so.noise_mode = r.noise_mode == NoiseMode::random ? NoiseMode::custom : r.noise_mode;
+    if (r.noise_mode == NoiseMode::random) {
+        at::Generator gen = at::detail::createCPUGenerator(r.noise_seed);
+        for (int res : G.synthesis->noise_resolutions()) so.noise.push_back(torch::randn({res, res}, gen, torch::TensorOptions()).to(device));
+    }
+    if (G.config.family == GeneratorFamily::stylegan3 && (r.translate_x != 0 || r.translate_y != 0 || r.rotate != 0))
+        so.input_transform = stylegan3_transform(r.translate_x, r.translate_y, r.rotate);
+    return so;
+}
+
+// One synthesis block's features as an RGB image, each channel normalised by its own spread.
+Image8 block_image(const std::vector<torch::Tensor>& blocks, int block, int channel) {
+    if (block >= static_cast<int>(blocks.size())) throw ArgumentError(fmt::format("block {} does not exist (the model has {})", block, blocks.size()));
+    const torch::Tensor f = blocks[static_cast<size_t>(block)][0].to(torch::kCPU);  // [C, h, w]
+    if (channel >= f.size(0)) throw ArgumentError(fmt::format("channel {} does not exist (the block has {})", channel, f.size(0)));
+    torch::Tensor v = channel >= 0 ? f.narrow(0, channel, 1).repeat({3, 1, 1}) : f.narrow(0, 0, std::min<int64_t>(3, f.size(0)));
+    if (v.size(0) < 3) v = v.narrow(0, 0, 1).repeat({3, 1, 1});
+    // To [-1, 1] by 4 standard deviations, then the usual 8-bit conversion.
+    const torch::Tensor mean = v.mean({1, 2}, true), sd = v.std({1, 2}, false, true).clamp_min(1e-8);
+    return io::images_from_batch(((v - mean) / (2 * sd)).clamp(-1, 1).unsqueeze(0))[0];
+}
+
 }  // namespace
 
-struct RenderWorker::Model {
-    std::string path, device;
-    std::shared_ptr<Generator> G;
-    ModelSummary summary;
-};
-
-RenderWorker::RenderWorker() : thread_([this] { loop(); }) {}
+RenderWorker::RenderWorker(ModelStore& models) : models_(models), thread_([this] { loop(); }) {}
 
 RenderWorker::~RenderWorker() {
     {
@@ -97,79 +161,21 @@ std::optional<RenderResult> RenderWorker::poll() {
     return r;
 }
 
-void RenderWorker::submit_job(DirectionsJob job) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        pending_job_ = std::move(job);
-    }
-    wake_.notify_all();
-}
-
-std::optional<DirectionsResult> RenderWorker::poll_job() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::optional<DirectionsResult> r = std::move(job_done_);
-    job_done_.reset();
-    return r;
-}
-
 bool RenderWorker::busy() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return pending_.has_value() || pending_job_.has_value() || rendering_;
-}
-
-DirectionsResult RenderWorker::run_job(const DirectionsJob& job) {
-    DirectionsResult out;
-    out.kind = job.kind;
-    try {
-        if (!model_) throw ArgumentError("open a model first");
-        Generator& G = *model_->G;
-        if (job.kind == "samples") {
-            if (job.samples < 1 || job.samples > 1024 || job.first_seed < 0) throw ArgumentError("1 to 1024 samples from a seed >= 0");
-            for (int k = 0; k < job.samples; ++k) out.seeds.push_back(static_cast<uint32_t>(job.first_seed + k));
-            const torch::Tensor w = sample_w(G, out.seeds, job.psi).contiguous();
-            out.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-            torch::NoGradGuard no_grad;
-            const auto device = G.synthesis->parameters().front().device();
-            const torch::Tensor img = G.synthesis->forward(broadcast_w(w.to(device), G.synthesis->num_ws));
-            for (auto& im : io::images_from_batch(img.to(torch::kCPU))) out.images.push_back(io::convert_channels(im, 3));
-        } else if (job.kind == "pca") {
-            std::vector<uint32_t> seeds(static_cast<size_t>(std::max(job.samples, 0)));
-            for (size_t k = 0; k < seeds.size(); ++k) seeds[k] = static_cast<uint32_t>(k);
-            out.set = pca_directions(G, seeds, job.components);
-        } else if (job.kind == "sefa") {
-            out.set = sefa_directions(G, {}, job.components);
-        } else {
-            throw ArgumentError("unknown directions job " + job.kind);
-        }
-    } catch (const std::exception& e) {
-        out.error = e.what();
-    }
-    return out;
+    return pending_.has_value() || rendering_;
 }
 
 void RenderWorker::loop() {
     while (true) {
         RenderRequest request;
-        std::optional<DirectionsJob> job;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [this] { return stop_ || pending_.has_value() || pending_job_.has_value(); });
+            wake_.wait(lock, [this] { return stop_ || pending_.has_value(); });
             if (stop_) return;
             rendering_ = true;
-            if (pending_) {  // renders first: a job waits for the image the user is looking at
-                request = std::move(*pending_);
-                pending_.reset();
-            } else {
-                job = std::move(pending_job_);
-                pending_job_.reset();
-            }
-        }
-        if (job) {
-            DirectionsResult jr = run_job(*job);
-            std::lock_guard<std::mutex> lock(mutex_);
-            job_done_ = std::move(jr);
-            rendering_ = false;
-            continue;
+            request = std::move(*pending_);
+            pending_.reset();
         }
         RenderResult result = render_now(request);
         std::lock_guard<std::mutex> lock(mutex_);
@@ -184,88 +190,28 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
         if (r.model_path.empty()) throw ArgumentError("no model open");
-        if (!model_ || model_->path != r.model_path || model_->device != r.device) {
-            model_.reset();
-            auto m = std::make_unique<Model>();
-            latentkit::Model loaded = io::load_model_location(r.model_path);
-            m->G = loaded.generator();
-            m->path = r.model_path;
-            m->device = r.device;
-            m->G->to(torch::Device(r.device));
-            m->G->eval();
-            const auto& c = m->G->config;
-            m->summary = {r.model_path, loaded.format, model_fingerprint(*m->G), c.img_resolution, c.img_channels, c.num_ws(), c.w_dim, c.z_dim,
-                          c.c_dim, c.family_name()};
-            model_ = std::move(m);
-            out.model = model_->summary;
-        }
-        Generator& G = *model_->G;
-        const auto& cfg = G.config;
+        std::shared_ptr<const OpenModel> model = models_.open(r.model_path, r.device);
+        if (model != last_model_) out.model = model->summary;
+        last_model_ = model;
+        Generator& G = *model->G;
         const torch::Device device(r.device);
         torch::NoGradGuard no_grad;
-        torch::Tensor c;
-        if (cfg.c_dim > 0) c = class_labels(cfg.c_dim, 0, 1).to(device);
-        auto ws_of_seed = [&](uint32_t seed) {
-            return map_to_ws(G, z_from_seeds({seed}, cfg.z_dim).to(device), c, r.psi, r.cutoff >= 0 ? std::optional<int>(r.cutoff) : std::nullopt);
-        };
-        torch::Tensor ws;
-        if (!r.base_ws.empty()) {
-            if (static_cast<int64_t>(r.base_ws.size()) != static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim)
-                throw ShapeError("the latent does not fit this model");
-            ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim}).to(device);
-        } else {
-            for (const auto& [seed, weight] : blend_seeds(r.seed_x, r.seed_y)) {
-                const torch::Tensor w = ws_of_seed(seed) * weight;
-                ws = ws.defined() ? ws + w : w;
-            }
-        }
-        if (r.mix && !r.mix_layers.empty()) ws = mix_layers(ws, ws_of_seed(r.mix_seed), r.mix_layers);
-        for (const auto& e : r.edits) {
-            if (e.strength == 0) continue;
-            std::vector<int> layers;
-            const int last = e.last_layer < 0 ? cfg.num_ws() - 1 : std::min(e.last_layer, cfg.num_ws() - 1);
-            for (int l = std::max(0, e.first_layer); l <= last; ++l) layers.push_back(l);
-            if (!layers.empty()) ws = apply_direction(ws, e.direction, e.strength, layers);
-        }
+        const torch::Tensor ws = request_ws(G, r, device);
         {
             const torch::Tensor flat = ws.to(torch::kCPU).contiguous();
             out.ws.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
         }
-        SynthesisOptions so;
-        if (r.noise_mode == "const") so.noise_mode = NoiseMode::constant;
-        else if (r.noise_mode == "none") so.noise_mode = NoiseMode::none;
-        else if (r.noise_mode == "random") {
-            so.noise_mode = NoiseMode::custom;
-            at::Generator gen = at::detail::createCPUGenerator(r.noise_seed);
-            for (int res : G.synthesis->noise_resolutions()) so.noise.push_back(torch::randn({res, res}, gen, torch::TensorOptions()).to(device));
-        } else {
-            throw ArgumentError("unknown noise mode " + r.noise_mode);
-        }
-        if (cfg.family == GeneratorFamily::stylegan3 && (r.translate_x != 0 || r.translate_y != 0 || r.rotate != 0))
-            so.input_transform = stylegan3_transform(r.translate_x, r.translate_y, r.rotate);
+        SynthesisOptions so = synthesis_options(G, r, device);
         std::vector<torch::Tensor> blocks;
         if (r.view_block >= 0) so.block_outputs = &blocks;
         const torch::Tensor img = G.synthesis->forward(ws, so);
-        if (r.view_block >= 0) {
-            if (r.view_block >= static_cast<int>(blocks.size()))
-                throw ArgumentError(fmt::format("block {} does not exist (the model has {})", r.view_block, blocks.size()));
-            const torch::Tensor f = blocks[static_cast<size_t>(r.view_block)][0].to(torch::kCPU);  // [C, h, w]
-            if (r.view_channel >= f.size(0))
-                throw ArgumentError(fmt::format("channel {} does not exist (the block has {})", r.view_channel, f.size(0)));
-            torch::Tensor v = r.view_channel >= 0 ? f.narrow(0, r.view_channel, 1).repeat({3, 1, 1}) : f.narrow(0, 0, std::min<int64_t>(3, f.size(0)));
-            if (v.size(0) < 3) v = v.narrow(0, 0, 1).repeat({3, 1, 1});
-            // Each channel to [-1, 1] by its own spread (4 standard deviations), then the usual 8-bit conversion.
-            const torch::Tensor mean = v.mean({1, 2}, true), sd = v.std({1, 2}, false, true).clamp_min(1e-8);
-            out.image = io::images_from_batch(((v - mean) / (2 * sd)).clamp(-1, 1).unsqueeze(0))[0];
-        } else if (r.device_output && img.is_cuda()) {
-            out.device_image = device_rgba(img);
-        } else {
-            out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
-        }
+        if (r.view_block >= 0) out.image = block_image(blocks, r.view_block, r.view_channel);
+        else if (r.device_output && img.is_cuda()) out.device_image = device_rgba(img);
+        else out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
     } catch (const std::exception& e) {
         out.error = e.what();
     }
-    if (!out.error.empty() && out.error.find('\n') != std::string::npos) out.error = out.error.substr(0, out.error.find('\n'));
+    if (out.error.find('\n') != std::string::npos) out.error = out.error.substr(0, out.error.find('\n'));
     out.render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return out;
 }

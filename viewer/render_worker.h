@@ -1,6 +1,6 @@
 #pragma once
-// The viewer's render worker: owns the model on its own thread, renders only the newest request
-// (older ones are dropped), and hands back an image or an error message. No GL here.
+// The viewer's render worker: renders only the newest request on its own thread (older ones are
+// dropped) with the shared model, and hands back an image or an error message. No GL here.
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -11,45 +11,66 @@
 #include <thread>
 #include <vector>
 
-#include "latentkit/directions.h"
+#include "latentkit/noise_mode.h"
 #include "latentkit/png.h"
+#include "model_store.h"
 
 namespace latentkit::viewer {
 
+// The fields of a request are listed once, here: the struct and its comparison are made from the list,
+// so a new field cannot be left out of the comparison. (type, name, default)
+#define LATENTKIT_DIRECTION_EDIT_FIELDS(X) \
+    X(std::vector<float>, vector, {})      /* unit length, w_dim */ \
+    X(double, scale, 1.0)                  /* strength 1 moves this far (Direction::scale) */ \
+    X(double, strength, 0.0)               \
+    X(int, first_layer, 0)                 /* W+ layers it acts on */ \
+    X(int, last_layer, -1)                 /* -1: to the end */
+
+#define LATENTKIT_RENDER_REQUEST_FIELDS(X)                                                              \
+    X(std::string, model_path, {})                                                                      \
+    X(std::string, device, "cpu")                                                                       \
+    X(double, seed_x, 0.0)                 /* continuous seed position: integer points are seeds */     \
+    X(double, seed_y, 0.0)                 /* (x + 100 * y) */                                          \
+    X(double, psi, 1.0)                                                                                 \
+    X(int, cutoff, -1)                     /* truncate only the first `cutoff` layers (-1: all) */      \
+    X(NoiseMode, noise_mode, NoiseMode::constant) /* constant, random (seeded by noise_seed) or none */ \
+    X(uint32_t, noise_seed, 0u)                                                                         \
+    X(bool, mix, false)                                                                                 \
+    X(uint32_t, mix_seed, 0u)                                                                           \
+    X(std::vector<int>, mix_layers, {})    /* layers taken from mix_seed */                             \
+    X(std::vector<DirectionEdit>, edits, {})                                                            \
+    X(std::vector<float>, base_ws, {})     /* a W+ latent instead of the seeds (num_ws * w_dim) */      \
+    X(std::vector<std::vector<float>>, morph_keys, {}) /* 2 or more: show the morph path at morph_t */  \
+    X(bool, morph_cubic, false)                                                                         \
+    X(bool, morph_loop, false)                                                                          \
+    X(int, morph_frames, 60)                                                                            \
+    X(double, morph_t, 0.0)                /* 0..1 over the whole path */                               \
+    X(double, translate_x, 0.0)            /* StyleGAN3 input transform (gen_images.py) */              \
+    X(double, translate_y, 0.0)                                                                         \
+    X(double, rotate, 0.0)                                                                              \
+    X(int, view_block, -1)                 /* show this synthesis block's features (0 = 4x4) */         \
+    X(int, view_channel, -1)               /* that channel as gray, or -1: the first three as RGB */    \
+    X(bool, device_output, false)          /* on CUDA, hand back the image in device memory */
+
+#define LATENTKIT_DECLARE_FIELD(type, name, init) type name = init;
+#define LATENTKIT_SAME_FIELD(type, name, init) &&a.name == b.name
+
 /// One direction applied with a strength.
 struct DirectionEdit {
-    Direction direction;
-    double strength = 0;
-    int first_layer = 0, last_layer = -1;  ///< W+ layers it acts on (last -1: to the end)
+    LATENTKIT_DIRECTION_EDIT_FIELDS(LATENTKIT_DECLARE_FIELD)
 };
 
-/// Everything needed to render one image.
+/// Whether two edits are the same (every field).
+inline bool operator==(const DirectionEdit& a, const DirectionEdit& b) { return true LATENTKIT_DIRECTION_EDIT_FIELDS(LATENTKIT_SAME_FIELD); }
+
+/// Everything needed to render one image, and its id.
 struct RenderRequest {
     uint64_t id = 0;
-    std::string model_path;
-    std::string device = "cpu";
-    double seed_x = 0, seed_y = 0;  ///< continuous seed position: integer points are seeds (x + 100 * y)
-    double psi = 1.0;
-    int cutoff = -1;                ///< truncate only the first `cutoff` layers (-1: all)
-    std::string noise_mode = "const";  ///< const, random or none
-    uint32_t noise_seed = 0;        ///< seed of random noise
-    bool mix = false;
-    uint32_t mix_seed = 0;
-    std::vector<int> mix_layers;    ///< layers taken from mix_seed
-    std::vector<DirectionEdit> edits;
-    std::vector<float> base_ws;     ///< a W+ latent to start from instead of the seeds (num_ws * w_dim), e.g. a projection
-    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3: the input transform (gen_images.py's --translate, --rotate)
-    int view_block = -1;            ///< show this synthesis block's features instead of the output (0 = 4x4)
-    int view_channel = -1;          ///< that channel as gray, or -1 for the first three as RGB
-    bool device_output = false;     ///< on CUDA, hand back the image in device memory (for CUDA-GL interop)
+    LATENTKIT_RENDER_REQUEST_FIELDS(LATENTKIT_DECLARE_FIELD)
 };
 
-/// What the model is, for the UI.
-struct ModelSummary {
-    std::string path, format, fingerprint;
-    int resolution = 0, channels = 0, num_ws = 0, w_dim = 0, z_dim = 0, c_dim = 0;
-    std::string family;  ///< "StyleGAN2" or "StyleGAN3"
-};
+/// Whether two requests render the same image: every field but the id.
+inline bool same_render(const RenderRequest& a, const RenderRequest& b) { return true LATENTKIT_RENDER_REQUEST_FIELDS(LATENTKIT_SAME_FIELD); }
 
 /// An RGBA8 image in CUDA device memory (rows packed, top row first), kept alive by `owner`.
 struct DeviceImage {
@@ -57,7 +78,7 @@ struct DeviceImage {
     int width = 0, height = 0;
     int device = 0;                       ///< CUDA device index
     std::shared_ptr<void> owner;          ///< the tensor holding the pixels
-    std::function<Image8()> to_host;  ///< the same image as host RGB (the fallback upload)
+    std::function<Image8()> to_host;      ///< the same image as host RGB (the fallback upload)
 };
 
 /// The answer to a request.
@@ -68,26 +89,7 @@ struct RenderResult {
     std::string error;     ///< one line when the request failed
     std::vector<float> ws; ///< the W+ latent rendered (num_ws * w_dim), with every edit applied
     double render_ms = 0;
-    std::optional<ModelSummary> model;  ///< set when a model was (re)loaded for this request
-};
-
-/// Work for the open model other than a render (on the worker, which owns the model).
-struct DirectionsJob {
-    std::string kind = "pca";  ///< "pca", "sefa", or "samples" (latents and thumbnails to label)
-    int components = 10;
-    int samples = 10000;       ///< PCA samples (seeds 0..samples-1); thumbnails for "samples"
-    int first_seed = 0;        ///< "samples": seeds first_seed .. first_seed + samples - 1
-    double psi = 1.0;          ///< "samples": truncation
-};
-
-/// The answer to a DirectionsJob.
-struct DirectionsResult {
-    std::string kind;
-    DirectionSet set;                ///< pca, sefa
-    std::vector<uint32_t> seeds;     ///< samples
-    std::vector<float> w;            ///< samples: seeds.size() x w_dim
-    std::vector<Image8> images;  ///< samples: RGB thumbnails at the model's resolution
-    std::string error;
+    std::optional<ModelSummary> model;  ///< set when this request rendered with another model than the last
 };
 
 /// The four integer seeds around a continuous position and their bilinear weights (as the reference
@@ -98,10 +100,10 @@ std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y);
 /// Throws ArgumentError for cuda when there is none.
 std::string resolve_device(const std::string& name);
 
-/// Renders requests on a background thread.
+/// Renders requests on a background thread with the models of `models`.
 class RenderWorker {
 public:
-    RenderWorker();
+    explicit RenderWorker(ModelStore& models);
     ~RenderWorker();
     RenderWorker(const RenderWorker&) = delete;
     RenderWorker& operator=(const RenderWorker&) = delete;
@@ -109,27 +111,19 @@ public:
     void submit(RenderRequest request);
     /// The newest finished result, if one arrived since the last call.
     std::optional<RenderResult> poll();
-    /// Queues a directions job (jobs are never dropped for renders; a newer job replaces a queued one).
-    void submit_job(DirectionsJob job);
-    /// The finished job, if one arrived since the last call.
-    std::optional<DirectionsResult> poll_job();
-    /// True while a request or job is queued or running.
+    /// True while a request is queued or rendering.
     bool busy() const;
     /// Renders on the calling thread (tests, benchmarks).
     RenderResult render_now(const RenderRequest& request);
-    /// Runs a job on the calling thread with the model of the last render (tests).
-    DirectionsResult run_job(const DirectionsJob& job);
 
 private:
-    struct Model;
     void loop();
-    std::unique_ptr<Model> model_;
+    ModelStore& models_;
+    std::shared_ptr<const OpenModel> last_model_;  // of the last render: a new one is reported
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::optional<RenderRequest> pending_;
     std::optional<RenderResult> done_;
-    std::optional<DirectionsJob> pending_job_;
-    std::optional<DirectionsResult> job_done_;
     bool rendering_ = false, stop_ = false;
     std::thread thread_;
 };

@@ -1,6 +1,7 @@
 #include "latentkit/npz.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstring>
 #include <memory>
@@ -135,6 +136,19 @@ NamedArrays parse_npz(std::shared_ptr<const std::string> bytes, const std::strin
         out.emplace_back(key, parse_npy(member, path + ":" + zip->entries()[k].name));
     }
     return out;
+}
+
+TensorData read_projected_w(const std::string& path, int num_ws, int w_dim) {
+    NamedArrays arrays = read_npz(path);
+    for (auto& [name, a] : arrays) {
+        if (name != "w") continue;
+        const auto& s = a.shape;
+        if (s.size() != 3 || s[1] != num_ws || s[2] != w_dim)
+            throw ShapeError(fmt::format("{}: 'w' has shape [{}] but this model needs [N, {}, {}]", path, fmt::join(s, ", "), num_ws, w_dim));
+        if (s[0] == 0) throw ShapeError(path + ": 'w' holds no latents");
+        return std::move(a);
+    }
+    throw ShapeError(path + ": has no array named 'w' (expected the reference projected_w.npz)");
 }
 
 void write_npz(const std::string& path, const NamedArrays& arrays) {

@@ -223,10 +223,8 @@ std::unique_ptr<FaceDetector> make_face_detector(AlignMode mode, const std::stri
 }
 
 AlignMode parse_align_mode(const std::string& text) {
-    if (text == "none") return AlignMode::none;
-    if (text == "center" || text == "centre") return AlignMode::center;
-    if (text == "face") return AlignMode::face;
-    if (text == "auto") return AlignMode::automatic;
+    if (const auto m = option_from_name<AlignMode>(text)) return *m;
+    if (text == "centre") return AlignMode::center;
     throw ArgumentError(fmt::format("unknown alignment '{}' (use auto, face, center or none)", text));
 }
 

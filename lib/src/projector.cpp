@@ -17,8 +17,9 @@
 namespace latentkit {
 
 LatentSpace parse_latent_space(const std::string& text) {
-    if (text == "w" || text == "W") return LatentSpace::w;
-    if (text == "w+" || text == "W+" || text == "wplus") return LatentSpace::w_plus;
+    if (const auto s = option_from_name<LatentSpace>(text)) return *s;
+    if (text == "W") return LatentSpace::w;
+    if (text == "W+" || text == "wplus") return LatentSpace::w_plus;
     throw ArgumentError(fmt::format("unknown latent space '{}' (use w or w+)", text));
 }
 

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "latentkit/model_config.h"
+#include "latentkit/noise_mode.h"
+#include "latentkit/option_names.h"
 
 namespace latentkit {
 
@@ -21,13 +23,6 @@ class Stylegan3Layer;
 class DiscriminatorBlock;
 class DiscriminatorEpilogue;
 
-/// How a StyleGAN2 synthesis network's per-pixel noise inputs are fed (StyleGAN3 has none).
-enum class NoiseMode {
-    random,    ///< fresh Gaussian noise every call
-    constant,  ///< the stored noise_const buffers (reproducible; the reference generate.py default)
-    none,      ///< no noise
-    custom     ///< the tensors in SynthesisOptions::noise
-};
 
 /// Options for one synthesis call.
 struct SynthesisOptions {

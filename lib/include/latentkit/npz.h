@@ -17,6 +17,9 @@ using NamedArrays = std::vector<std::pair<std::string, TensorData>>;
 NamedArrays read_npz(const std::string& path);
 /// Parses .npz bytes as read_npz does; `source` names them in errors.
 NamedArrays parse_npz(std::shared_ptr<const std::string> bytes, const std::string& source);
+/// Reads the latents of a reference projected_w.npz: array 'w' of shape [N, num_ws, w_dim], N >= 1;
+/// throws ShapeError naming the file when it is missing or has another shape.
+TensorData read_projected_w(const std::string& path, int num_ws, int w_dim);
 /// Writes arrays as an uncompressed .npz, as numpy.savez does, atomically.
 void write_npz(const std::string& path, const NamedArrays& arrays);
 

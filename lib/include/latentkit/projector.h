@@ -10,16 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/latent_space.h"
+
 namespace latentkit {
 
 class Generator;
 class Discriminator;
 
-/// Which latent is optimised.
-enum class LatentSpace {
-    w,      ///< one w, broadcast to every layer (the reference)
-    w_plus  ///< one w per layer
-};
 
 /// Parses "w" or "w+"; throws ArgumentError otherwise.
 LatentSpace parse_latent_space(const std::string& text);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/option_names.h"
 #include "latentkit/png.h"
 
 namespace latentkit::io {
@@ -57,6 +58,14 @@ enum class AlignMode {
     face,    ///< FFHQ face alignment; fails when no face is found
     automatic  ///< face alignment when a face is found, else centre crop
 };
+}  // namespace latentkit::io
+namespace latentkit {
+template <>
+struct OptionNames<io::AlignMode> {
+    static constexpr const char* names[] = {"none", "center", "face", "auto"};
+};
+}  // namespace latentkit
+namespace latentkit::io {
 
 /// Parses "none", "center", "face" or "auto"; throws ArgumentError otherwise.
 AlignMode parse_align_mode(const std::string& text);

@@ -1,0 +1,228 @@
+// The viewer's request dispatcher.
+#include "dispatcher.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <utility>
+
+#include "files.h"
+#include "latentkit/error.h"
+#include "latentkit/io/tensor_image.h"
+#include "latentkit/npz.h"
+#include "model_jobs.h"
+
+namespace latentkit::viewer {
+
+Dispatcher::Dispatcher(bool device_output) : device_output_(device_output) {}
+
+DispatchEvents Dispatcher::step(ViewerState& s, double dt) {
+    DispatchEvents events;
+    tasks_.apply(s);
+    for (auto& line : log_.take()) s.log.push_back(std::move(line));
+    if (s.log.size() > kLogLines) s.log.erase(s.log.begin(), s.log.end() - kLogLines);
+    take_render(s, events);
+    for (const std::string& path : std::exchange(s.open_files, {})) open_file(s, path);
+    run_jobs(s);
+    refresh_browser(s);
+    follow_projection(s, events);
+    follow_morph(s, dt);
+    send_render(s);
+    return events;
+}
+
+bool Dispatcher::idle(const ViewerState& s) const {
+    return have_sent_ && shown_id_ == last_sent_.id && !worker_.busy() && !tasks_.busy() && !s.computing && !s.job_request &&
+           !s.project_request && !proj_snap_.running && !s.fit_marks && !s.morph_add && !s.morph_export && !export_state_.running &&
+           s.direction_files.empty() && s.open_files.empty() && !s.save_projection;
+}
+
+void Dispatcher::drain(ViewerState& s) {
+    while (tasks_.busy()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        tasks_.apply(s);
+    }
+}
+
+void Dispatcher::refresh_browser(ViewerState& s) {
+    if (!std::exchange(s.browse_refresh, false)) return;
+    tasks_.run([dir = s.browse_dir]() -> StateChange {
+        std::vector<FileEntry> entries = list_folder(dir);
+        return [entries = std::move(entries)](ViewerState& st) { st.browse_entries = entries; };
+    });
+}
+
+void Dispatcher::save_png(const std::string& path, Image8 image) {
+    tasks_.run([path, image = std::move(image)]() -> StateChange {
+        write_png(path, image);
+        return [path](ViewerState& s) { s.status = "saved " + path; };
+    });
+}
+
+void Dispatcher::open_file(ViewerState& s, const std::string& path) {
+    switch (file_kind(path)) {
+        case FileKind::model: s.model_path = s.model_input = path; break;
+        case FileKind::directions: s.direction_files.push_back(path); break;
+        case FileKind::photo: {
+            s.project_target = path;
+            ProjectionJob job;
+            job.target_path = path;
+            job.vgg = s.project_vgg;
+            job.align = s.project_align;
+            job.space = s.project_space;
+            job.steps = s.project_steps;
+            s.project_request = job;
+            break;
+        }
+        case FileKind::latent:
+            tasks_.run([path, model = s.model]() -> StateChange {
+                std::vector<float> ws = read_latent_file(path, model);
+                return [path, ws = std::move(ws)](ViewerState& st) {
+                    st.base_ws = ws;
+                    st.status = "showing the latent of " + path;
+                };
+            });
+            break;
+        case FileKind::other:
+            s.error = path + ": not a model, direction file (.json), latent (.npz) or photo";
+            break;
+    }
+}
+
+void Dispatcher::take_render(ViewerState& s, DispatchEvents& events) {
+    std::optional<RenderResult> r = worker_.poll();
+    if (!r) return;
+    shown_id_ = r->id;
+    if (r->model) {
+        s.model = *r->model;
+        remember_model(s, r->model->path);
+    }
+    s.render_ms = r->render_ms;
+    if (r->error.empty()) {
+        s.current_ws = r->ws;
+        s.current_label = !last_sent_.morph_keys.empty() ? "morph preview"
+                        : !last_sent_.base_ws.empty()  ? "projected / loaded latent"
+                                                       : fmt::format("seed {:.2f}, {:.2f}", last_sent_.seed_x, last_sent_.seed_y);
+        if (!last_sent_.edits.empty()) s.current_label += " (edited)";
+        s.error.clear();
+    } else {
+        s.error = r->error;
+    }
+    events.render = std::move(r);
+}
+
+void Dispatcher::run_jobs(ViewerState& s) {
+    if (s.job_request && s.model.w_dim > 0) {
+        const DirectionsJob job = *std::exchange(s.job_request, std::nullopt);
+        s.computing = true;
+        tasks_.run([this, job, path = s.model_path, device = s.device]() -> StateChange {
+            try {
+                DirectionsResult r = run_directions_job(*store_.open(path, device), job);
+                return [r = std::move(r)](ViewerState& st) {
+                    st.computing = false;
+                    if (r.kind == DirectionsJobKind::samples) {
+                        st.label_seeds = r.seeds;
+                        st.label_w = r.w;
+                        st.label_marks.assign(r.seeds.size(), 0);
+                        const int cols = grid_cols(r.images.size());
+                        st.label_grid = io::tile_images(r.images, cols, static_cast<int>((r.images.size() + cols - 1) / cols));
+                        ++st.label_grid_version;
+                    } else {
+                        add_direction_set(st, r.set, r.set.directions.front().source);
+                        st.status = fmt::format("computed {} {} direction(s)", r.set.directions.size(), r.set.directions.front().source);
+                    }
+                };
+            } catch (const std::exception& e) {
+                const std::string message = e.what();
+                return [message](ViewerState& st) { st.computing = false, st.error = message.substr(0, message.find('\n')); };
+            }
+        });
+    }
+    for (const std::string& spec : std::exchange(s.direction_files, {})) {
+        tasks_.run([spec, model = s.model]() -> StateChange {
+            DirectionSet set = read_direction_spec(spec, model);
+            const std::string file = spec.substr(0, spec.rfind('#'));
+            return [set = std::move(set), file](ViewerState& st) { add_direction_set(st, set, file), st.error.clear(); };
+        });
+    }
+    if (std::exchange(s.fit_marks, false)) {
+        tasks_.run([w = s.label_w, marks = s.label_marks, d = s.model.w_dim, name = s.label_name]() -> StateChange {
+            DirectionSet set = fit_marked_direction(w, marks, d, name);
+            return [set = std::move(set), name](ViewerState& st) {
+                add_direction_set(st, set, "labels");
+                st.status = "fitted '" + name + "' from the marks";
+            };
+        });
+    }
+}
+
+void Dispatcher::follow_projection(ViewerState& s, DispatchEvents& events) {
+    if (s.project_request) {
+        ProjectionJob job = *std::exchange(s.project_request, std::nullopt);
+        job.model_path = s.model_path;
+        job.device = s.device;
+        runner_.start(job);
+    }
+    if (std::exchange(s.cancel_projection, false)) runner_.cancel();
+    if (ProjectionSnapshot snap = runner_.snapshot(); snap.version != proj_snap_.version) {
+        proj_snap_ = std::move(snap);
+        events.projection_changed = true;
+    }
+    if (std::exchange(s.use_projection, false)) {
+        if (proj_snap_.done) s.base_ws = proj_snap_.ws;
+        else s.error = "no finished projection to use";
+    }
+    if (std::exchange(s.save_projection, false)) {
+        if (!proj_snap_.done) {
+            s.error = "no finished projection to save";
+            return;
+        }
+        tasks_.run([path = s.project_save, snap = proj_snap_]() -> StateChange {
+            write_npz(path, {{"w", TensorData::from_floats({1, snap.num_ws, snap.w_dim}, snap.ws)}});
+            return [path](ViewerState& st) { st.status = "saved " + path; };
+        });
+    }
+}
+
+void Dispatcher::follow_morph(ViewerState& s, double dt) {
+    if (s.morph_add && (shown_id_ == last_sent_.id || !have_sent_)) {
+        s.morph_add = false;
+        if (s.current_ws.empty()) s.error = "nothing rendered yet to add as a keyframe";
+        else s.morph_keys.emplace_back(s.current_label, s.current_ws);
+    }
+    if (s.morph_play && s.morph_keys.size() >= 2) {
+        const double seconds = static_cast<double>(s.morph_keys.size() - (s.morph_loop ? 0 : 1)) * s.morph_frames / std::max(1, s.morph_fps);
+        s.morph_t = std::fmod(s.morph_t + dt / seconds, 1.0);
+        s.morph_preview = true;
+    }
+    if (s.morph_export) {
+        MorphExportJob job = *std::exchange(s.morph_export, std::nullopt);
+        job.model_path = s.model_path;
+        job.device = s.device;
+        job.cubic = s.morph_cubic;
+        job.loop = s.morph_loop;
+        job.fps = s.morph_fps;
+        job.translate_x = s.translate_x;
+        job.translate_y = s.translate_y;
+        job.rotate = s.rotate;
+        for (const auto& k : s.morph_keys) job.keys.push_back(k.second);
+        exporter_.start(job);
+    }
+    if (std::exchange(s.cancel_export, false)) exporter_.cancel();
+    export_state_ = exporter_.state();
+}
+
+void Dispatcher::send_render(ViewerState& s) {
+    if (s.model_path.empty()) return;
+    RenderRequest want = request_from(s);
+    want.device_output = device_output_;
+    if (have_sent_ && same_render(want, last_sent_)) return;
+    want.id = next_id_++;
+    worker_.submit(want);
+    last_sent_ = std::move(want);
+    have_sent_ = true;
+}
+
+}  // namespace latentkit::viewer
