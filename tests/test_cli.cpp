@@ -10,6 +10,7 @@
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/io/config.h"
+#include "latentkit/io/image.h"
 #include "latentkit/png.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
@@ -155,6 +156,21 @@ TEST_CASE("cli: morph end to end on the tiny model, video and PNG frames") {
         return left;
     }());
     check_png(dir / "left.png", img1[0]);
+
+#if LATENTKIT_HAVE_OPENCV
+    // --size: each cell resampled (Lanczos up) before the grid is put together.
+    r = run({"morph", "-m", model, "-s", "0,1,42,1000", "--frames", "4", "--grid", "2x1", "--size", "96", "-o", dir / "big/"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const auto b0 = latentkit::read_png(dir / "big/frame000000.png");
+    CHECK(b0.width == 192);
+    CHECK(b0.height == 96);
+    const latentkit::Image8 up = latentkit::io::resize_image(latentkit::read_png(dir / "left.png"), 96, 96, latentkit::io::ResizeFilter::lanczos);
+    int diff = 0;
+    for (int y = 0; y < 96; ++y)
+        for (int x = 0; x < 96 * 3; ++x) diff = std::max(diff, std::abs(int(b0.pixels[y * 192 * 3 + x]) - int(up.pixels[y * 96 * 3 + x])));
+    CHECK(diff == 0);
+    check_error(run({"morph", "-m", model, "-s", "1,2", "--size", "2", "-o", dir / "s.mp4"}), 2, "--size");
+#endif
 
 #if LATENTKIT_HAVE_LIBAV
     r = run({"morph", "-m", model, "-s", "1,2,3", "--kind", "cubic", "--loop", "--frames", "5", "--noise-loop", "--layers", "0-3",

@@ -14,7 +14,7 @@ namespace {
 
 struct Opts {
     io::DatasetOptions d;
-    std::string transform = "center-crop", filter = "auto", background = "0,0,0";
+    std::string transform = "center-crop", background = "0,0,0";
     bool gray = false;
 };
 
@@ -41,7 +41,6 @@ std::array<uint8_t, 3> parse_rgb(const std::string& text) {
 
 void run(Opts& o) {
     o.d.transform = io::parse_dataset_transform(o.transform);
-    o.d.filter = o.filter == "lanczos" ? io::ResizeFilter::lanczos : o.filter == "area" ? io::ResizeFilter::area : io::ResizeFilter::automatic;
     o.d.channels = o.gray ? 1 : 3;
     o.d.background = parse_rgb(o.background);
     std::unique_ptr<ProgressBar> bar;
@@ -77,7 +76,7 @@ void register_dataset(CLI::App& app) {
     cmd->add_option("--resolution,-r", o->d.resolution, "Output size (power of two)")->required();
     cmd->add_option("--transform", o->transform, "none, center-crop, center-crop-wide, pad or face-align")
         ->check(CLI::IsMember({"none", "center-crop", "center-crop-wide", "pad", "face-align"}));
-    cmd->add_option("--filter", o->filter, "Resize filter: auto (area down, Lanczos up), lanczos or area")->check(CLI::IsMember({"auto", "lanczos", "area"}));
+    add_enum_option(cmd, "--filter", o->d.filter, "Resize filter (auto: area down, Lanczos up)");
     cmd->add_flag("--gray", o->gray, "Grayscale output (default RGB)");
     cmd->add_option("--background", o->background, "R,G,B behind transparent pixels and padding");
     cmd->add_flag("--labels-from-folders", o->d.labels_from_folders, "Class label = name of the first sub-folder (else dataset.json)");

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "latentkit/error.h"
 #include "latentkit/interpolate.h"
+#include "latentkit/io/image.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
@@ -22,7 +23,8 @@ struct Opts {
     std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, noise_mode = "const", device = "cpu", out;
     std::string preset = "medium";
     std::vector<std::string> w_files;
-    int frames = 60, fps = 30, crf = -1, batch = 8;
+    int frames = 60, fps = 30, crf = -1, batch = 8, size = 0;
+    io::ResizeFilter filter = io::ResizeFilter::automatic;
     bool loop = false, noise_loop = false;
     uint32_t noise_seed = 0;
     double trunc = 1.0;
@@ -64,7 +66,7 @@ void run(const Opts& o) {
     vo.fps = o.fps;
     vo.crf = o.crf;
     vo.preset = o.preset;
-    const int res = G->config.img_resolution;
+    const int res = o.size > 0 ? o.size : G->config.img_resolution;
     auto sink = io::make_async(io::open_frame_sink(o.out, res * grid.cols, res * grid.rows, vo));
     ProgressBar bar("morph", renderer.frame_count(), "frames");
     for (int64_t f = 0; f < renderer.frame_count();) {
@@ -72,7 +74,10 @@ void run(const Opts& o) {
         const std::vector<Image8> cells = io::images_from_batch(renderer.render(f, n));
         for (int64_t k = 0; k < n; ++k) {
             std::vector<Image8> frame_cells(cells.begin() + k * spec.cells, cells.begin() + (k + 1) * spec.cells);
-            for (auto& c : frame_cells) c = io::convert_channels(c, 3);
+            for (auto& c : frame_cells) {
+                c = io::convert_channels(c, 3);
+                if (c.width != res) c = io::resize_image(c, res, res, o.filter);
+            }
             sink->write(io::tile_images(frame_cells, grid.cols, grid.rows));
         }
         f += n;
@@ -104,6 +109,9 @@ void register_morph(CLI::App& app) {
     cmd->add_option("--noise-seed", o->noise_seed, "Seed of the --noise-loop noise");
     cmd->add_option("--class", o->class_index, "Class index for conditional models");
     o->transform.add_options(cmd);
+    cmd->add_option("--size", o->size, "Pixels per cell side, resampled from the model's resolution (default: that resolution)")
+        ->check(CLI::Range(4, 4096));
+    add_enum_option(cmd, "--filter", o->filter, "Resampling filter for --size (auto: area down, Lanczos up)");
     cmd->add_option("--fps", o->fps, "Frames per second");
     cmd->add_option("--crf", o->crf, "Encoder quality, lower is better (default 18 for H.264, 32 for VP9)");
     cmd->add_option("--preset", o->preset, "x264 preset: ultrafast ... veryslow");

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "latentkit/option_names.h"
 #include "latentkit/png.h"
 
 namespace latentkit::io {
@@ -32,6 +33,14 @@ enum class ResizeFilter {
     lanczos,    ///< Lanczos (8x8)
     area        ///< box / area averaging
 };
+}  // namespace latentkit::io
+namespace latentkit {
+template <>
+struct OptionNames<io::ResizeFilter> {
+    static constexpr const char* names[] = {"auto", "lanczos", "area"};
+};
+}  // namespace latentkit
+namespace latentkit::io {
 /// Resizes an image (automatic: area averaging when shrinking and Lanczos when enlarging). Without
 /// OpenCV only the identity works; other sizes throw Error.
 Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter = ResizeFilter::automatic);
