@@ -166,10 +166,15 @@ def png_bytes(data, offset, image_format):
 def main(argv):
     args = argv[1:]
     subset = None
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     if args[:1] == ["--subset"]:
         if len(args) < 2 or args[1] != "faces":
             sys.exit("emoji_images.py: --subset takes 'faces'\n" + __doc__)
         subset, args = args[1], args[2:]
+    if any(a.startswith("-") for a in args):
+        sys.exit(f"emoji_images.py: unknown option {next(a for a in args if a.startswith('-'))}\n" + __doc__)
     if len(args) == 1:
         font, outdir = DEFAULT_FONT, args[0]
     elif len(args) == 2:

@@ -19,8 +19,8 @@ packages=(
   libcli11-dev libspdlog-dev doctest-dev
   # test data: real photos and videos, and numpy to check written .npz files
   opencv-doc python3-numpy
-  # the bundled model's training images (scripts/emoji_images.py)
-  fonts-noto-color-emoji
+  # the bundled model's training images (scripts/emoji_images.py; unicode-data: which glyphs are faces)
+  fonts-noto-color-emoji unicode-data
   # viewer
   libimgui-dev libglfw3-dev python3-glad
   # distributed training

@@ -177,6 +177,24 @@ TEST_CASE("emoji_images.py extracts every glyph of the real font, and the datase
           0);
     CHECK_FALSE(fs::exists(d / "cut"));
 
+    // --help prints the usage and writes nothing; an unknown option is refused.
+    CHECK(shell("cd " + lktest::quote(d.path()) + " && python3 " + lktest::quote(script) + " --help > /dev/null") == 0);
+    CHECK_FALSE(fs::exists(d / "--help"));
+    CHECK(shell("python3 " + lktest::quote(script) + " --bogus " + lktest::quote(d / "b") + " 2> /dev/null") != 0);
+    CHECK_FALSE(fs::exists(d / "b"));
+    // --subset faces: the yellow faces only (the bundled model's data), named by code point.
+    if (fs::exists("/usr/share/unicode/emoji/emoji-test.txt")) {
+        REQUIRE(shell("python3 " + lktest::quote(script) + " --subset faces " + lktest::quote(d / "faces") + " > /dev/null") == 0);
+        size_t faces = 0;
+        for (const auto& e : fs::directory_iterator(d / "faces")) faces += e.path().extension() == ".png";
+        CHECK(faces >= 90);
+        CHECK(faces <= 140);
+        CHECK(fs::exists(d / "faces/u1f600.png"));      // grinning face
+        CHECK_FALSE(fs::exists(d / "faces/u1f921.png"));  // clown face: face-costume is left out
+    } else {
+        MESSAGE("unicode-data is not installed: --subset faces is not checked");
+    }
+
     const auto r = run({"dataset", "-s", d / "emoji", "-d", d / "emoji.zip", "-r", "64", "--transform", "pad", "--background",
                         "255,255,255", "--max-images", "24"});
     INFO(r.err);

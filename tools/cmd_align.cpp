@@ -14,12 +14,13 @@ namespace {
 
 struct Opts {
     std::vector<std::string> inputs;
-    std::string outdir, align = "face", landmarks = io::default_landmark_model_path();
+    std::string outdir, landmarks = io::default_landmark_model_path();
+    io::AlignMode align = io::AlignMode::face;
     int size = 1024, face_index = 0;
 };
 
 void run(const Opts& o) {
-    const io::AlignMode mode = io::parse_align_mode(o.align);
+    const io::AlignMode mode = o.align;
     const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(mode, o.landmarks);
     std::vector<std::pair<std::string, Image8>> done;
     for (const auto& path : o.inputs) {  // everything is prepared before anything is written
@@ -43,8 +44,7 @@ void register_align(CLI::App& app) {
     cmd->add_option("--input,-i", o->inputs, "Photo (repeat for several)")->required();
     add_outdir_option(cmd, o->outdir, "Output folder (NAME.png per photo)");
     cmd->add_option("--size", o->size, "Output size in pixels")->check(CLI::Range(4, 8192));
-    cmd->add_option("--align", o->align, "face, auto (face, else centre crop), center or none")
-        ->check(CLI::IsMember({"auto", "face", "center", "none"}));
+    add_enum_option(cmd, "--align", o->align, "Face alignment, auto (face, else centre crop), center or none");
     cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(at_least(0));
     cmd->add_option("--landmarks", o->landmarks, "dlib 68-point landmark model");
     cmd->callback([o]() { run(*o); });

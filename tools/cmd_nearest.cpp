@@ -44,6 +44,46 @@ Image8 dataset_image(const io::ImageDataset& data, size_t index) {
     return image;
 }
 
+// Every training image as one row of dim bytes.
+std::vector<uint8_t> read_rows(const io::ImageDataset& data, int64_t dim) {
+    std::vector<uint8_t> train;
+    train.reserve(data.size() * static_cast<size_t>(dim));
+    ProgressBar bar("read data", static_cast<int64_t>(data.size()));
+    for (size_t i = 0; i < data.size(); ++i) {
+        const Image8 image = dataset_image(data, i);
+        train.insert(train.end(), image.pixels.begin(), image.pixels.end());
+        if (i % 256 == 0) bar.update(static_cast<int64_t>(i));
+    }
+    bar.finish();
+    return train;
+}
+
+// The samples of the seeds, 16 at a time.
+std::vector<Image8> render_samples(Generator& G, const std::vector<uint32_t>& seeds, double psi, NoiseMode noise, const torch::Device& device) {
+    torch::NoGradGuard no_grad;
+    SynthesisOptions so;
+    so.noise_mode = noise;
+    std::vector<Image8> samples;
+    for (size_t start = 0; start < seeds.size(); start += 16) {
+        const std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
+        const torch::Tensor ws = map_to_ws(G, z_from_seeds(chunk, G.config.z_dim).to(device), {}, psi);
+        for (auto& image : io::images_from_batch(G.synthesis->forward(ws, so))) samples.push_back(std::move(image));
+    }
+    return samples;
+}
+
+// Reference scale: `count` training images spread evenly over the set, each against all the others.
+NearestNeighbours reference_distances(const std::vector<uint8_t>& train, size_t images, int64_t dim, size_t count) {
+    std::vector<uint8_t> ref_rows;
+    std::vector<int64_t> ref_index;
+    for (size_t k = 0; k < count; ++k) {
+        const int64_t i = static_cast<int64_t>(k * images / count);
+        ref_index.push_back(i);
+        ref_rows.insert(ref_rows.end(), train.begin() + i * dim, train.begin() + (i + 1) * dim);
+    }
+    return count > 0 ? nearest_neighbours(ref_rows, train, dim, ref_index) : NearestNeighbours{};
+}
+
 void run(const Opts& o) {
     if (o.out.size() < 4 || o.out.compare(o.out.size() - 4, 4, ".png") != 0) throw ArgumentError(o.out + ": the pairs are written as .png");
     const NoiseMode noise = parse_noise_mode(o.noise_mode);
@@ -59,44 +99,15 @@ void run(const Opts& o) {
                                      data.resolution(), data.channels(), cfg.img_resolution, cfg.img_resolution, cfg.img_channels));
 
     const int64_t dim = static_cast<int64_t>(cfg.img_resolution) * cfg.img_resolution * cfg.img_channels;
-    std::vector<uint8_t> train;
-    train.reserve(data.size() * dim);
-    {
-        ProgressBar bar("read data", static_cast<int64_t>(data.size()));
-        for (size_t i = 0; i < data.size(); ++i) {
-            const Image8 image = dataset_image(data, i);
-            train.insert(train.end(), image.pixels.begin(), image.pixels.end());
-            if (i % 256 == 0) bar.update(static_cast<int64_t>(i));
-        }
-        bar.finish();
-    }
-
+    const std::vector<uint8_t> train = read_rows(data, dim);
     G->to(device);
     G->eval();
-    torch::NoGradGuard no_grad;
-    SynthesisOptions so;
-    so.noise_mode = noise;
-    std::vector<Image8> samples;
-    for (size_t start = 0; start < seeds.size(); start += 16) {
-        const std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
-        const torch::Tensor ws = map_to_ws(*G, z_from_seeds(chunk, cfg.z_dim).to(device), {}, o.trunc);
-        for (auto& image : io::images_from_batch(G->synthesis->forward(ws, so))) samples.push_back(std::move(image));
-    }
+    const std::vector<Image8> samples = render_samples(*G, seeds, o.trunc, noise, device);
     std::vector<uint8_t> queries;
     for (const auto& s : samples) queries.insert(queries.end(), s.pixels.begin(), s.pixels.end());
     const NearestNeighbours nn = nearest_neighbours(queries, train, dim);
-
-    // Reference scale: training images spread evenly over the set, each against all the others.
-    const size_t n_ref = std::min<size_t>(o.reference, data.size() > 1 ? data.size() : 0);
-    std::vector<uint8_t> ref_rows;
-    std::vector<int64_t> ref_index;
-    for (size_t k = 0; k < n_ref; ++k) {
-        const int64_t i = static_cast<int64_t>(k * data.size() / n_ref);
-        ref_index.push_back(i);
-        ref_rows.insert(ref_rows.end(), train.begin() + i * dim, train.begin() + (i + 1) * dim);
-    }
-    NearestNeighbours ref;
-    if (n_ref > 0) ref = nearest_neighbours(ref_rows, train, dim, ref_index);
+    const size_t n_ref = std::min<size_t>(static_cast<size_t>(o.reference), data.size() > 1 ? data.size() : 0);
+    const NearestNeighbours ref = reference_distances(train, data.size(), dim, n_ref);
 
     std::vector<Image8> cells;
     nlohmann::json report = {{"model", model.path}, {"data", o.data}, {"trunc", o.trunc}, {"samples", nlohmann::json::array()}};

@@ -25,7 +25,9 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Opts {
-    std::string model, outdir, space = "w", align = "auto", vgg, device = "cpu", init_w, landmarks = io::default_landmark_model_path();
+    std::string model, outdir, vgg, device = "cpu", init_w, landmarks = io::default_landmark_model_path();
+    LatentSpace space = LatentSpace::w;
+    io::AlignMode align = io::AlignMode::automatic;
     std::string background = "ffffff";
     std::vector<std::string> targets, losses;
     int steps = 1000, face_index = 0, video_every = 1, video_fps = 30, batch = 1, tune_steps = 0, w_avg_samples = 10000;
@@ -72,21 +74,143 @@ Image8 side_by_side(const Image8& a, const Image8& b) {
     return canvas;
 }
 
-void run(const Opts& o) {
-    if (o.targets.empty()) throw ArgumentError("give at least one --target image");
-    if (o.tune_steps > 0 && o.batch != 1) throw ArgumentError("--tune-generator tunes one model per target: use --batch 1");
+// The projector's settings from the options: losses chosen from what the model and --vgg offer.
+ProjectorOptions projector_options(const Opts& o, const Model& model, bool have_lpips) {
     ProjectorOptions po;
     po.steps = o.steps;
-    po.space = parse_latent_space(o.space);
+    po.space = o.space;
     po.learning_rate = o.lr;
     po.initial_noise_factor = o.w_noise;
     po.seed = o.seed;
     po.optimize_noise = !o.fixed_noise;
     po.w_avg_samples = o.w_avg_samples;
-    const io::AlignMode align = io::parse_align_mode(o.align);
-    const auto background = parse_background(o.background);
-    const torch::Device device = parse_device(o.device);
+    if (!o.losses.empty()) po.loss = parse_losses(o.losses);
+    else if (have_lpips) po.loss = {1.0, 0.0, 0.0};
+    else if (model.D) po.loss = {0.0, 1.0, 0.0};
+    else {
+        po.loss = {0.0, 0.0, 1.0};
+        log_warn(fmt::format("{} has no discriminator and no --vgg was given: using the pixel loss alone", model.path));
+    }
+    if (po.loss.lpips > 0 && !have_lpips) throw ArgumentError("the lpips loss needs --vgg vgg16.pt (the reference's TorchScript VGG16)");
+    if (po.loss.discriminator > 0 && !model.D)
+        throw ModelFormatError(fmt::format("{}: holds no discriminator, which the discriminator loss needs (use --vgg or --loss pixel)", model.path));
+    return po;
+}
 
+// Reads and prepares every target before any work, so bad input fails early and leaves nothing.
+std::vector<Target> prepare_targets(const Opts& o, const GeneratorConfig& cfg) {
+    const auto background = parse_background(o.background);
+    const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(o.align, o.landmarks);
+    const auto dirs = target_dirs(o.targets, o.outdir);
+    std::vector<Target> targets;
+    for (size_t k = 0; k < o.targets.size(); ++k) {
+        io::ReadImageOptions ro;
+        ro.background = background;
+        const Image8 photo = io::read_image(o.targets[k], ro);
+        io::AlignedImage aligned = io::align_image(photo, o.targets[k], o.align, cfg.img_resolution, detector.get(), o.face_index);
+        log_info(fmt::format("{}: {}x{}, {}", o.targets[k], photo.width, photo.height, aligned.method));
+        targets.push_back({o.targets[k], dirs[k], aligned.method, io::convert_channels(aligned.image, cfg.img_channels)});
+    }
+    return targets;
+}
+
+// What one batch of targets came to: the projection and, with --tune-generator, the tuned copy.
+struct BatchResult {
+    ProjectionResult projection;
+    torch::Tensor psnr;                 // [n]
+    std::shared_ptr<Generator> tuned;   // the first target's, with --tune-generator
+    Image8 tuned_image;
+    double tuned_psnr = 0;
+};
+
+// Pivotal tuning of a copy of G for the batch's (single) target.
+void tune_first(const Opts& o, Projector& projector, const ProjectorOptions& po, const torch::Tensor& target, const torch::Device& device,
+                BatchResult& r) {
+    TuningOptions to;
+    to.steps = std::max(1, o.tune_steps);
+    to.learning_rate = o.tune_lr;
+    to.loss = po.loss;
+    to.loss.pixel = std::max(to.loss.pixel, 1.0);
+    ProgressBar bar("tune", o.tune_steps, "step");
+    r.tuned = projector.tune(r.projection, target, to, [&](const ProjectionStep& s) {
+        bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
+        bar.update(s.step);
+        return true;
+    });
+    bar.finish();
+    torch::NoGradGuard no_grad;
+    const torch::Tensor img = r.tuned->synthesis->forward(r.projection.ws.to(device)).to(torch::kCPU);
+    r.tuned_image = io::images_from_batch(img)[0];
+    r.tuned_psnr = psnr(img, target)[0].item<double>();
+}
+
+// Projects targets[start, start + n) together, writing the progress videos as it goes.
+BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions po, const std::vector<Target>& targets, size_t start,
+                          size_t n, const torch::Tensor& init, const GeneratorConfig& cfg, const torch::Device& device) {
+    std::vector<torch::Tensor> batch;
+    for (size_t k = 0; k < n; ++k) batch.push_back(io::tensor_from_image(targets[start + k].image));
+    const torch::Tensor target_tensor = torch::stack(batch);
+    po.initial_ws = init.defined() ? (init.size(0) == 1 ? init : init.narrow(0, static_cast<int64_t>(start), static_cast<int64_t>(n))) : torch::Tensor();
+    for (size_t k = 0; k < n; ++k) ensure_output_dir(targets[start + k].dir);
+    std::vector<std::unique_ptr<io::FrameSink>> videos;
+    if (o.save_video) {
+        io::VideoOptions vo;
+        vo.fps = o.video_fps;
+        for (size_t k = 0; k < n; ++k)
+            videos.push_back(io::make_async(io::open_frame_sink((fs::path(targets[start + k].dir) / "proj.mp4").string(), 2 * cfg.img_resolution,
+                                                                cfg.img_resolution, vo)));
+    }
+    const std::string label = targets.size() == 1 ? "project" : fmt::format("project {}/{}", start + 1, targets.size());
+    ProgressBar bar(label, o.steps, "step");
+    BatchResult r;
+    r.projection = projector.project(target_tensor, po, [&](const ProjectionStep& s) {
+        bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
+        bar.update(s.step);
+        if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps)) {
+            const auto frames = io::images_from_batch(s.images);
+            for (size_t k = 0; k < n; ++k) videos[k]->write(side_by_side(targets[start + k].image, frames[k]));
+        }
+        return true;
+    });
+    bar.finish();
+    for (auto& v : videos) v->finish();
+    r.psnr = psnr(r.projection.images, target_tensor);
+    if (o.tune_steps > 0) tune_first(o, projector, po, target_tensor, device, r);
+    return r;
+}
+
+// Writes target.png, proj.png, projected_w.npz, projection.json (and the tuned model) of target k of a batch.
+void write_target(const Opts& o, const Model& model, const ProjectorOptions& po, const Target& t, BatchResult& r, size_t k) {
+    const fs::path dir(t.dir);
+    write_png((dir / "target.png").string(), t.image);
+    write_png((dir / "proj.png").string(), io::images_from_batch(r.projection.images.narrow(0, static_cast<int64_t>(k), 1))[0]);
+    write_ws_npz((dir / "projected_w.npz").string(), r.projection.ws.narrow(0, static_cast<int64_t>(k), 1));
+    const double distance = r.projection.loss[static_cast<int64_t>(k)].item<double>(), quality = r.psnr[static_cast<int64_t>(k)].item<double>();
+    nlohmann::json info = {{"target", t.path}, {"alignment", t.method}, {"model", model.path}, {"space", option_name(po.space)},
+                           {"steps", o.steps}, {"seed", o.seed}, {"loss", describe_losses(po.loss)}, {"optimized_noise", po.optimize_noise},
+                           {"distance", distance}, {"psnr_db", quality}};
+    std::string note = fmt::format("PSNR {:.2f} dB", quality);
+    if (k == 0 && r.tuned) {
+        Model out;
+        out.G_ema = r.tuned;
+        out.info["description"] = fmt::format("{} pivotally tuned for {} ({} steps)", fs::path(model.path).filename().string(),
+                                              fs::path(t.path).filename().string(), o.tune_steps);
+        r.tuned->to(torch::kCPU);
+        save_model((dir / "tuned.safetensors").string(), out, {true});
+        write_png((dir / "proj_tuned.png").string(), r.tuned_image);
+        info["tuned_steps"] = o.tune_steps;
+        info["tuned_psnr_db"] = r.tuned_psnr;
+        note += fmt::format(", tuned {:.2f} dB", r.tuned_psnr);
+    }
+    const std::string text = info.dump(2) + "\n";
+    write_file_atomic((dir / "projection.json").string(), text.data(), text.size());
+    log_info(fmt::format("{}: distance {:.4f}, {} -> {}", t.path, distance, note, t.dir));
+}
+
+void run(const Opts& o) {
+    if (o.targets.empty()) throw ArgumentError("give at least one --target image");
+    if (o.tune_steps > 0 && o.batch != 1) throw ArgumentError("--tune-generator tunes one model per target: use --batch 1");
+    const torch::Device device = parse_device(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const GeneratorConfig& cfg = G->config;
@@ -98,37 +222,8 @@ void run(const Opts& o) {
     }
     std::shared_ptr<LpipsModel> lpips;
     if (!o.vgg.empty()) lpips = std::make_shared<LpipsModel>(o.vgg);
-    if (o.losses.empty()) {
-        if (lpips) po.loss = {1.0, 0.0, 0.0};
-        else if (model.D) po.loss = {0.0, 1.0, 0.0};
-        else {
-            po.loss = {0.0, 0.0, 1.0};
-            log_warn(fmt::format("{} has no discriminator and no --vgg was given: using the pixel loss alone", model.path));
-        }
-    } else {
-        po.loss = parse_losses(o.losses);
-    }
-    if (po.loss.lpips > 0 && !lpips) throw ArgumentError("the lpips loss needs --vgg vgg16.pt (the reference's TorchScript VGG16)");
-    if (po.loss.discriminator > 0 && !model.D)
-        throw ModelFormatError(fmt::format("{}: holds no discriminator, which the discriminator loss needs (use --vgg or --loss pixel)", model.path));
-    TuningOptions to;
-    to.steps = std::max(1, o.tune_steps);
-    to.learning_rate = o.tune_lr;
-    to.loss = po.loss;
-    to.loss.pixel = std::max(to.loss.pixel, 1.0);
-
-    // Read and prepare every target before any work, so bad input fails early and leaves nothing.
-    const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(align, o.landmarks);
-    const auto dirs = target_dirs(o.targets, o.outdir);
-    std::vector<Target> targets;
-    for (size_t k = 0; k < o.targets.size(); ++k) {
-        io::ReadImageOptions ro;
-        ro.background = background;
-        const Image8 photo = io::read_image(o.targets[k], ro);
-        io::AlignedImage aligned = io::align_image(photo, o.targets[k], align, cfg.img_resolution, detector.get(), o.face_index);
-        log_info(fmt::format("{}: {}x{}, {}", o.targets[k], photo.width, photo.height, aligned.method));
-        targets.push_back({o.targets[k], dirs[k], aligned.method, io::convert_channels(aligned.image, cfg.img_channels)});
-    }
+    const ProjectorOptions po = projector_options(o, model, lpips != nullptr);
+    const std::vector<Target> targets = prepare_targets(o, cfg);
 
     G->to(device);
     auto D = model.D;
@@ -136,92 +231,12 @@ void run(const Opts& o) {
     else D = nullptr;
     if (lpips) lpips->to(device);
     Projector projector(G, D, lpips);
-    log_info(fmt::format("projecting {} target(s) in {} for {} steps, loss {}, on {}", targets.size(), o.space, o.steps,
+    log_info(fmt::format("projecting {} target(s) in {} for {} steps, loss {}, on {}", targets.size(), option_name(po.space), o.steps,
                          describe_losses(po.loss), device.str()));
-
-    for (size_t start = 0; start < targets.size(); start += o.batch) {
-        const size_t n = std::min<size_t>(o.batch, targets.size() - start);
-        std::vector<torch::Tensor> batch;
-        for (size_t k = 0; k < n; ++k) batch.push_back(io::tensor_from_image(targets[start + k].image));
-        const torch::Tensor target_tensor = torch::stack(batch);
-        po.initial_ws = init.defined() ? (init.size(0) == 1 ? init : init.narrow(0, start, n)) : torch::Tensor();
-        for (size_t k = 0; k < n; ++k) ensure_output_dir(targets[start + k].dir);
-
-        std::vector<std::unique_ptr<io::FrameSink>> videos;
-        if (o.save_video) {
-            io::VideoOptions vo;
-            vo.fps = o.video_fps;
-            for (size_t k = 0; k < n; ++k)
-                videos.push_back(io::make_async(io::open_frame_sink((fs::path(targets[start + k].dir) / "proj.mp4").string(),
-                                                                    2 * cfg.img_resolution, cfg.img_resolution, vo)));
-        }
-        const std::string label = targets.size() == 1 ? "project" : fmt::format("project {}/{}", start + 1, targets.size());
-        ProgressBar bar(label, o.steps, "step");
-        auto on_step = [&](const ProjectionStep& s) {
-            bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
-            bar.update(s.step);
-            if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps)) {
-                const auto frames = io::images_from_batch(s.images);
-                for (size_t k = 0; k < n; ++k) videos[k]->write(side_by_side(targets[start + k].image, frames[k]));
-            }
-            return true;
-        };
-        const ProjectionResult result = projector.project(target_tensor, po, on_step);
-        bar.finish();
-        const torch::Tensor quality = psnr(result.images, target_tensor);
-        const auto images = io::images_from_batch(result.images);
-
-        std::vector<std::shared_ptr<Generator>> tuned(n);
-        std::vector<Image8> tuned_images(n);
-        std::vector<double> tuned_psnr(n, 0.0);
-        if (o.tune_steps > 0) {
-            ProgressBar tune_bar("tune", o.tune_steps, "step");
-            tuned[0] = projector.tune(result, target_tensor, to, [&](const ProjectionStep& s) {
-                tune_bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
-                tune_bar.update(s.step);
-                return true;
-            });
-            tune_bar.finish();
-            torch::NoGradGuard no_grad;
-            const torch::Tensor img = tuned[0]->synthesis->forward(result.ws.to(device)).to(torch::kCPU);
-            tuned_images[0] = io::images_from_batch(img)[0];
-            tuned_psnr[0] = psnr(img, target_tensor)[0].item<double>();
-        }
-
-        for (size_t k = 0; k < n; ++k) {
-            const Target& t = targets[start + k];
-            const fs::path dir(t.dir);
-            write_png((dir / "target.png").string(), t.image);
-            write_png((dir / "proj.png").string(), images[k]);
-            write_ws_npz((dir / "projected_w.npz").string(), result.ws.narrow(0, k, 1));
-            if (!videos.empty()) videos[k]->finish();
-            nlohmann::json info = {{"target", t.path},
-                                   {"alignment", t.method},
-                                   {"model", model.path},
-                                   {"space", o.space},
-                                   {"steps", o.steps},
-                                   {"seed", o.seed},
-                                   {"loss", describe_losses(po.loss)},
-                                   {"optimized_noise", po.optimize_noise},
-                                   {"distance", result.loss[k].item<double>()},
-                                   {"psnr_db", quality[k].item<double>()}};
-            std::string note = fmt::format("PSNR {:.2f} dB", quality[k].item<double>());
-            if (tuned[k]) {
-                Model out;
-                out.G_ema = tuned[k];
-                out.info["description"] = fmt::format("{} pivotally tuned for {} ({} steps)", fs::path(model.path).filename().string(),
-                                                      fs::path(t.path).filename().string(), o.tune_steps);
-                tuned[k]->to(torch::kCPU);
-                save_model((dir / "tuned.safetensors").string(), out, {true});
-                write_png((dir / "proj_tuned.png").string(), tuned_images[k]);
-                info["tuned_steps"] = o.tune_steps;
-                info["tuned_psnr_db"] = tuned_psnr[k];
-                note += fmt::format(", tuned {:.2f} dB", tuned_psnr[k]);
-            }
-            const std::string text = info.dump(2) + "\n";
-            write_file_atomic((dir / "projection.json").string(), text.data(), text.size());
-            log_info(fmt::format("{}: distance {:.4f}, {} -> {}", t.path, result.loss[k].item<double>(), note, t.dir));
-        }
+    for (size_t start = 0; start < targets.size(); start += static_cast<size_t>(o.batch)) {
+        const size_t n = std::min<size_t>(static_cast<size_t>(o.batch), targets.size() - start);
+        BatchResult r = project_batch(o, projector, po, targets, start, n, init, cfg, device);
+        for (size_t k = 0; k < n; ++k) write_target(o, model, po, targets[start + k], r, k);
     }
 }
 
@@ -234,9 +249,9 @@ void register_project(CLI::App& app) {
     cmd->add_option("--target,-t", o->targets, "Photo to project (repeat for several)")->required();
     add_outdir_option(cmd, o->outdir, "Output folder (one sub-folder per target when there are several)");
     cmd->add_option("--steps", o->steps, "Optimisation steps")->check(above(0));
-    cmd->add_option("--space", o->space, "Latent space: w (one w, the reference) or w+ (one per layer)")->check(CLI::IsMember({"w", "w+"}));
+    add_enum_option(cmd, "--space", o->space, "Latent space: w (one w, the reference) or w+ (one per layer)");
     cmd->add_option("--init-w", o->init_w, "Start from these latents (projected_w.npz), e.g. a w result to refine in w+");
-    cmd->add_option("--align", o->align, "Photo preparation: auto, face, center or none")->check(CLI::IsMember({"auto", "face", "center", "none"}));
+    add_enum_option(cmd, "--align", o->align, "Photo preparation");
     cmd->add_option("--face-index", o->face_index, "Which face when there are several (0 = largest)")->check(at_least(0));
     cmd->add_option("--landmarks", o->landmarks, "dlib 68-point landmark model");
     cmd->add_option("--background", o->background, "RGB colour under transparent pixels, e.g. ffffff");
