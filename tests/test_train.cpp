@@ -409,3 +409,42 @@ def forward(self, img, return_features: bool = False):
     o.detector = d / "bad.pt";
     CHECK_THROWS_AS(compute_metrics(G, data, {Metric::fid50k_full}, o), ModelFormatError);
 }
+
+TEST_CASE("train: snapshots at tick 0 and every --snap ticks, and G_ema equals G after the first minibatch with a ramp-up") {
+    TempDir d;
+    const auto r = run(tiny(shared().data, d / "run", 0.256) + std::vector<std::string>{"--snap", "2"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    // batch 8: tick 0 ends after the first minibatch (8 images), then every 64 images: 72, 136, 200, 256 (done).
+    for (int nimg : {8, 136, 256}) CHECK(fs::exists(d / fmt::format("run/snapshot-{:09d}.safetensors", nimg)));
+    for (int nimg : {72, 200}) CHECK_FALSE(fs::exists(d / fmt::format("run/snapshot-{:09d}.safetensors", nimg)));
+    // The ramp-up's half-life is 0 images before the first minibatch: G_ema takes G's weights.
+    Model m = load_model(d / "run/snapshot-000000008.safetensors");
+    auto g = m.G->named_parameters(true);
+    int differ = 0;
+    for (const auto& p : m.G_ema->named_parameters(true)) differ += torch::equal(p.value(), g[p.key()]) ? 0 : 1;
+    CHECK(differ == 0);
+    CHECK(nlohmann::json::parse(read_file(d / "run/training_options.json"))["ada_kimg"] == 500);
+}
+
+TEST_CASE("train: fine-tuning from a model uses the reference's transfer defaults, kept when the fine-tune continues") {
+    TempDir d;
+    const std::string model = lktest::data_path("reference_training/train16.pkl");
+    auto options = [&](const std::string& run_dir) { return nlohmann::json::parse(read_file(d / (run_dir + "/training_options.json"))); };
+    REQUIRE(run(tiny(shared().data, d / "ft", 0.016) + std::vector<std::string>{"--resume", model}).code == 0);
+    CHECK(options("ft")["ada_kimg"] == 100);
+    CHECK(options("ft")["ema_rampup"].is_null());
+    // No ramp-up: G_ema moves from the model's G_ema, it is not overwritten by G.
+    Model m = load_model(latest_snapshot(d / "ft"));
+    auto g = m.G->named_parameters(true);
+    int differ = 0;
+    for (const auto& p : m.G_ema->named_parameters(true)) differ += torch::equal(p.value(), g[p.key()]) ? 0 : 1;
+    CHECK(differ > 0);
+    const auto r = run(tiny(shared().data, d / "ft", 0.032) + std::vector<std::string>{"--resume", "auto"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(options("ft")["ada_kimg"] == 100);
+    CHECK(options("ft")["ema_rampup"].is_null());
+    REQUIRE(run(tiny(shared().data, d / "given", 0.016) +
+                std::vector<std::string>{"--resume", model, "--ada-kimg", "300", "--ema-rampup", "0.1"}).code == 0);
+    CHECK(options("given")["ada_kimg"] == 300);
+    CHECK(options("given")["ema_rampup"] == 0.1);
+}

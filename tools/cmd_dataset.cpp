@@ -52,6 +52,7 @@ void run(Opts& o) {
     });
     if (bar) bar->finish();
     for (const auto& [file, why] : s.unreadable) log_warn(fmt::format("skipped {}: {}", file, why));
+    if (s.unlabeled > 0) log_warn(fmt::format("{} image(s) have no label in dataset.json: the dataset is written without labels", s.unlabeled));
     std::string dropped;
     auto part = [&](size_t n, const char* what) {
         if (n) dropped += fmt::format("{}{} {}", dropped.empty() ? "" : ", ", n, what);
@@ -74,12 +75,14 @@ void register_dataset(CLI::App& app) {
     cmd->add_option("--source,-s", o->d.source, "Folder of images (recursive), .zip, or a video file")->required();
     cmd->add_option("--dest,-d", o->d.dest, "Output .zip, or a new folder")->required();
     cmd->add_option("--resolution,-r", o->d.resolution, "Output size (power of two)")->required();
-    cmd->add_option("--transform", o->transform, "none, center-crop, center-crop-wide, pad or face-align")
+    cmd->add_option("--transform", o->transform, "none, center-crop (default), center-crop-wide, pad or face-align (the reference's default is none)")
         ->check(CLI::IsMember({"none", "center-crop", "center-crop-wide", "pad", "face-align"}));
-    add_enum_option(cmd, "--filter", o->d.filter, "Resize filter (auto: area down, Lanczos up)");
+    add_enum_option(cmd, "--filter", o->d.filter, "Resize filter (default lanczos: the reference dataset tool's anti-aliased Lanczos, pixel for pixel; auto: area down, lanczos up; lanczos4: OpenCV's)");
     cmd->add_flag("--gray", o->gray, "Grayscale output (default RGB)");
     cmd->add_option("--background", o->background, "R,G,B behind transparent pixels and padding");
     cmd->add_flag("--labels-from-folders", o->d.labels_from_folders, "Class label = name of the first sub-folder (else dataset.json)");
+    cmd->add_flag("--keep-unlabeled", o->d.keep_unlabeled, "Keep images that dataset.json gives no label, and write the dataset "
+                                                         "without labels (the reference's rule; default: skip them)");
     cmd->add_option("--max-images", o->d.max_images, "Keep at most this many images");
     cmd->add_option("--dedupe", o->d.dedupe_bits, "Drop near-duplicates: perceptual hashes within this many bits (0 = identical)")
         ->check(CLI::Range(0, 32));

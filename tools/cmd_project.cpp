@@ -33,7 +33,7 @@ struct Opts {
     int steps = 1000, face_index = 0, video_every = 1, video_fps = 30, batch = 1, tune_steps = 0, w_avg_samples = 10000;
     uint64_t seed = 303;
     double lr = 0.1, tune_lr = 3e-4, w_noise = 0.05;
-    bool save_video = false, fixed_noise = false;
+    bool save_video = false, fixed_noise = false, optimized_noise_image = false;
 };
 
 struct Target {
@@ -83,6 +83,7 @@ ProjectorOptions projector_options(const Opts& o, const Model& model, bool have_
     po.initial_noise_factor = o.w_noise;
     po.seed = o.seed;
     po.optimize_noise = !o.fixed_noise;
+    po.images_with_optimized_noise = o.optimized_noise_image;
     po.w_avg_samples = o.w_avg_samples;
     if (!o.losses.empty()) po.loss = parse_losses(o.losses);
     else if (have_lpips) po.loss = {1.0, 0.0, 0.0};
@@ -179,15 +180,29 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
     return r;
 }
 
+// The optimised noise of target k, named by the generator's noise buffers ([1, 1, r, r] each).
+void write_noise_npz(const std::string& path, const ProjectionResult& r, int64_t k) {
+    std::vector<std::pair<std::string, TensorData>> arrays;
+    for (size_t i = 0; i < r.noise.size(); ++i) {
+        const torch::Tensor t = r.noise[i].narrow(0, k, 1).to(torch::kCPU, torch::kFloat32).contiguous();
+        const std::string name = i < r.noise_names.size() ? r.noise_names[i] : fmt::format("noise{}", i);
+        arrays.emplace_back(name, TensorData::from_floats(t.sizes().vec(), std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel())));
+    }
+    write_npz(path, arrays);
+}
+
 // Writes target.png, proj.png, projected_w.npz, projection.json (and the tuned model) of target k of a batch.
 void write_target(const Opts& o, const Model& model, const ProjectorOptions& po, const Target& t, BatchResult& r, size_t k) {
     const fs::path dir(t.dir);
     write_png((dir / "target.png").string(), t.image);
-    write_png((dir / "proj.png").string(), io::images_from_batch(r.projection.images.narrow(0, static_cast<int64_t>(k), 1))[0]);
+    write_png((dir / "proj.png").string(), io::images_from_uint8(projection_uint8(r.projection.images.narrow(0, static_cast<int64_t>(k), 1)))[0]);
     write_ws_npz((dir / "projected_w.npz").string(), r.projection.ws.narrow(0, static_cast<int64_t>(k), 1));
+    const bool noisy_image = po.images_with_optimized_noise && !r.projection.noise.empty();
+    if (noisy_image) write_noise_npz((dir / "projected_noise.npz").string(), r.projection, static_cast<int64_t>(k));
     const double distance = r.projection.loss[static_cast<int64_t>(k)].item<double>(), quality = r.psnr[static_cast<int64_t>(k)].item<double>();
     nlohmann::json info = {{"target", t.path}, {"alignment", t.method}, {"model", model.path}, {"space", option_name(po.space)},
                            {"steps", o.steps}, {"seed", o.seed}, {"loss", describe_losses(po.loss)}, {"optimized_noise", po.optimize_noise},
+                           {"image_noise", noisy_image ? "optimized (projected_noise.npz)" : "model constant"},
                            {"distance", distance}, {"psnr_db", quality}};
     std::string note = fmt::format("PSNR {:.2f} dB", quality);
     if (k == 0 && r.tuned) {
@@ -262,8 +277,10 @@ void register_project(CLI::App& app) {
     cmd->add_option("--w-noise", o->w_noise, "Initial W noise, in units of the W spread (decays to 0 at 75% of the steps)")->check(at_least(0));
     cmd->add_option("--seed", o->seed, "Seed of the noise inputs and W noise");
     cmd->add_option("--w-avg-samples", o->w_avg_samples, "z samples for the W mean and spread")->check(above(0));
-    cmd->add_flag("--fixed-noise", o->fixed_noise, "Keep the model's constant noise instead of optimising it "
-                                                   "(generate --projected-w then reproduces proj.png exactly)");
+    cmd->add_flag("--fixed-noise", o->fixed_noise, "Keep the model's constant noise instead of optimising it");
+    cmd->add_flag("--proj-with-optimized-noise", o->optimized_noise_image,
+                  "Render proj.png with the optimised noise (closer to the photo; the noise goes to projected_noise.npz, and the "
+                  "latent alone no longer reproduces the image). Default, as the reference: the model's constant noise");
     cmd->add_option("--batch", o->batch, "Targets optimised together (each with its own latent and optimiser state)")->check(above(0));
     cmd->add_flag("--save-video", o->save_video, "Write proj.mp4: target and synthesis side by side");
     cmd->add_option("--video-every", o->video_every, "Put every k-th step in the video")->check(above(0));

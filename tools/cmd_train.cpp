@@ -166,7 +166,7 @@ void register_train(CLI::App& app) {
     add_enum_option(cmd, "--cfg", t.cfg, "Preset");
     cmd->add_option("--kimg", t.kimg, "Train until this many thousand real images have been shown")->check(above(0));
     cmd->add_option("--tick", t.tick_kimg, "Progress line every this many kimg")->check(above(0));
-    cmd->add_option("--snap", t.snap, "Snapshot every this many ticks (0: only at the end)")->check(at_least(0));
+    cmd->add_option("--snap", t.snap, "Snapshot at tick 0 and every this many ticks, as the reference (0: only at the end)")->check(at_least(0));
     cmd->add_option("--seed", t.seed, "Random seed of the run");
     cmd->add_option("--resume", t.resume, "Continue from a latentkit snapshot ('auto': the newest in --outdir) or start from another model file or URL");
     cmd->add_flag("--cond", t.cond, "Conditional model on the dataset's labels");
@@ -184,13 +184,13 @@ void register_train(CLI::App& app) {
     cmd->add_option("--w-dim", t.w_dim, "Latent w size (512 in the presets)");
     cmd->add_option("--mbstd-group", t.mbstd_group, "Minibatch-stddev group size");
     cmd->add_option("--ema", t.ema_kimg, "G EMA half-life in kimg");
-    cmd->add_option("--ema-rampup", o->ema_rampup, "EMA ramp-up ratio, or 'none'");
+    cmd->add_option("--ema-rampup", o->ema_rampup, "EMA ramp-up ratio, or 'none' (default: the preset's; none when fine-tuning from a model)");
     cmd->add_option("--style-mixing", t.style_mixing, "Style mixing probability (preset: 0.9, cifar 0)");
     cmd->add_option("--pl-weight", t.pl_weight, "Path-length regularisation weight (preset: 2, cifar 0)");
     add_enum_option(cmd, "--aug", t.aug, "Augmentation");
     cmd->add_option("--p", t.p, "Augmentation probability (start value for ada, constant for fixed)");
     cmd->add_option("--target", t.ada_target, "ADA target for E[sign(D(real))]");
-    cmd->add_option("--ada-kimg", t.ada_kimg, "ADA speed: kimg for p to go from 0 to 1")->check(above(0));
+    cmd->add_option("--ada-kimg", t.ada_kimg, "ADA speed: kimg for p to go from 0 to 1 (default 500; 100 when fine-tuning from a model)")->check(above(0));
     add_enum_option(cmd, "--augpipe", t.augpipe, "Augmentation pipeline");
     cmd->add_option("--freezed", t.freezed, "Freeze the first N discriminator layers (transfer learning)")->check(at_least(0));
     add_device_option(cmd, t.device, "cpu, cuda, cuda:N or auto (with several processes: cuda:LOCAL_RANK)");

@@ -396,11 +396,14 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
                 label = class_index.at(src.names[k].substr(0, slash));
             } else if (labels.present) {
                 auto it = labels.by_name.find(src.names[k]);
-                if (it == labels.by_name.end()) {
-                    sum.unreadable.emplace_back(src.member_name(k), "has no label in dataset.json");
+                if (it != labels.by_name.end()) {
+                    label = it->second;
+                } else if (o.keep_unlabeled) {
+                    ++sum.unlabeled;
+                } else {
+                    sum.unreadable.emplace_back(src.member_name(k), "has no label in dataset.json (DatasetOptions.keep_unlabeled keeps it)");
                     continue;
                 }
-                label = it->second;
             }
             Image8 img;
             try {
@@ -417,6 +420,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
         if (progress) progress(src.names.size(), src.names.size());
     }
     if (sum.kept == 0) throw Error(o.source + ": no image was kept (" + std::to_string(sum.examined) + " examined); nothing written");
+    if (sum.unlabeled > 0) out_labels.clear();  // as the reference: one image without a label, no labels at all
     if (sum.label_dim == 0 && !out_labels.empty()) {
         int max_class = -1;
         for (const auto& [n, l] : out_labels)

@@ -7,8 +7,10 @@
 
 namespace latentkit::io {
 
-std::vector<Image8> images_from_batch(const torch::Tensor& img) {
-    const torch::Tensor u8 = to_uint8_nhwc(img);
+std::vector<Image8> images_from_batch(const torch::Tensor& img) { return images_from_uint8(to_uint8_nhwc(img)); }
+
+std::vector<Image8> images_from_uint8(const torch::Tensor& batch) {
+    const torch::Tensor u8 = batch.to(torch::kCPU, torch::kUInt8).contiguous();
     std::vector<Image8> out;
     for (int64_t k = 0; k < u8.size(0); ++k) {
         const torch::Tensor one = u8[k];

@@ -108,8 +108,13 @@ std::pair<torch::Tensor, double> w_statistics(Generator& G, int samples, uint32_
     return {mean.to(torch::kFloat32), std};
 }
 
+torch::Tensor projection_uint8(const torch::Tensor& images) {
+    const torch::Tensor x = images.detach().to(torch::kCPU, torch::kFloat32);
+    return ((x + 1) * (255.0 / 2)).permute({0, 2, 3, 1}).clamp(0, 255).to(torch::kUInt8).contiguous();
+}
+
 torch::Tensor psnr(const torch::Tensor& images, const torch::Tensor& targets255) {
-    const torch::Tensor a = (images.detach().to(torch::kCPU, torch::kFloat32) * 127.5 + 128).clamp(0, 255).floor();
+    const torch::Tensor a = projection_uint8(images).permute({0, 3, 1, 2}).to(torch::kFloat32);
     const torch::Tensor b = targets255.detach().to(torch::kCPU, torch::kFloat32);
     const torch::Tensor mse = (a - b).square().flatten(1).mean(1).clamp_min(1e-10);
     return 10.0 * torch::log10(255.0 * 255.0 / mse);
@@ -227,6 +232,18 @@ void check_cancel(const ProjectionCallback& cb, const ProjectionStep& s, const c
 
 }  // namespace
 
+namespace {
+// The synthesis network's noise buffers (reference names), in SynthesisNetwork::noise_resolutions() order.
+std::vector<std::string> noise_buffer_names(Generator& G) {
+    std::vector<std::string> names;
+    for (const auto& b : G.synthesis->named_buffers(true)) {
+        const std::string& key = b.key();
+        if (key.size() >= 11 && key.compare(key.size() - 11, 11, "noise_const") == 0) names.push_back("synthesis." + key);
+    }
+    return names;
+}
+}  // namespace
+
 Projector::Projector(std::shared_ptr<Generator> G, std::shared_ptr<Discriminator> D, std::shared_ptr<LpipsModel> lpips)
     : G_(std::move(G)), D_(std::move(D)), lpips_(std::move(lpips)) {
     if (!G_) throw ArgumentError("the projector needs a generator");
@@ -315,8 +332,12 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
         torch::Tensor ws = w_opt.detach();
         if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
         for (auto& buf : noise) result.noise.push_back(buf.detach().clone());
-        so.noise = result.noise;
-        const torch::Tensor img = G_->synthesis->forward(ws, so);
+        result.noise_names = noise_buffer_names(*G_);
+        // The reference optimises the noise of a copy of G and renders proj.png with the model's own.
+        SynthesisOptions out;
+        out.noise_mode = o.images_with_optimized_noise && !noise.empty() ? NoiseMode::custom : NoiseMode::constant;
+        if (out.noise_mode == NoiseMode::custom) out.noise = result.noise;
+        const torch::Tensor img = G_->synthesis->forward(ws, out);
         result.loss = distance(img).to(torch::kCPU);
         result.images = img.to(torch::kCPU);
         result.ws = ws.to(torch::kCPU).contiguous();

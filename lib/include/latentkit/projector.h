@@ -66,6 +66,9 @@ struct ProjectorOptions {
     uint32_t w_avg_seed = 123;           ///< numpy seed of those samples (the reference uses 123)
     uint64_t seed = 303;                 ///< seed of the noise inputs and the W noise
     LossWeights loss{1.0, 0.0, 0.0};     ///< the reference uses LPIPS alone
+    /// The result's images (and so proj.png and its PSNR) with the optimised noise instead of the model's
+    /// own constant noise. Off by default, as the reference: its proj.png is what the latent alone gives.
+    bool images_with_optimized_noise = false;
     /// Optional start [N, num_ws, w_dim] or [1, num_ws, w_dim] (for example a W result to refine in W+);
     /// in W space its first layer is used. Undefined: start at the W mean.
     torch::Tensor initial_ws;
@@ -86,8 +89,10 @@ using ProjectionCallback = std::function<bool(const ProjectionStep&)>;
 struct ProjectionResult {
     torch::Tensor ws;                  ///< [N, num_ws, w_dim] on the CPU
     std::vector<torch::Tensor> noise;  ///< optimised noise, one [N, 1, r, r] per layer (SynthesisNetwork::noise_resolutions)
-    torch::Tensor images;              ///< synthesis from ws and noise, [N, C, R, R] in [-1, 1], on the CPU
-    torch::Tensor loss;                ///< final image distance per target, [N]
+    std::vector<std::string> noise_names;  ///< the generator's noise buffers those correspond to (synthesis.b8.conv0.noise_const, ...)
+    torch::Tensor images;              ///< synthesis of ws with the model's constant noise (or the optimised noise, see
+                                       ///< ProjectorOptions::images_with_optimized_noise), [N, C, R, R] in [-1, 1], on the CPU
+    torch::Tensor loss;                ///< image distance of `images` per target, [N]
 };
 
 /// Settings of pivotal tuning (fine-tuning the generator around projected latents).
@@ -127,7 +132,12 @@ private:
 /// `samples` mapped latents, from numpy.random.RandomState(seed) z's.
 std::pair<torch::Tensor, double> w_statistics(Generator& G, int samples, uint32_t seed);
 
-/// Peak signal-to-noise ratio in dB of images in [-1, 1] against targets in [0, 255], per image ([N]).
+/// Images [N, C, H, W] in [-1, 1] as the reference projector writes proj.png: (x + 1) * 127.5 clamped to
+/// 0..255 and truncated; [N, H, W, C] uint8 on the CPU.
+torch::Tensor projection_uint8(const torch::Tensor& images);
+
+/// Peak signal-to-noise ratio in dB of images in [-1, 1] (as projection_uint8 writes them) against
+/// targets in [0, 255], per image ([N]).
 torch::Tensor psnr(const torch::Tensor& images, const torch::Tensor& targets255);
 
 }  // namespace latentkit

@@ -70,7 +70,7 @@ struct TrainOptions {
     TrainPreset cfg = TrainPreset::automatic;
     double kimg = 25000;                 ///< stop after this many thousand real images shown
     double tick_kimg = 4;                ///< progress line (and log entry) every this many kimg
-    int snap = 50;                       ///< snapshot every this many ticks (0: only at the end)
+    int snap = 50;                       ///< snapshot at tick 0 and every this many ticks, as the reference (0: only at the end)
     uint64_t seed = 0;                   ///< every random draw of the run follows from it
     bool cond = false;                   ///< train a conditional model on the data's labels
     bool mirror = false;                 ///< add x-flipped copies of the images
@@ -84,7 +84,7 @@ struct TrainOptions {
     std::optional<int> z_dim, w_dim;     ///< latent sizes (512 in every preset)
     std::optional<int> mbstd_group;      ///< minibatch-stddev group size
     std::optional<double> ema_kimg;      ///< G EMA half-life in kimg
-    std::optional<double> ema_rampup;    ///< EMA ramp-up ratio; a negative value turns it off
+    std::optional<double> ema_rampup;    ///< EMA ramp-up ratio; a negative value turns it off (unset: the preset's; none when fine-tuning)
     double style_mixing = -1;            ///< probability (negative: preset, 0.9 or 0 for cifar)
     double pl_weight = -1;               ///< path-length weight (negative: preset, 2 or 0 for cifar)
     double pl_decay = 0.01;
@@ -94,7 +94,7 @@ struct TrainOptions {
     std::optional<double> p;             ///< initial (or, with fixed, constant) augmentation probability
     double ada_target = 0.6;             ///< target E[sign(D(real))]
     int ada_interval = 4;                ///< adjust p every this many minibatches
-    double ada_kimg = 500;               ///< kimg for p to move from 0 to 1
+    std::optional<double> ada_kimg;      ///< kimg for p to move from 0 to 1 (unset: 500; 100 when fine-tuning, as the reference)
     AugmentPipeline augpipe = AugmentPipeline::bgc;
     int freezed = 0;                     ///< freeze the first N discriminator layers (transfer learning)
     std::string resume;                  ///< latentkit snapshot (continue) or reference .pkl (transfer)
@@ -142,6 +142,7 @@ struct ResolvedTraining {
     double gamma = 0, lr_g = 0, lr_d = 0, ema_kimg = 0;
     std::optional<double> ema_rampup;
     double style_mixing = 0, pl_weight = 0;
+    double ada_kimg = 500;
     int map_layers = 0, channel_base = 0, channel_max = 0, z_dim = 512, w_dim = 512;
     std::string d_architecture = "resnet";
 };

@@ -64,29 +64,159 @@ Tensor Trainer::random_labels(int64_t n) {
     return torch::tensor(labels).view({n, c_dim_}).to(device_);
 }
 
-// Returns (images, ws before mixing).
-std::pair<Tensor, Tensor> Trainer::run_g(const Tensor& z, const Tensor& c, bool grad) {
+GeneratorRun run_generator(Generator& G, const Tensor& z, const Tensor& c, int64_t cutoff, const Tensor& mix_z, const SynthesisOptions& so,
+                           std::vector<Tensor>* w_means) {
+    Tensor ws = G.mapping->forward(z, c, 1.0, std::nullopt, true);
+    if (w_means) w_means->push_back(ws.detach().select(1, 0).mean(0));
+    const int64_t num_ws = ws.size(1);
+    if (cutoff < num_ws) {
+        const Tensor other = G.mapping->forward(mix_z, c, 1.0, std::nullopt, true);
+        ws = torch::cat({ws.narrow(1, 0, cutoff), other.narrow(1, cutoff, num_ws - cutoff)}, 1);
+    }
+    return {G.synthesis->forward(ws, so), ws};
+}
+
+Tensor path_lengths(const Tensor& img, const Tensor& ws, const Tensor& noise) {
+    const Tensor grads = torch::autograd::grad({(img * noise).sum()}, {ws}, {}, true, true)[0];
+    return grads.square().sum(2).mean(1).sqrt();
+}
+
+Tensor pl_mean_step(const Tensor& pl_mean, const Tensor& lengths, double decay) { return pl_mean.lerp(lengths.mean(), decay); }
+
+void update_w_avg(Tensor& w_avg, const std::vector<Tensor>& means, double beta) {
+    torch::NoGradGuard no_grad;
+    for (const Tensor& m : means) w_avg.copy_(m.to(w_avg.options()).lerp(w_avg, beta));
+}
+
+// The reference's run_G with a random mixing cutoff (probability r_.style_mixing) and random noise.
+GeneratorRun Trainer::run_g(const Tensor& z, const Tensor& c, bool grad, std::vector<Tensor>* w_means) {
     std::optional<torch::NoGradGuard> guard;
     if (!grad) guard.emplace();
-    Tensor ws = G_->mapping->forward(z, c, 1.0, std::nullopt, true);
-    Tensor mixed = ws;
+    const int64_t num_ws = G_->synthesis->num_ws;
+    int64_t cutoff = num_ws;
+    Tensor mix_z;
     if (r_.style_mixing > 0) {
-        const int64_t num_ws = ws.size(1);
-        int64_t cutoff = torch::randint(1, num_ws, {1}, torch::kInt64).item<int64_t>();
+        cutoff = torch::randint(1, num_ws, {1}, torch::kInt64).item<int64_t>();
         if (torch::rand({1}).item<double>() >= r_.style_mixing) cutoff = num_ws;
-        if (cutoff < num_ws) {
-            const Tensor other = G_->mapping->forward(torch::randn_like(z), c, 1.0, std::nullopt, true);
-            mixed = torch::cat({ws.narrow(1, 0, cutoff), other.narrow(1, cutoff, num_ws - cutoff)}, 1);
-        }
+        if (cutoff < num_ws) mix_z = torch::randn_like(z);
     }
     SynthesisOptions so;
     so.noise_mode = NoiseMode::random;
-    return {G_->synthesis->forward(mixed, so), ws};
+    return run_generator(*G_, z, c, cutoff, mix_z, so, w_means);
 }
 
 Tensor Trainer::run_d(const Tensor& img, const Tensor& c) {
     const Tensor x = p_ > 0 ? pipe_(img, p_) : img;
     return D_->forward(x, c);
+}
+
+// The path-length penalty of this process's chunk in `round`. As in the reference on one GPU, pl_mean
+// moves towards each chunk's mean length in chunk order, and each chunk's penalty is taken against the
+// value after its own step. With several processes the chunks of one round run side by side: their mean
+// lengths are shared first, so every process follows the same chain as one process would.
+Tensor Trainer::pl_penalty(const Tensor& lengths) {
+    const int W = env_.world_size;
+    Tensor means = torch::zeros({W}, torch::kFloat64);
+    means[env_.rank] = lengths.detach().mean().to(torch::kCPU, torch::kFloat64);
+    if (W > 1) coll_.all_reduce_sum(means);
+    Tensor before = pl_mean_;
+    {
+        torch::NoGradGuard no_grad;
+        for (int r = 0; r < env_.rank; ++r) before = before.lerp(means[r].to(pl_mean_.options()), o_.pl_decay);
+    }
+    const Tensor pl_mean = pl_mean_step(before, lengths, o_.pl_decay);
+    {
+        torch::NoGradGuard no_grad;
+        Tensor after = pl_mean.detach();
+        for (int r = env_.rank + 1; r < W; ++r) after = after.lerp(means[r].to(pl_mean_.options()), o_.pl_decay);
+        pl_mean_ = after.clone();
+    }
+    return (lengths - pl_mean).square();
+}
+
+void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_c, Tensor& stats, std::vector<Tensor>& w_means) {
+    const int64_t b = r_.batch_gpu;
+    const auto fo = torch::TensorOptions().device(device_);
+    auto add = [&](Stat s, const Tensor& v) { stats[s] += v.detach().to(torch::kCPU, torch::kFloat64).sum(); };
+    if (ph.id == 0) {  // Gmain
+        const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
+        const Tensor c = random_labels(b);
+        const GeneratorRun g = run_g(z, c, true, &w_means);
+        const Tensor logits = run_d(g.img, c);
+        const Tensor loss = torch::softplus(-logits);
+        (loss.sum() * (ph.interval / double(r_.batch))).backward();
+        add(kLoss, loss);
+        stats[kLossCount] += double(b);
+        add(kFakeScore, logits);
+    } else if (ph.id == 1) {  // Greg: path length
+        const int64_t pb = std::max<int64_t>(b / o_.pl_batch_shrink, 1);
+        const Tensor z = torch::randn({pb, G_->config.z_dim}, fo);
+        const GeneratorRun g = run_g(z, random_labels(pb), true, &w_means);
+        const Tensor noise = torch::randn_like(g.img) / std::sqrt(double(g.img.size(2) * g.img.size(3)));
+        const Tensor penalty = pl_penalty(path_lengths(g.img, g.ws, noise));
+        const Tensor loss = penalty * r_.pl_weight;
+        const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
+        ((g.img.select(1, 0).select(1, 0).select(1, 0) * 0 + loss).sum() * (ph.interval / (double(pb) * rounds * env_.world_size))).backward();
+        add(kLoss, penalty);
+        stats[kLossCount] += double(pb);
+    } else if (ph.id == 2) {  // Dmain
+        const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
+        const Tensor c = random_labels(b);
+        const Tensor fake = run_g(z, c, false, &w_means).img;
+        const Tensor fake_logits = run_d(fake, c);
+        const Tensor real_logits = run_d(real, real_c);
+        const Tensor loss = torch::softplus(fake_logits) + torch::softplus(-real_logits);
+        (loss.sum() * (ph.interval / double(r_.batch))).backward();
+        add(kLoss, loss);
+        stats[kLossCount] += double(b);
+        add(kRealScore, real_logits);
+        add(kFakeScore, fake_logits);
+        stats[kScoreCount] += double(b);
+        add(kSignSum, real_logits.sign());
+        stats[kSignCount] += double(b);
+    } else {  // Dreg: R1
+        const Tensor x = real.detach().requires_grad_(true);
+        const Tensor logits = run_d(x, real_c);
+        const Tensor grads = torch::autograd::grad({logits.sum()}, {x}, {}, true, true)[0];
+        const Tensor penalty = grads.square().sum({1, 2, 3});
+        const Tensor loss = penalty * (r_.gamma / 2);
+        ((logits.select(1, 0) * 0 + loss).sum() * (ph.interval / double(r_.batch))).backward();
+        add(kLoss, penalty);
+        stats[kLossCount] += double(b);
+        add(kSignSum, logits.sign());
+        stats[kSignCount] += double(b);
+    }
+}
+
+// Sums the chunks' gradients, statistics and w means over processes (one all-reduce) and moves w_avg
+// through the means in global chunk order, as one process running every chunk would.
+void Trainer::reduce_phase(torch::nn::Module& net, std::vector<Tensor>& sums, Tensor& stats, const std::vector<Tensor>& w_means) {
+    std::vector<Tensor> params = net.parameters(true);
+    for (size_t k = 0; k < params.size(); ++k) params[k].mutable_grad() = sums[k].defined() ? sums[k] : torch::zeros_like(params[k]);
+    const int W = env_.world_size;
+    std::vector<Tensor> means = w_means;
+    if (W > 1) {
+        std::vector<Tensor> grads;
+        for (auto& p : params) grads.push_back(p.grad().flatten());
+        Tensor flat = torch::cat(grads).to(torch::kFloat64);
+        // Slot round * W + rank holds this process's chunk of that round; the others are zero.
+        const int64_t slots = static_cast<int64_t>(w_means.size()) * W;
+        Tensor w_block = torch::zeros({slots, r_.w_dim}, torch::kFloat64);
+        for (size_t k = 0; k < w_means.size(); ++k) w_block[static_cast<int64_t>(k) * W + env_.rank].copy_(w_means[k].to(torch::kCPU, torch::kFloat64));
+        Tensor packed = torch::cat({flat, stats.to(flat.device()), w_block.flatten().to(flat.device())});
+        coll_.all_reduce_sum(packed);
+        int64_t off = 0;
+        for (auto& p : params) {
+            const int64_t n = p.numel();
+            p.mutable_grad().copy_(packed.narrow(0, off, n).view(p.sizes()).to(p.options()));
+            off += n;
+        }
+        stats.copy_(packed.narrow(0, off, kNumStats));
+        const Tensor all = packed.narrow(0, off + kNumStats, slots * r_.w_dim).view({slots, r_.w_dim}).to(torch::kCPU);
+        means.clear();
+        for (int64_t k = 0; k < slots; ++k) means.push_back(all[k].to(torch::kFloat32));
+    }
+    if (G_->mapping->w_avg.defined()) update_w_avg(G_->mapping->w_avg, means);
 }
 
 void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector<Tensor>& real_c) {
@@ -95,71 +225,15 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     set_requires_grad(*D_, !ph.g);
     zero_grads(net);
     const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
-    const double gain = ph.interval;
-    const int64_t b = r_.batch_gpu;
-    const auto fo = torch::TensorOptions().device(device_);
     Tensor stats = torch::zeros({kNumStats}, torch::kFloat64);
-    Tensor w_sum = torch::zeros({r_.w_dim}, torch::kFloat64);
-    auto add = [&](Stat s, const Tensor& v) { stats[s] += v.detach().to(torch::kCPU, torch::kFloat64).sum(); };
+    std::vector<Tensor> w_means;
     // Chunk gradients are summed here in chunk order, so that one process working through several
     // chunks adds exactly what the all-reduce adds across processes.
     std::vector<Tensor> params = net.parameters(true), sums(params.size());
     for (int round = 0; round < rounds; ++round) {
-        const int64_t chunk = static_cast<int64_t>(env_.rank) * rounds + round;
+        const int64_t chunk = static_cast<int64_t>(round) * env_.world_size + env_.rank;
         torch::manual_seed(mix(o_.seed, static_cast<uint64_t>(batch_idx_), static_cast<uint64_t>(ph.id), static_cast<uint64_t>(chunk)));
-        if (ph.id == 0) {  // Gmain
-            const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
-            const Tensor c = random_labels(b);
-            auto [img, ws] = run_g(z, c, true);
-            const Tensor logits = run_d(img, c);
-            const Tensor loss = torch::softplus(-logits);
-            (loss.sum() * (gain / r_.batch)).backward();
-            add(kLoss, loss);
-            stats[kLossCount] += double(b);
-            add(kFakeScore, logits);
-            w_sum += ws.detach().select(1, 0).to(torch::kCPU, torch::kFloat64).sum(0);
-            stats[kWCount] += double(b);
-        } else if (ph.id == 1) {  // Greg: path length
-            const int64_t pb = std::max<int64_t>(b / o_.pl_batch_shrink, 1);
-            const Tensor z = torch::randn({pb, G_->config.z_dim}, fo);
-            auto [img, ws] = run_g(z, random_labels(pb), true);
-            const Tensor noise = torch::randn_like(img) / std::sqrt(double(img.size(2) * img.size(3)));
-            const Tensor grads = torch::autograd::grad({(img * noise).sum()}, {ws}, {}, true, true)[0];
-            const Tensor lengths = grads.square().sum(2).mean(1).sqrt();
-            const Tensor penalty = (lengths - pl_mean_).square();
-            const Tensor loss = penalty * r_.pl_weight;
-            ((img.select(1, 0).select(1, 0).select(1, 0) * 0 + loss).sum() * (gain / (double(pb) * rounds * env_.world_size))).backward();
-            add(kLoss, penalty);
-            stats[kLossCount] += double(pb);
-            add(kPlSum, lengths);
-            stats[kPlCount] += double(pb);
-        } else if (ph.id == 2) {  // Dmain
-            const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
-            const Tensor c = random_labels(b);
-            Tensor fake = run_g(z, c, false).first;
-            const Tensor fake_logits = run_d(fake, c);
-            const Tensor real_logits = run_d(reals[round], real_c[round]);
-            const Tensor loss = torch::softplus(fake_logits) + torch::softplus(-real_logits);
-            (loss.sum() * (gain / r_.batch)).backward();
-            add(kLoss, loss);
-            stats[kLossCount] += double(b);
-            add(kRealScore, real_logits);
-            add(kFakeScore, fake_logits);
-            stats[kScoreCount] += double(b);
-            add(kSignSum, real_logits.sign());
-            stats[kSignCount] += double(b);
-        } else {  // Dreg: R1
-            const Tensor x = reals[round].detach().requires_grad_(true);
-            const Tensor logits = run_d(x, real_c[round]);
-            const Tensor grads = torch::autograd::grad({logits.sum()}, {x}, {}, true, true)[0];
-            const Tensor penalty = grads.square().sum({1, 2, 3});
-            const Tensor loss = penalty * (r_.gamma / 2);
-            ((logits.select(1, 0) * 0 + loss).sum() * (gain / r_.batch)).backward();
-            add(kLoss, penalty);
-            stats[kLossCount] += double(b);
-            add(kSignSum, logits.sign());
-            stats[kSignCount] += double(b);
-        }
+        run_chunk(ph, reals[round], real_c[round], stats, w_means);
         torch::NoGradGuard no_grad;
         for (size_t k = 0; k < params.size(); ++k) {
             Tensor g = params[k].grad();
@@ -168,25 +242,7 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
             params[k].mutable_grad() = Tensor();
         }
     }
-    // One all-reduce for gradients and statistics.
-    std::vector<Tensor> grads;
-    for (size_t k = 0; k < params.size(); ++k) {
-        params[k].mutable_grad() = sums[k].defined() ? sums[k] : torch::zeros_like(params[k]);
-        grads.push_back(params[k].grad().flatten());
-    }
-    if (env_.world_size > 1) {
-        Tensor flat = torch::cat(grads).to(torch::kFloat64);
-        Tensor packed = torch::cat({flat, stats.to(flat.device()), w_sum.to(flat.device())});
-        coll_.all_reduce_sum(packed);
-        int64_t off = 0;
-        for (auto& p : net.parameters(true)) {
-            const int64_t n = p.numel();
-            p.mutable_grad().copy_(packed.narrow(0, off, n).view(p.sizes()).to(p.options()));
-            off += n;
-        }
-        stats.copy_(packed.narrow(0, off, kNumStats));
-        w_sum.copy_(packed.narrow(0, off + kNumStats, r_.w_dim));
-    }
+    reduce_phase(net, sums, stats, w_means);
     const double loss_sum = stats[kLoss].item<double>();
     if (!std::isfinite(loss_sum))
         throw Error(fmt::format("training diverged at {:.3f} kimg: the {} loss is {}; stopped (the last good snapshot is {})", cur_nimg_ / 1000.0,
@@ -203,8 +259,10 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     opt.beta2 = std::pow(0.99, mb_ratio);
     opt.step();
     zero_grads(net);
+    accumulate_tick(ph, stats, loss_sum);
+}
 
-    torch::NoGradGuard no_grad;
+void Trainer::accumulate_tick(const Phase& ph, const Tensor& stats, double loss_sum) {
     const double count = stats[kLossCount].item<double>();
     const int slot = ph.id * 2;
     tick_sums_[slot] += loss_sum / std::max(count, 1.0);
@@ -216,14 +274,6 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     }
     ada_sign_sum_ += stats[kSignSum].item<double>();
     ada_sign_count_ += stats[kSignCount].item<double>();
-    if (stats[kPlCount].item<double>() > 0) {
-        const double mean = stats[kPlSum].item<double>() / stats[kPlCount].item<double>();
-        pl_mean_.add_((mean - pl_mean_) * o_.pl_decay);
-    }
-    if (stats[kWCount].item<double>() > 0 && G_->mapping->w_avg.defined()) {
-        const Tensor mean = (w_sum / stats[kWCount]).to(G_->mapping->w_avg.options());
-        G_->mapping->w_avg.copy_(mean + (G_->mapping->w_avg - mean) * 0.995);
-    }
 }
 
 void Trainer::update_ema() {
@@ -253,19 +303,19 @@ TrainEnd Trainer::run() {
     auto last = tick_start;
     while (true) {
         std::vector<Tensor> reals(rounds), real_c(rounds);
-        for (int round = 0; round < rounds; ++round) load_reals(static_cast<int64_t>(env_.rank) * rounds + round, reals[round], real_c[round]);
+        for (int round = 0; round < rounds; ++round) load_reals(static_cast<int64_t>(round) * env_.world_size + env_.rank, reals[round], real_c[round]);
         for (const Phase& ph : phases) {
             if (batch_idx_ % ph.interval != 0) continue;
             if (ph.id == 1 && r_.pl_weight == 0) continue;
             if (ph.id == 3 && r_.gamma == 0) continue;
             run_phase(ph, reals, real_c);
         }
+        update_ema();  // with the image count before this minibatch, as the reference's ramp-up
         cur_nimg_ += r_.batch;
         ++batch_idx_;
-        update_ema();
         if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0 && ada_sign_count_ > 0) {
             const double rt = ada_sign_sum_ / ada_sign_count_;
-            const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (o_.ada_kimg * 1000);
+            const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (r_.ada_kimg * 1000);
             p_ = std::clamp(p_ + adjust, 0.0, 1.0);
             tick_sums_[11] += rt;
             tick_sums_[12] += 1;
@@ -281,7 +331,8 @@ TrainEnd Trainer::run() {
             stop = flag.item<double>() > 0;
         }
         const bool done = cur_nimg_ >= total;
-        if (!done && !stop && cur_nimg_ < tick_start_nimg_ + static_cast<int64_t>(o_.tick_kimg * 1000)) continue;
+        // As the reference: tick 0 ends after the first minibatch, then one tick every tick_kimg.
+        if (!done && !stop && tick_ != 0 && cur_nimg_ < tick_start_nimg_ + static_cast<int64_t>(o_.tick_kimg * 1000)) continue;
 
         TickStats s;
         s.tick = tick_;
@@ -299,7 +350,7 @@ TrainEnd Trainer::run() {
         s.fake_score = tick_sums_[10] > 0 ? tick_sums_[9] / tick_sums_[10] : 0;
         s.augment_p = p_;
         s.r_t = avg(11);
-        const bool snap = done || stop || (o_.snap > 0 && (tick_ + 1) % o_.snap == 0);
+        const bool snap = done || stop || (o_.snap > 0 && tick_ % o_.snap == 0);  // ticks 0, snap, 2 snap, ... (the reference's)
         ++tick_;
         tick_start_nimg_ = cur_nimg_;
         if (snap) {

@@ -63,7 +63,33 @@ inline void zero_grads(torch::nn::Module& net) {
 }
 
 // Per-phase accumulators; summed over chunks and processes in one all-reduce with the gradients.
-enum Stat { kLoss, kLossCount, kSignSum, kSignCount, kRealScore, kFakeScore, kScoreCount, kPlSum, kPlCount, kWCount, kNumStats };
+enum Stat { kLoss, kLossCount, kSignSum, kSignCount, kRealScore, kFakeScore, kScoreCount, kNumStats };
+
+// The pieces of the reference loss (training/loss.py) that the phases share, testable on their own.
+
+/// What one generator pass of the loss gives: the images and the ws the synthesis saw.
+struct GeneratorRun {
+    Tensor img, ws;
+};
+
+/// The reference's run_G: ws from the mapping (psi 1), the layers from `cutoff` on replaced by those of
+/// mix_z (cutoff >= num_ws: no mixing), then the synthesis. The returned ws are the mixed ones, so that
+/// path-length gradients are taken with respect to what the synthesis saw. When `w_means` is given, the
+/// mean of the mapped w (before mixing) is appended: the reference moves w_avg towards it in every
+/// training-mode mapping call except the mixing one.
+GeneratorRun run_generator(Generator& G, const Tensor& z, const Tensor& c, int64_t cutoff, const Tensor& mix_z, const SynthesisOptions& so,
+                           std::vector<Tensor>* w_means = nullptr);
+
+/// Path lengths per sample: the norm of d(sum(img * noise))/d(ws), squared over w and averaged over
+/// layers, as the reference's pl_lengths. The graph is kept for the penalty's backward pass.
+Tensor path_lengths(const Tensor& img, const Tensor& ws, const Tensor& noise);
+
+/// The reference's pl_mean after a chunk: `pl_mean` lerped towards the chunk's mean length by `decay`,
+/// with the gradient through the lengths (the penalty is taken against this value).
+Tensor pl_mean_step(const Tensor& pl_mean, const Tensor& lengths, double decay);
+
+/// w_avg moved towards each mean in turn with weight 1 - beta (the reference's update per mapping call).
+void update_w_avg(Tensor& w_avg, const std::vector<Tensor>& means, double beta = 0.995);
 
 struct Phase {
     const char* name;
@@ -90,7 +116,11 @@ private:
     void restore(const std::string& path);
     void load_reals(int64_t chunk, Tensor& img, Tensor& c);
     Tensor random_labels(int64_t n);
-    std::pair<Tensor, Tensor> run_g(const Tensor& z, const Tensor& c, bool grad);
+    GeneratorRun run_g(const Tensor& z, const Tensor& c, bool grad, std::vector<Tensor>* w_means);
+    Tensor pl_penalty(const Tensor& lengths);
+    void run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_c, Tensor& stats, std::vector<Tensor>& w_means);
+    void reduce_phase(torch::nn::Module& net, std::vector<Tensor>& sums, Tensor& stats, const std::vector<Tensor>& w_means);
+    void accumulate_tick(const Phase& ph, const Tensor& stats, double loss_sum);
     Tensor run_d(const Tensor& img, const Tensor& c);
     void run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector<Tensor>& real_c);
     void update_ema();

@@ -70,6 +70,7 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     r.lr_d = o.lr_d.value_or(lrate);
     r.ema_kimg = o.ema_kimg.value_or(ema);
     r.ema_rampup = o.ema_rampup ? (*o.ema_rampup < 0 ? std::nullopt : o.ema_rampup) : ramp;
+    r.ada_kimg = o.ada_kimg.value_or(500);
     r.map_layers = o.map_layers.value_or(map);
     r.channel_base = o.channel_base.value_or(static_cast<int>(fmaps * 32768));
     r.channel_max = o.channel_max.value_or(512);
@@ -85,6 +86,7 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
         throw ArgumentError(fmt::format("TrainOptions.batch_gpu {} is not a multiple of the minibatch-stddev group {} (TrainOptions.mbstd_group)",
                                         r.batch_gpu, r.mbstd_group));
     if (r.gamma < 0 || r.lr_g <= 0 || r.lr_d <= 0 || r.ema_kimg < 0) throw ArgumentError("gamma, learning rates and EMA must be positive");
+    if (r.ada_kimg <= 0) throw ArgumentError(fmt::format("TrainOptions.ada_kimg {} must be positive", r.ada_kimg));
     return r;
 }
 
@@ -163,7 +165,7 @@ void Trainer::setup() {
         j["aug"] = option_name(o_.aug);
         j["augpipe"] = option_name(o_.augpipe);
         j["ada_target"] = o_.ada_target;
-        j["ada_kimg"] = o_.ada_kimg;
+        j["ada_kimg"] = r_.ada_kimg;
         j["mirror"] = o_.mirror;
         j["cond"] = o_.cond;
         j["seed"] = o_.seed;
@@ -265,10 +267,17 @@ void Trainer::restore(const std::string& path) {
     load_state(*D_, state_of(*m.D), path + " (D)");
     place_networks();
 
-    const TensorFile file = path.size() > 4 && path.compare(path.size() - 4, 4, ".pkl") == 0 ? TensorFile() : read_safetensors(path);
+    // Only latentkit's own snapshots carry a training state; every other model file starts a fine-tune.
+    const bool own = path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0;
+    const TensorFile file = own ? read_safetensors(path) : TensorFile();
     auto it = file.metadata.find("train.state");
     if (it == file.metadata.end()) {
-        log_info(path + ": networks loaded; starting a new (transfer-learning) run from them");
+        // The reference's train.py with --resume: ADA five times faster and no EMA ramp-up, so that p
+        // reacts to the new data at once and G_ema is not overwritten by G in the first minibatches.
+        if (!o_.ada_kimg) r_.ada_kimg = 100;
+        if (!o_.ema_rampup) r_.ema_rampup = std::nullopt;
+        log_info(fmt::format("{}: networks loaded; starting a new (transfer-learning) run from them (ADA speed {} kimg, EMA ramp-up {})", path,
+                             r_.ada_kimg, r_.ema_rampup ? fmt::format("{}", *r_.ema_rampup) : "none"));
         return;
     }
     json st;
@@ -283,6 +292,11 @@ void Trainer::restore(const std::string& path) {
         elapsed_ = st.at("elapsed").get<double>();
         ada_sign_sum_ = st.at("ada_sign_sum").get<double>();
         ada_sign_count_ = st.at("ada_sign_count").get<double>();
+        // A continued run keeps the ADA speed and EMA ramp-up it started with (a fine-tune's transfer
+        // defaults included) unless they are given again.
+        if (!o_.ada_kimg && st.contains("ada_kimg")) r_.ada_kimg = st.at("ada_kimg").get<double>();
+        if (!o_.ema_rampup && st.contains("ema_rampup"))
+            r_.ema_rampup = st.at("ema_rampup").is_null() ? std::nullopt : std::optional<double>(st.at("ema_rampup").get<double>());
         if (st.at("batch").get<int>() != r_.batch)
             log_warn(fmt::format("{}: the run used batch {}, now {}: the continuation will differ from an uninterrupted run", path,
                                  st.at("batch").get<int>(), r_.batch));
@@ -382,6 +396,8 @@ std::string Trainer::write_snapshot() {
     st["ada_sign_count"] = ada_sign_count_;
     st["batch"] = r_.batch;
     st["seed"] = o_.seed;
+    st["ada_kimg"] = r_.ada_kimg;
+    st["ema_rampup"] = r_.ema_rampup ? json(*r_.ema_rampup) : json(nullptr);
     file.metadata["train.state"] = st.dump();
     const std::string path = (fs::path(o_.outdir) / snapshot_name(cur_nimg_)).string();
     write_safetensors(path, file);

@@ -56,10 +56,12 @@ struct DatasetOptions {
     std::string dest;                   ///< .zip, or a folder
     int resolution = 0;                 ///< output width and height (power of two)
     DatasetTransform transform = DatasetTransform::center_crop;
-    ResizeFilter filter = ResizeFilter::automatic;
+    ResizeFilter filter = ResizeFilter::lanczos;   ///< the reference dataset tool's (Pillow LANCZOS)
     int channels = 3;                   ///< 1 (gray) or 3 (RGB)
     std::array<uint8_t, 3> background{0, 0, 0};  ///< for transparency and padding
     bool labels_from_folders = false;   ///< class = first sub-folder name (sorted), else dataset.json
+    bool keep_unlabeled = false;        ///< keep images that dataset.json gives no label and write no labels at all (the
+                                        ///< reference's rule); by default such images are skipped and listed
     size_t max_images = 0;              ///< 0: no limit
     int dedupe_bits = -1;               ///< drop images whose 64-bit dHash is within this many bits of a kept one (-1: off)
     double video_fps = 0;               ///< video: frames per second to take (0: use every_nth)
@@ -71,6 +73,7 @@ struct DatasetOptions {
 /// What the dataset tool kept and dropped, and why.
 struct DatasetSummary {
     size_t examined = 0, kept = 0, duplicates = 0, no_face = 0, not_square = 0, over_limit = 0;
+    size_t unlabeled = 0;  ///< kept without a label (keep_unlabeled): the dataset then has no labels
     std::vector<std::pair<std::string, std::string>> unreadable;  ///< (file, reason)
     std::vector<std::string> classes;                             ///< folder-label names, by index
     int label_dim = 0;

@@ -29,26 +29,27 @@ int jpeg_exif_orientation(const std::string& bytes);
 
 /// Resampling filter of resize_image.
 enum class ResizeFilter {
-    automatic,  ///< area averaging when shrinking, Lanczos when enlarging
-    lanczos,    ///< Lanczos (8x8)
-    area        ///< box / area averaging
+    automatic,  ///< area averaging when shrinking, lanczos when enlarging
+    lanczos,    ///< the reference's: Pillow's anti-aliased Lanczos-3 (LANCZOS), pixel for pixel; needs no OpenCV
+    area,       ///< box / area averaging (OpenCV INTER_AREA)
+    lanczos4    ///< OpenCV's Lanczos-4 (INTER_LANCZOS4), not anti-aliased when shrinking
 };
 }  // namespace latentkit::io
 namespace latentkit {
 template <>
 struct OptionNames<io::ResizeFilter> {
-    static constexpr const char* names[] = {"auto", "lanczos", "area"};
+    static constexpr const char* names[] = {"auto", "lanczos", "area", "lanczos4"};
 };
 }  // namespace latentkit
 namespace latentkit::io {
-/// Resizes an image (automatic: area averaging when shrinking and Lanczos when enlarging). Without
-/// OpenCV only the identity works; other sizes throw Error.
+/// Resizes an image (automatic: area averaging when shrinking and lanczos when enlarging). Without
+/// OpenCV only lanczos works; area and lanczos4 throw Error.
 Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter = ResizeFilter::automatic);
 
 /// The w x h rectangle with its top-left corner at (x, y), which must lie inside the image.
 Image8 crop_image(const Image8& image, int x, int y, int w, int h);
 
-/// The largest centred square, resized to size x size (the reference projector's preparation).
+/// The largest centred square, resized to size x size with lanczos (the reference projector's preparation).
 Image8 center_crop(const Image8& image, int size);
 
 }  // namespace latentkit::io

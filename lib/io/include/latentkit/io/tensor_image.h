@@ -12,6 +12,9 @@ namespace latentkit::io {
 /// ((img * 127.5 + 128) clamped to 0..255); 1-channel batches stay gray.
 std::vector<Image8> images_from_batch(const torch::Tensor& img);
 
+/// Images of a uint8 batch [N, H, W, C] (e.g. projection_uint8's).
+std::vector<Image8> images_from_uint8(const torch::Tensor& u8);
+
 /// An image as a float32 tensor [C, H, W] with values 0..255 (the layout generators produce).
 torch::Tensor tensor_from_image(const Image8& image);
 
