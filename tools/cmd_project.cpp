@@ -141,7 +141,7 @@ void tune_first(const Opts& o, Projector& projector, const ProjectorOptions& po,
     bar.finish();
     torch::NoGradGuard no_grad;
     const torch::Tensor img = r.tuned->synthesis->forward(r.projection.ws.to(device)).to(torch::kCPU);
-    r.tuned_image = io::images_from_batch(img)[0];
+    r.tuned_image = io::images_from_uint8(projection_uint8(img))[0];
     r.tuned_psnr = psnr(img, target)[0].item<double>();
 }
 
@@ -168,7 +168,8 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
         bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
         bar.update(s.step);
         if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps)) {
-            const auto frames = io::images_from_batch(s.images);
+            // As the reference's video: what each step's latent gives with the model's constant noise.
+            const auto frames = io::images_from_uint8(projection_uint8(projector.render(s.ws)));
             for (size_t k = 0; k < n; ++k) videos[k]->write(side_by_side(targets[start + k].image, frames[k]));
         }
         return true;

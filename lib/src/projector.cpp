@@ -324,7 +324,9 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
                     buf.mul_(buf.square().mean({1, 2, 3}, true).rsqrt());
                 }
             }
-            check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "projection");
+            torch::Tensor step_ws = w_opt.detach();
+            if (o.space == LatentSpace::w) step_ws = step_ws.expand({n, num_ws, cfg.w_dim});
+            check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach(), step_ws}, "projection");
         }
 
         ProjectionResult result;
@@ -336,13 +338,22 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
         // The reference optimises the noise of a copy of G and renders proj.png with the model's own.
         SynthesisOptions out;
         out.noise_mode = o.images_with_optimized_noise && !noise.empty() ? NoiseMode::custom : NoiseMode::constant;
-        if (out.noise_mode == NoiseMode::custom) out.noise = result.noise;
+        out.noise = result.noise;
         const torch::Tensor img = G_->synthesis->forward(ws, out);
         result.loss = distance(img).to(torch::kCPU);
         result.images = img.to(torch::kCPU);
         result.ws = ws.to(torch::kCPU).contiguous();
         for (auto& buf : result.noise) buf = buf.to(torch::kCPU);
         return result;
+    });
+}
+
+torch::Tensor Projector::render(const torch::Tensor& ws) const {
+    return detail::guard_torch("rendering a projection", [&]() -> torch::Tensor {
+        torch::NoGradGuard no_grad;
+        SynthesisOptions so;
+        so.noise_mode = NoiseMode::constant;
+        return G_->synthesis->forward(ws.to(device_of(*G_->synthesis), torch::kFloat32), so).to(torch::kCPU);
     });
 }
 

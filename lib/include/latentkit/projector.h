@@ -79,7 +79,8 @@ struct ProjectionStep {
     int step = 0;             ///< steps done (1-based)
     int steps = 0;            ///< steps in all
     torch::Tensor loss;       ///< image distance per target, [N] on the CPU
-    torch::Tensor images;     ///< this step's synthesis [N, C, R, R] in [-1, 1], detached
+    torch::Tensor images;     ///< this step's synthesis [N, C, R, R] in [-1, 1], detached (with the W noise and optimised noise)
+    torch::Tensor ws;         ///< the latents after this step [N, num_ws, w_dim], detached (what Projector::render shows)
 };
 
 /// Called after each step; returning false cancels (the call then throws CancelledError).
@@ -112,6 +113,10 @@ public:
     /// Projects targets [N, C, R, R] (float, 0..255, the generator's channels and resolution) together,
     /// each with its own latent, noise and optimiser state. Deterministic for a seed on the CPU.
     ProjectionResult project(const torch::Tensor& targets, const ProjectorOptions& options, const ProjectionCallback& callback = {});
+
+    /// The images latents [N, num_ws, w_dim] give with the model's constant noise, on the CPU: what the
+    /// reference projector writes as proj.png and as the frames of its progress video.
+    torch::Tensor render(const torch::Tensor& ws) const;
 
     /// Pivotal tuning: a copy of the generator fine-tuned so `result`'s latents reproduce `targets` closely.
     std::shared_ptr<Generator> tune(const ProjectionResult& result, const torch::Tensor& targets, const TuningOptions& options,
