@@ -171,3 +171,27 @@ TEST_CASE("golden: on CUDA (float32, TF32 off) the networks match the reference 
         CHECK(max_abs_diff(m.D->forward(golden_tensor(exp, "img_psi1.0_const").to(cuda), {}), golden_tensor(exp, "D_logits")) <= kCudaImgTol);
     }
 }
+
+TEST_CASE("golden: on CUDA an fp16 channels-last last block still returns contiguous float32 images, as the reference") {
+    if (!torch::cuda::is_available()) {
+        LKTEST_SKIP("no CUDA device: fp16 blocks run on CUDA only");
+    }
+    GeneratorConfig gc;
+    gc.z_dim = gc.w_dim = 32;
+    gc.img_resolution = 32;
+    gc.img_channels = 3;
+    gc.mapping.num_layers = 2;
+    gc.synthesis.channel_base = 512;
+    gc.synthesis.channel_max = 32;
+    gc.synthesis.num_fp16_res = 2;
+    gc.synthesis.conv_clamp = 256;
+    gc.synthesis.fp16_channels_last = true;
+    gc.validate();
+    Generator G(gc);
+    G.to(torch::Device(torch::kCUDA));
+    torch::NoGradGuard no_grad;
+    const torch::Tensor img = G.forward(torch::randn({2, 32}).cuda(), {}, 1.0);
+    CHECK(img.element_size() == 4);
+    CHECK(img.is_floating_point());
+    CHECK(img.is_contiguous());
+}

@@ -154,3 +154,41 @@ TEST_CASE("reference training: R1 through the geometric augmentations has a seco
     CHECK(gg.abs().sum().item<double>() > 0);
     CHECK(torch::isfinite(gg).all().item<bool>());
 }
+
+TEST_CASE("reference training: gradients add up over accumulation rounds, each chunk's mean loss times the gain") {
+    Model m = load_model(lktest::data_path("reference_training/train16.pkl"));
+    REQUIRE(m.G);
+    REQUIRE(m.D);
+    m.G->train();
+    m.D->train();
+    const int64_t no_mixing = m.G->synthesis->num_ws;
+    auto compare = [&](torch::nn::Module& net, const std::string& prefix) {
+        int checked = 0;
+        for (const auto& p : net.named_parameters(true)) {
+            const std::string name = prefix + p.key();
+            if (!expected().find(name)) continue;
+            INFO(name);
+            REQUIRE(p.value().grad().defined());
+            const torch::Tensor want = ref_tensor(name);
+            CHECK(rel_diff(p.value().grad().reshape(want.sizes()), want) <= 1e-4);
+            ++checked;
+        }
+        return checked;
+    };
+    training::set_requires_grad(*m.G, true);
+    training::set_requires_grad(*m.D, false);
+    for (int r = 0; r < 2; ++r) {
+        const auto g = training::run_generator(*m.G, ref_tensor(fmt::format("gscale.z{}", r)), {}, no_mixing, {}, const_noise());
+        training::chunk_objective(torch::softplus(-m.D->forward(g.img, {})), 1.0).backward();
+    }
+    CHECK(compare(*m.G, "gscale.G_grad.") >= 20);
+    training::set_requires_grad(*m.G, false);
+    training::set_requires_grad(*m.D, true);
+    for (int r = 0; r < 2; ++r) {
+        const torch::Tensor fake = training::run_generator(*m.G, ref_tensor(fmt::format("gscale.z{}", r)), {}, no_mixing, {}, const_noise()).img;
+        const torch::Tensor real = ref_tensor(fmt::format("gscale.real{}", r));
+        (training::chunk_objective(torch::softplus(m.D->forward(fake, {})), 1.0) +
+         training::chunk_objective(torch::softplus(-m.D->forward(real, {})), 1.0)).backward();
+    }
+    CHECK(compare(*m.D, "gscale.D_grad.") >= 10);
+}

@@ -448,3 +448,42 @@ TEST_CASE("train: fine-tuning from a model uses the reference's transfer default
     CHECK(options("given")["ada_kimg"] == 300);
     CHECK(options("given")["ema_rampup"] == 0.1);
 }
+
+TEST_CASE("train: presets resolve to the reference's batch, per-GPU batch and minibatch-stddev group on 1, 2, 4 and 8 processes") {
+    // The reference's train.py: batch_gpu = mb // ref_gpus for the fixed presets (ref_gpus 8, cifar 2),
+    // mb // gpus for auto, and --batch // gpus when a batch is given.
+    struct Row {
+        TrainPreset cfg;
+        int batch[4], batch_gpu[4], mbstd;
+    };
+    const Row rows[] = {
+        {TrainPreset::automatic, {16, 32, 64, 64}, {16, 16, 16, 8}, 4},  // 256x256: mb = max(min(gpus * 16, 64), gpus)
+        {TrainPreset::stylegan2, {32, 32, 32, 32}, {4, 4, 4, 4}, 4},
+        {TrainPreset::paper256, {64, 64, 64, 64}, {8, 8, 8, 8}, 8},
+        {TrainPreset::paper512, {64, 64, 64, 64}, {8, 8, 8, 8}, 8},
+        {TrainPreset::paper1024, {32, 32, 32, 32}, {4, 4, 4, 4}, 4},
+    };
+    const int gpus[] = {1, 2, 4, 8};
+    for (const Row& row : rows)
+        for (int k = 0; k < 4; ++k) {
+            TrainOptions o;
+            o.cfg = row.cfg;
+            INFO(option_name(row.cfg) << " on " << gpus[k] << " process(es)");
+            const ResolvedTraining r = resolve_training(o, 256, gpus[k]);
+            CHECK(r.batch == row.batch[k]);
+            CHECK(r.batch_gpu == row.batch_gpu[k]);
+            CHECK(r.mbstd_group == row.mbstd);
+        }
+    TrainOptions cifar;
+    cifar.cfg = TrainPreset::cifar;
+    CHECK(resolve_training(cifar, 32, 1).batch_gpu == 32);
+    CHECK(resolve_training(cifar, 32, 2).batch_gpu == 32);
+    CHECK_THROWS_AS(resolve_training(cifar, 32, 4), ArgumentError);  // 64 images cannot give 4 GPUs 32 each (the reference fails too)
+    TrainOptions given;
+    given.cfg = TrainPreset::paper1024;
+    given.batch = 24;
+    CHECK(resolve_training(given, 1024, 2).batch_gpu == 12);
+    given.batch_gpu = 4;
+    CHECK(resolve_training(given, 1024, 2).batch_gpu == 4);
+    CHECK_FALSE(TrainOptions().allow_tf32);  // TF32 off unless asked for, as the reference
+}

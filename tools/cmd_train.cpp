@@ -34,7 +34,7 @@ struct Opts {
     TrainOptions t;
     std::string data, metrics = "auto", video_ext = ".mp4";
     size_t max_images = 0;
-    bool progress_video = false, fp32 = false, no_tf32 = false;
+    bool progress_video = false, fp32 = false, tf32 = false, no_tf32 = false;
     int video_fps = 10;
     std::string ema_rampup;
 };
@@ -89,7 +89,8 @@ void run(Opts& o, const DistributedEnv& env) {
         }
     }
     t.fp16 = !o.fp32;
-    t.allow_tf32 = !o.no_tf32;
+    if (o.tf32 && o.no_tf32) throw ArgumentError("--tf32 and --no-tf32 contradict each other");
+    t.allow_tf32 = o.tf32;
     t.device = process_device(parse_device(t.device).str(), env);
     const torch::Device device(t.device);
     if (o.metrics == "auto") {
@@ -196,7 +197,8 @@ void register_train(CLI::App& app) {
     add_device_option(cmd, t.device, "cpu, cuda, cuda:N or auto (with several processes: cuda:LOCAL_RANK)");
     add_enum_option(cmd, "--dist-backend", t.dist_backend, "Several processes (auto: NCCL on CUDA when built with it, else Gloo)");
     cmd->add_flag("--fp32", o->fp32, "No fp16 in the top resolutions (CUDA)");
-    cmd->add_flag("--no-tf32", o->no_tf32, "Disallow TF32 (CUDA)");
+    cmd->add_flag("--tf32", o->tf32, "Allow TF32 matmuls and convolutions on CUDA (faster, less exact; off by default, as the reference's --allow-tf32)");
+    cmd->add_flag("--no-tf32", o->no_tf32, "Disallow TF32 (the default; kept for older scripts)");
     cmd->add_option("--grid", [o](const CLI::results_t& r) {
         const std::string& s = r[0];
         const auto x = s.find('x');

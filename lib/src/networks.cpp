@@ -139,7 +139,8 @@ public:
         }
         if (img.defined()) img = ops::upsample2d(img, resample_filter);
         if (torgb_) {
-            torch::Tensor y = torgb_->forward(x, next_w(), fused).to(torch::kFloat32);
+            // float32 in the contiguous layout, as the reference returns it (an fp16 block computes channels-last).
+            torch::Tensor y = torgb_->forward(x, next_w(), fused).to(torch::kFloat32).contiguous();
             img = img.defined() ? img + y : y;
         }
         return {x, img};

@@ -101,7 +101,7 @@ struct TrainOptions {
     std::string device = "cpu";          ///< cpu, cuda, cuda:N
     DistBackend dist_backend = DistBackend::automatic;  ///< several processes
     bool fp16 = true;                    ///< fp16 in the top 4 resolutions on CUDA (with conv_clamp 256, channels-last)
-    bool allow_tf32 = true;              ///< TF32 matmuls/convolutions on CUDA
+    bool allow_tf32 = false;             ///< TF32 matmuls/convolutions on CUDA (off, as the reference's train.py)
     int grid_w = 0, grid_h = 0;          ///< fakes grid size (0: from the resolution)
     std::string inception;               ///< TorchScript Inception (reference inception-2015-12-05.pt)
     std::vector<Metric> metrics;         ///< computed at snapshots (needs `inception`)

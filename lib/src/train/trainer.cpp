@@ -110,41 +110,51 @@ Tensor Trainer::run_d(const Tensor& img, const Tensor& c) {
     return D_->forward(x, c);
 }
 
-// The path-length penalty of this process's chunk in `round`. As in the reference on one GPU, pl_mean
-// moves towards each chunk's mean length in chunk order, and each chunk's penalty is taken against the
-// value after its own step. With several processes the chunks of one round run side by side: their mean
-// lengths are shared first, so every process follows the same chain as one process would.
+Tensor chunk_objective(const Tensor& per_sample_loss, double gain) { return per_sample_loss.mean() * gain; }
+
+// The path-length penalty of this process's chunk. As in the reference on one GPU, pl_mean moves
+// towards each chunk's mean length in chunk order, and each chunk's penalty is taken against the value
+// after its own step. With several processes the chunks of one round run side by side: their mean
+// lengths are shared first (a small all-reduce), so every process follows the chain one process would.
 Tensor Trainer::pl_penalty(const Tensor& lengths) {
     const int W = env_.world_size;
-    Tensor means = torch::zeros({W}, torch::kFloat64);
-    means[env_.rank] = lengths.detach().mean().to(torch::kCPU, torch::kFloat64);
-    if (W > 1) coll_.all_reduce_sum(means);
+    if (W == 1) {
+        const Tensor pl_mean = pl_mean_step(pl_mean_, lengths, o_.pl_decay);
+        pl_mean_ = pl_mean.detach().clone();
+        return (lengths - pl_mean).square();
+    }
+    Tensor means = torch::zeros({W}, torch::TensorOptions().dtype(torch::kFloat32).device(lengths.device()));
+    means[env_.rank] = lengths.detach().mean();
+    coll_.all_reduce_sum(means);
     Tensor before = pl_mean_;
     {
         torch::NoGradGuard no_grad;
-        for (int r = 0; r < env_.rank; ++r) before = before.lerp(means[r].to(pl_mean_.options()), o_.pl_decay);
+        for (int r = 0; r < env_.rank; ++r) before = before.lerp(means[r], o_.pl_decay);
     }
     const Tensor pl_mean = pl_mean_step(before, lengths, o_.pl_decay);
     {
         torch::NoGradGuard no_grad;
         Tensor after = pl_mean.detach();
-        for (int r = env_.rank + 1; r < W; ++r) after = after.lerp(means[r].to(pl_mean_.options()), o_.pl_decay);
+        for (int r = env_.rank + 1; r < W; ++r) after = after.lerp(means[r], o_.pl_decay);
         pl_mean_ = after.clone();
     }
     return (lengths - pl_mean).square();
 }
 
+// One chunk of a phase: forward, and backward of the reference's objective (the chunk's mean loss times
+// the phase's interval), adding to the phase's statistics on the device (no host read).
 void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_c, Tensor& stats, std::vector<Tensor>& w_means) {
     const int64_t b = r_.batch_gpu;
+    const double gain = ph.interval;
     const auto fo = torch::TensorOptions().device(device_);
-    auto add = [&](Stat s, const Tensor& v) { stats[s] += v.detach().to(torch::kCPU, torch::kFloat64).sum(); };
+    auto add = [&](Stat s, const Tensor& v) { stats[s] += v.detach().sum().to(torch::kFloat32); };
     if (ph.id == 0) {  // Gmain
         const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
         const Tensor c = random_labels(b);
         const GeneratorRun g = run_g(z, c, true, &w_means);
         const Tensor logits = run_d(g.img, c);
         const Tensor loss = torch::softplus(-logits);
-        (loss.sum() * (ph.interval / double(r_.batch))).backward();
+        chunk_objective(loss, gain).backward();
         add(kLoss, loss);
         stats[kLossCount] += double(b);
         add(kFakeScore, logits);
@@ -154,9 +164,7 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         const GeneratorRun g = run_g(z, random_labels(pb), true, &w_means);
         const Tensor noise = torch::randn_like(g.img) / std::sqrt(double(g.img.size(2) * g.img.size(3)));
         const Tensor penalty = pl_penalty(path_lengths(g.img, g.ws, noise));
-        const Tensor loss = penalty * r_.pl_weight;
-        const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
-        ((g.img.select(1, 0).select(1, 0).select(1, 0) * 0 + loss).sum() * (ph.interval / (double(pb) * rounds * env_.world_size))).backward();
+        chunk_objective(g.img.select(1, 0).select(1, 0).select(1, 0) * 0 + penalty * r_.pl_weight, gain).backward();
         add(kLoss, penalty);
         stats[kLossCount] += double(pb);
     } else if (ph.id == 2) {  // Dmain
@@ -165,9 +173,8 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         const Tensor fake = run_g(z, c, false, &w_means).img;
         const Tensor fake_logits = run_d(fake, c);
         const Tensor real_logits = run_d(real, real_c);
-        const Tensor loss = torch::softplus(fake_logits) + torch::softplus(-real_logits);
-        (loss.sum() * (ph.interval / double(r_.batch))).backward();
-        add(kLoss, loss);
+        (chunk_objective(torch::softplus(fake_logits), gain) + chunk_objective(torch::softplus(-real_logits), gain)).backward();
+        add(kLoss, torch::softplus(fake_logits) + torch::softplus(-real_logits));
         stats[kLossCount] += double(b);
         add(kRealScore, real_logits);
         add(kFakeScore, fake_logits);
@@ -179,8 +186,7 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         const Tensor logits = run_d(x, real_c);
         const Tensor grads = torch::autograd::grad({logits.sum()}, {x}, {}, true, true)[0];
         const Tensor penalty = grads.square().sum({1, 2, 3});
-        const Tensor loss = penalty * (r_.gamma / 2);
-        ((logits.select(1, 0) * 0 + loss).sum() * (ph.interval / double(r_.batch))).backward();
+        chunk_objective(logits.select(1, 0) * 0 + penalty * (r_.gamma / 2), gain).backward();
         add(kLoss, penalty);
         stats[kLossCount] += double(b);
         add(kSignSum, logits.sign());
@@ -188,33 +194,36 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
     }
 }
 
-// Sums the chunks' gradients, statistics and w means over processes (one all-reduce) and moves w_avg
-// through the means in global chunk order, as one process running every chunk would.
+// Sums the chunks' gradients, statistics and w means over processes (one float32 all-reduce) and moves
+// w_avg through the means in global chunk order, as one process running every chunk would. Gradients
+// are summed, not averaged: N processes compute what one process computes with the same global batch,
+// which is the reference on one GPU (its DDP averages over GPUs instead).
 void Trainer::reduce_phase(torch::nn::Module& net, std::vector<Tensor>& sums, Tensor& stats, const std::vector<Tensor>& w_means) {
     std::vector<Tensor> params = net.parameters(true);
     for (size_t k = 0; k < params.size(); ++k) params[k].mutable_grad() = sums[k].defined() ? sums[k] : torch::zeros_like(params[k]);
     const int W = env_.world_size;
     std::vector<Tensor> means = w_means;
     if (W > 1) {
-        std::vector<Tensor> grads;
-        for (auto& p : params) grads.push_back(p.grad().flatten());
-        Tensor flat = torch::cat(grads).to(torch::kFloat64);
+        std::vector<Tensor> parts;
+        for (auto& p : params) parts.push_back(p.grad().flatten().to(torch::kFloat32));
+        parts.push_back(stats);
         // Slot round * W + rank holds this process's chunk of that round; the others are zero.
         const int64_t slots = static_cast<int64_t>(w_means.size()) * W;
-        Tensor w_block = torch::zeros({slots, r_.w_dim}, torch::kFloat64);
-        for (size_t k = 0; k < w_means.size(); ++k) w_block[static_cast<int64_t>(k) * W + env_.rank].copy_(w_means[k].to(torch::kCPU, torch::kFloat64));
-        Tensor packed = torch::cat({flat, stats.to(flat.device()), w_block.flatten().to(flat.device())});
+        Tensor w_block = torch::zeros({slots, r_.w_dim}, stats.options());
+        for (size_t k = 0; k < w_means.size(); ++k) w_block[static_cast<int64_t>(k) * W + env_.rank].copy_(w_means[k]);
+        parts.push_back(w_block.flatten());
+        Tensor packed = torch::cat(parts);
         coll_.all_reduce_sum(packed);
         int64_t off = 0;
         for (auto& p : params) {
             const int64_t n = p.numel();
-            p.mutable_grad().copy_(packed.narrow(0, off, n).view(p.sizes()).to(p.options()));
+            p.mutable_grad().copy_(packed.narrow(0, off, n).view(p.sizes()));
             off += n;
         }
         stats.copy_(packed.narrow(0, off, kNumStats));
-        const Tensor all = packed.narrow(0, off + kNumStats, slots * r_.w_dim).view({slots, r_.w_dim}).to(torch::kCPU);
+        const Tensor all = packed.narrow(0, off + kNumStats, slots * r_.w_dim).view({slots, r_.w_dim});
         means.clear();
-        for (int64_t k = 0; k < slots; ++k) means.push_back(all[k].to(torch::kFloat32));
+        for (int64_t k = 0; k < slots; ++k) means.push_back(all[k]);
     }
     if (G_->mapping->w_avg.defined()) update_w_avg(G_->mapping->w_avg, means);
 }
@@ -225,7 +234,7 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     set_requires_grad(*D_, !ph.g);
     zero_grads(net);
     const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
-    Tensor stats = torch::zeros({kNumStats}, torch::kFloat64);
+    Tensor stats = torch::zeros({kNumStats}, torch::TensorOptions().device(device_));
     std::vector<Tensor> w_means;
     // Chunk gradients are summed here in chunk order, so that one process working through several
     // chunks adds exactly what the all-reduce adds across processes.
@@ -243,10 +252,6 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
         }
     }
     reduce_phase(net, sums, stats, w_means);
-    const double loss_sum = stats[kLoss].item<double>();
-    if (!std::isfinite(loss_sum))
-        throw Error(fmt::format("training diverged at {:.3f} kimg: the {} loss is {}; stopped (the last good snapshot is {})", cur_nimg_ / 1000.0,
-                                ph.name, loss_sum, last_snapshot_.empty() ? "none yet" : last_snapshot_));
     {
         torch::NoGradGuard no_grad;
         for (auto& p : net.parameters(true)) p.mutable_grad() = torch::nan_to_num(p.grad(), 0.0, 1e5, -1e5);
@@ -259,21 +264,59 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     opt.beta2 = std::pow(0.99, mb_ratio);
     opt.step();
     zero_grads(net);
-    accumulate_tick(ph, stats, loss_sum);
+    accumulate_tick(ph, stats);
 }
 
-void Trainer::accumulate_tick(const Phase& ph, const Tensor& stats, double loss_sum) {
-    const double count = stats[kLossCount].item<double>();
-    const int slot = ph.id * 2;
-    tick_sums_[slot] += loss_sum / std::max(count, 1.0);
-    tick_sums_[slot + 1] += 1;
-    if (stats[kScoreCount].item<double>() > 0) {
-        tick_sums_[8] += stats[kRealScore].item<double>() / stats[kScoreCount].item<double>();
-        tick_sums_[9] += stats[kFakeScore].item<double>() / stats[kScoreCount].item<double>();
-        tick_sums_[10] += 1;
+// Adds a phase's statistics to the tick's accumulators, on the device: they are read once per tick
+// (and the ADA signs once per ada_interval minibatches, as the reference reads them).
+void Trainer::accumulate_tick(const Phase& ph, const Tensor& stats) {
+    torch::NoGradGuard no_grad;
+    const Tensor st = stats.to(torch::kFloat64);
+    acc_[kAccLoss + ph.id] += st[kLoss] / st[kLossCount].clamp_min(1);
+    acc_[kAccLossN + ph.id] += 1;
+    if (ph.id == 2) {  // Dmain: the scores
+        acc_[kAccReal] += st[kRealScore] / st[kScoreCount];
+        acc_[kAccFake] += st[kFakeScore] / st[kScoreCount];
+        acc_[kAccScoreN] += 1;
     }
-    ada_sign_sum_ += stats[kSignSum].item<double>();
-    ada_sign_count_ += stats[kSignCount].item<double>();
+    acc_[kAccSign] += st[kSignSum];
+    acc_[kAccSignN] += st[kSignCount];
+}
+
+// ADA's heuristic every ada_interval minibatches: the one host read of the signs in between ticks.
+void Trainer::adjust_augment() {
+    const Tensor signs = acc_.narrow(0, kAccSign, 2).to(torch::kCPU);
+    const double sum = signs[0].item<double>(), count = signs[1].item<double>();
+    if (count <= 0) return;
+    const double rt = sum / count;
+    const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (r_.ada_kimg * 1000);
+    p_ = std::clamp(p_ + adjust, 0.0, 1.0);
+    rt_sum_ += rt;
+    rt_count_ += 1;
+    acc_.narrow(0, kAccSign, 2).zero_();
+}
+
+// The tick's statistics from the accumulators (one host read), which are then reset. A non-finite
+// loss ends the run here, before anything of it is written.
+TickStats Trainer::read_tick() {
+    const Tensor a = acc_.to(torch::kCPU);
+    auto at = [&](int k) { return a[k].item<double>(); };
+    static const char* names[] = {"G", "path length", "D", "R1"};
+    TickStats s;
+    double* losses[] = {&s.loss_g, &s.loss_pl, &s.loss_d, &s.loss_r1};
+    for (int k = 0; k < 4; ++k) {
+        *losses[k] = at(kAccLossN + k) > 0 ? at(kAccLoss + k) / at(kAccLossN + k) : 0.0;
+        if (!std::isfinite(*losses[k]))
+            throw Error(fmt::format("training diverged at {:.3f} kimg: the {} loss is {}; stopped (the last good snapshot is {})", cur_nimg_ / 1000.0,
+                                    names[k], *losses[k], last_snapshot_.empty() ? "none yet" : last_snapshot_));
+    }
+    s.real_score = at(kAccScoreN) > 0 ? at(kAccReal) / at(kAccScoreN) : 0;
+    s.fake_score = at(kAccScoreN) > 0 ? at(kAccFake) / at(kAccScoreN) : 0;
+    s.augment_p = p_;
+    s.r_t = rt_count_ > 0 ? rt_sum_ / rt_count_ : 0;
+    acc_.narrow(0, 0, kAccSign).zero_();
+    rt_sum_ = rt_count_ = 0;
+    return s;
 }
 
 void Trainer::update_ema() {
@@ -313,14 +356,7 @@ TrainEnd Trainer::run() {
         update_ema();  // with the image count before this minibatch, as the reference's ramp-up
         cur_nimg_ += r_.batch;
         ++batch_idx_;
-        if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0 && ada_sign_count_ > 0) {
-            const double rt = ada_sign_sum_ / ada_sign_count_;
-            const double adjust = (rt > o_.ada_target ? 1.0 : rt < o_.ada_target ? -1.0 : 0.0) * (r_.batch * o_.ada_interval) / (r_.ada_kimg * 1000);
-            p_ = std::clamp(p_ + adjust, 0.0, 1.0);
-            tick_sums_[11] += rt;
-            tick_sums_[12] += 1;
-            ada_sign_sum_ = ada_sign_count_ = 0;
-        }
+        if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0) adjust_augment();
         const auto now = std::chrono::steady_clock::now();
         elapsed_ += std::chrono::duration<double>(now - last).count();
         last = now;
@@ -334,22 +370,13 @@ TrainEnd Trainer::run() {
         // As the reference: tick 0 ends after the first minibatch, then one tick every tick_kimg.
         if (!done && !stop && tick_ != 0 && cur_nimg_ < tick_start_nimg_ + static_cast<int64_t>(o_.tick_kimg * 1000)) continue;
 
-        TickStats s;
+        TickStats s = read_tick();
         s.tick = tick_;
         s.kimg = cur_nimg_ / 1000.0;
         s.total_kimg = o_.kimg;
         s.sec_per_tick = std::chrono::duration<double>(now - tick_start).count();
         s.sec_per_kimg = s.sec_per_tick / std::max((cur_nimg_ - tick_start_nimg_) / 1000.0, 1e-9);
         s.elapsed = elapsed_;
-        auto avg = [&](int slot) { return tick_sums_[slot + 1] > 0 ? tick_sums_[slot] / tick_sums_[slot + 1] : 0.0; };
-        s.loss_g = avg(0);
-        s.loss_pl = avg(2);
-        s.loss_d = avg(4);
-        s.loss_r1 = avg(6);
-        s.real_score = tick_sums_[10] > 0 ? tick_sums_[8] / tick_sums_[10] : 0;
-        s.fake_score = tick_sums_[10] > 0 ? tick_sums_[9] / tick_sums_[10] : 0;
-        s.augment_p = p_;
-        s.r_t = avg(11);
         const bool snap = done || stop || (o_.snap > 0 && tick_ % o_.snap == 0);  // ticks 0, snap, 2 snap, ... (the reference's)
         ++tick_;
         tick_start_nimg_ = cur_nimg_;
@@ -371,7 +398,6 @@ TrainEnd Trainer::run() {
             log_tick(s);
             if (cb_.tick) cb_.tick(s);
         }
-        std::fill(tick_sums_.begin(), tick_sums_.end(), 0.0);
         tick_start = std::chrono::steady_clock::now();
         last = tick_start;
         if (done) return TrainEnd::finished;

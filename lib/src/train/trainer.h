@@ -65,6 +65,10 @@ inline void zero_grads(torch::nn::Module& net) {
 // Per-phase accumulators; summed over chunks and processes in one all-reduce with the gradients.
 enum Stat { kLoss, kLossCount, kSignSum, kSignCount, kRealScore, kFakeScore, kScoreCount, kNumStats };
 
+// The tick's accumulators on the device (float64): per-phase mean losses and their counts, D's mean
+// scores, and ADA's sign sum and count (read every ada_interval minibatches).
+enum Accumulator { kAccLoss = 0, kAccLossN = 4, kAccReal = 8, kAccFake, kAccScoreN, kAccSign, kAccSignN, kNumAcc };
+
 // The pieces of the reference loss (training/loss.py) that the phases share, testable on their own.
 
 /// What one generator pass of the loss gives: the images and the ws the synthesis saw.
@@ -87,6 +91,10 @@ Tensor path_lengths(const Tensor& img, const Tensor& ws, const Tensor& noise);
 /// The reference's pl_mean after a chunk: `pl_mean` lerped towards the chunk's mean length by `decay`,
 /// with the gradient through the lengths (the penalty is taken against this value).
 Tensor pl_mean_step(const Tensor& pl_mean, const Tensor& lengths, double decay);
+
+/// What a chunk backpropagates, as the reference: the chunk's mean loss times the phase's gain (its
+/// interval). Chunks of several accumulation rounds add up.
+Tensor chunk_objective(const Tensor& per_sample_loss, double gain);
 
 /// w_avg moved towards each mean in turn with weight 1 - beta (the reference's update per mapping call).
 void update_w_avg(Tensor& w_avg, const std::vector<Tensor>& means, double beta = 0.995);
@@ -120,7 +128,9 @@ private:
     Tensor pl_penalty(const Tensor& lengths);
     void run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_c, Tensor& stats, std::vector<Tensor>& w_means);
     void reduce_phase(torch::nn::Module& net, std::vector<Tensor>& sums, Tensor& stats, const std::vector<Tensor>& w_means);
-    void accumulate_tick(const Phase& ph, const Tensor& stats, double loss_sum);
+    void accumulate_tick(const Phase& ph, const Tensor& stats);
+    void adjust_augment();
+    TickStats read_tick();
     Tensor run_d(const Tensor& img, const Tensor& c);
     void run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector<Tensor>& real_c);
     void update_ema();
@@ -144,13 +154,12 @@ private:
     Adam opt_g_, opt_d_;
     double p_ = 0;
     Tensor pl_mean_;
-    double ada_sign_sum_ = 0, ada_sign_count_ = 0;
+    Tensor acc_;                            // Accumulator slots, on the device
+    double rt_sum_ = 0, rt_count_ = 0;      // ADA's E[sign(D(real))] over the tick's adjustments
     int64_t cur_nimg_ = 0, batch_idx_ = 0, tick_start_nimg_ = 0;
     int tick_ = 0;
     double elapsed_ = 0;
     std::string last_snapshot_;
-    // Per tick: G, PL, D, R1 losses (sum, count each), real and fake scores and their count, r_t (sum, count).
-    std::vector<double> tick_sums_ = std::vector<double>(13, 0.0);
     int64_t perm_epoch_ = -1;
     std::vector<int64_t> perm_;
 };

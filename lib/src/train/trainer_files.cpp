@@ -40,6 +40,7 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     double fmaps = 1, ema = 10;
     std::optional<double> ramp;
     int mb = 32, mbstd = 4, map = 8;
+    int ref_gpus = 8;  // the fixed presets' per-GPU batch is mb / ref_gpus (the reference's GPU count for them)
     double lrate = 0.002, gamma = 10;
     switch (o.cfg) {
     case TrainPreset::automatic:
@@ -51,20 +52,23 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
         ema = mb * 10.0 / 32;
         ramp = 0.05;
         map = 2;
+        ref_gpus = gpus;
         break;
     case TrainPreset::stylegan2: break;
     case TrainPreset::paper256: mb = 64, mbstd = 8, fmaps = 0.5, lrate = 0.0025, gamma = 1, ema = 20; break;
     case TrainPreset::paper512: mb = 64, mbstd = 8, fmaps = 1, lrate = 0.0025, gamma = 0.5, ema = 20; break;
     case TrainPreset::paper1024: mb = 32, mbstd = 4, fmaps = 1, lrate = 0.002, gamma = 2, ema = 10; break;
     case TrainPreset::cifar:
-        mb = 64, mbstd = 32, fmaps = 1, lrate = 0.0025, gamma = 0.01, ema = 500, ramp = 0.05, map = 2;
+        mb = 64, mbstd = 32, fmaps = 1, lrate = 0.0025, gamma = 0.01, ema = 500, ramp = 0.05, map = 2, ref_gpus = 2;
         r.d_architecture = "orig";
         break;
     }
     const bool cifar = o.cfg == TrainPreset::cifar;
     r.batch = o.batch.value_or(mb);
     r.mbstd_group = o.mbstd_group.value_or(mbstd);
-    r.batch_gpu = o.batch_gpu.value_or(r.batch / gpus);
+    // As the reference's train.py: a given --batch is split evenly over the processes; a preset's batch
+    // keeps the per-GPU share it was designed with (4 for stylegan2 and paper1024 on any number of GPUs).
+    r.batch_gpu = o.batch_gpu.value_or(o.batch ? r.batch / gpus : mb / ref_gpus);
     r.gamma = o.gamma.value_or(gamma);
     r.lr_g = o.lr_g.value_or(lrate);
     r.lr_d = o.lr_d.value_or(lrate);
@@ -217,6 +221,7 @@ void Trainer::build_networks() {
         for (auto& b : G_ema_->named_buffers(true)) b.value().copy_(bsrc[b.key()]);
     }
     pl_mean_ = torch::zeros({}, torch::TensorOptions().device(device_));
+    acc_ = torch::zeros({kNumAcc}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
     place_networks();
 }
 
@@ -290,8 +295,8 @@ void Trainer::restore(const std::string& path) {
         opt_g_.steps = st.at("opt_G_steps").get<int64_t>();
         opt_d_.steps = st.at("opt_D_steps").get<int64_t>();
         elapsed_ = st.at("elapsed").get<double>();
-        ada_sign_sum_ = st.at("ada_sign_sum").get<double>();
-        ada_sign_count_ = st.at("ada_sign_count").get<double>();
+        acc_[kAccSign] = st.at("ada_sign_sum").get<double>();
+        acc_[kAccSignN] = st.at("ada_sign_count").get<double>();
         // A continued run keeps the ADA speed and EMA ramp-up it started with (a fine-tune's transfer
         // defaults included) unless they are given again.
         if (!o_.ada_kimg && st.contains("ada_kimg")) r_.ada_kimg = st.at("ada_kimg").get<double>();
@@ -392,8 +397,9 @@ std::string Trainer::write_snapshot() {
     st["opt_G_steps"] = opt_g_.steps;
     st["opt_D_steps"] = opt_d_.steps;
     st["elapsed"] = elapsed_;
-    st["ada_sign_sum"] = ada_sign_sum_;
-    st["ada_sign_count"] = ada_sign_count_;
+    const Tensor signs = acc_.narrow(0, kAccSign, 2).to(torch::kCPU);
+    st["ada_sign_sum"] = signs[0].item<double>();
+    st["ada_sign_count"] = signs[1].item<double>();
     st["batch"] = r_.batch;
     st["seed"] = o_.seed;
     st["ada_kimg"] = r_.ada_kimg;

@@ -126,6 +126,31 @@ def w_avg_case(loss_mod, G, D, out, info):
     info["wavg"] = {"w_avg_beta": G.mapping.w_avg_beta, "pl_batch_shrink": 2, "phases": ["Gmain", "Greg", "Dmain"]}
 
 
+def grad_scale_case(loss_mod, G, D, out, info):
+    """Gmain, then Dmain, over two accumulation rounds of 2 images with gain 1, as training_loop.py
+    drives them (only the phase's module requires gradients)."""
+    G, D = copy.deepcopy(G).train(), copy.deepcopy(D).train()
+    syn = ConstNoiseSynthesis(G.synthesis)
+    loss = loss_mod.StyleGAN2Loss(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=syn, D=D,
+                                  style_mixing_prob=0, r1_gamma=0, pl_weight=0)
+    c = torch.zeros([2, 0])
+    zs = [rs_z([50, 51]), rs_z([52, 53])]
+    with torch.no_grad():
+        reals = [G.synthesis(G.mapping(rs_z([60 + k, 70 + k]), c, skip_w_avg_update=True), noise_mode="const") for k in range(2)]
+    for k in range(2):
+        out[f"gscale.z{k}"] = zs[k]
+        out[f"gscale.real{k}"] = reals[k]
+    for phase, name, module in [("Gmain", "G", G), ("Dmain", "D", D)]:
+        G.requires_grad_(module is G)
+        D.requires_grad_(module is D)
+        for r in range(2):
+            loss.accumulate_gradients(phase, real_img=reals[r], real_c=c, gen_z=zs[r], gen_c=c, sync=(r == 1), gain=1)
+        for pname, p in module.named_parameters():
+            if p.grad is not None:
+                out[f"gscale.{name}_grad.{pname}"] = p.grad
+    info["gscale"] = {"rounds": 2, "batch_gpu": 2, "gain": 1, "noise_mode": "const", "style_mixing_prob": 0}
+
+
 def augment_cases(augment, images, out, info):
     """The ADA pipeline for fixed parameters (debug_percentile) and for a seed."""
     geom = dict(xflip=1, rotate90=1, xint=1, scale=1, rotate=1, aniso=1, xfrac=1)
@@ -231,6 +256,7 @@ def main():
                                  "channel_base 512, channel_max 32, conv_clamp 256, mbstd group 2"}
     path_length_case(loss_mod, G, D, out, info)
     w_avg_case(loss_mod, G, D, out, info)
+    grad_scale_case(loss_mod, G, D, out, info)
     with torch.no_grad():
         images = G_ema.synthesis(G_ema.mapping(rs_z([0, 1, 2, 3]), None), noise_mode="const").clamp(-1, 1)
     augment_cases(augment, images, out, info)
