@@ -269,6 +269,35 @@ TEST_CASE("train: two Gloo processes give the parameters of one process with the
     check_same_tensors(d / "one/snapshot-000000064.safetensors", d / "two/snapshot-000000064.safetensors");
 }
 
+TEST_CASE("train: with two Gloo processes every process computes its share of the metrics, and the values equal one process's") {
+    if (!distributed_available()) {
+        LKTEST_SKIP("this LibTorch has no c10d");
+    }
+    TempDir d;
+    torch::jit::Module det("FakeInception");
+    det.define(R"(
+def forward(self, img, return_features: bool = False):
+    x = torch.avg_pool2d(img.float() / 255.0, [4, 4])
+    return x.flatten(1)
+)");
+    det.save(d / "inception.pt");
+    const std::vector<std::string> metrics{"--batch-gpu", "4", "--metrics", "fid50k_full,kid50k_full", "--inception", d / "inception.pt",
+                                           "--metric-samples", "22"};
+    REQUIRE(run(tiny(shared().data, d / "one", 0.064) + metrics).code == 0);
+    std::string cmd;
+    for (const auto& a : tiny(shared().data, d / "two", 0.064) + metrics) cmd += " " + lktest::quote(a);
+    const std::string port = std::to_string(20000 + ((::getpid() + 7919) % 20000));
+    const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
+    const std::string line = "(" + env + " RANK=1 " + lktest::quote(LATENTKIT_CLI) + " -q" + cmd + " & " + env + " RANK=0 " +
+                             lktest::quote(LATENTKIT_CLI) + " -q" + cmd + "; a=$?; wait $!; b=$?; exit $((a|b)))";
+    REQUIRE(std::system(line.c_str()) == 0);
+    const auto one = last_log(d / "one")["metrics"], two = last_log(d / "two")["metrics"];
+    MESSAGE("one process " << one.dump() << ", two " << two.dump());
+    REQUIRE(one.contains("fid50k_full"));
+    CHECK(one["fid50k_full"].get<double>() > 0);
+    CHECK(one == two);
+}
+
 TEST_CASE("train: --dist-backend: auto is Gloo on the CPU and NCCL on CUDA when built with it, and NCCL needs CUDA") {
     using training::Backend;
     using training::choose_backend;

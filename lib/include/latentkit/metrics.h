@@ -3,6 +3,7 @@
 // FID and KID on the pool features of a TorchScript Inception network the user provides
 // (the reference `inception-2015-12-05.pt` call interface).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,11 +31,17 @@ struct MetricOptions {
     std::string device = "cpu";
     int batch = 32;
     bool mirror = false;         ///< include x-flipped dataset images
-    uint64_t seed = 0;           ///< generated latents and KID subsets
+    uint64_t seed = 0;           ///< generated latents, their noise, and KID subsets
+    /// Several processes (data-parallel training): each computes the features of its share of the
+    /// batches (batch k belongs to process k % processes), and `sum_over_processes` sums a buffer over
+    /// all of them in place, so that every process ends with every feature. All processes must call.
+    int rank = 0, processes = 1;
+    std::function<void(float* data, size_t count)> sum_over_processes;
 };
 
-/// Computes the metrics of G against the data, each under its name. Throws ModelFormatError when the
-/// detector cannot be used.
+/// Computes the metrics of G against the data, each under its name. The result does not depend on the
+/// number of processes: batches, their latents and their noise are the same whoever computes them.
+/// Throws ModelFormatError when the detector cannot be used.
 std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<Metric>& metrics,
                                                             const MetricOptions& options);
 

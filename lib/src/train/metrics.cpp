@@ -64,33 +64,74 @@ std::string cache_key(const TrainingData& data, const MetricOptions& o) {
     return fmt::format("{:016x}", std::hash<std::string>{}(text));
 }
 
+// This process's batches of `total` items: batch k (of o.batch items) belongs to process k % processes.
+// The features go into rows of an [total, F] buffer, zero elsewhere, which the processes then sum.
+class SharedFeatures {
+public:
+    SharedFeatures(const MetricOptions& o, int64_t total) : o_(o), total_(total) {}
+    int64_t batches() const { return (total_ + o_.batch - 1) / o_.batch; }
+    bool mine(int64_t batch) const { return batch % o_.processes == o_.rank; }
+    void put(int64_t batch, const Tensor& f) {
+        if (!all_.defined()) all_ = torch::zeros({total_, f.size(1)}, torch::kFloat32);
+        all_.narrow(0, batch * o_.batch, f.size(0)).copy_(f);
+    }
+    Tensor gather() {
+        if (o_.processes > 1) {
+            // A process without a batch of its own learns the feature size from those with one.
+            float size[2] = {all_.defined() ? static_cast<float>(all_.size(1)) : 0.0f, all_.defined() ? 1.0f : 0.0f};
+            o_.sum_over_processes(size, 2);
+            if (!all_.defined()) all_ = torch::zeros({total_, static_cast<int64_t>(std::lround(size[0] / size[1]))}, torch::kFloat32);
+            o_.sum_over_processes(all_.data_ptr<float>(), static_cast<size_t>(all_.numel()));
+        }
+        return all_;
+    }
+
+private:
+    const MetricOptions& o_;
+    int64_t total_;
+    Tensor all_;
+};
+
+Tensor compute_real_features(Detector& det, const TrainingData& data, const MetricOptions& o) {
+    const int64_t n = o.max_real > 0 ? std::min<int64_t>(o.max_real, data.size()) : static_cast<int64_t>(data.size());
+    const int res = data.resolution(), ch = data.channels();
+    std::vector<Tensor> copies;
+    for (int flip = 0; flip < (o.mirror ? 2 : 1); ++flip) {
+        SharedFeatures out(o, n);
+        for (int64_t b = 0; b < out.batches(); ++b) {
+            if (!out.mine(b)) continue;
+            const int64_t k = b * o.batch, m = std::min<int64_t>(o.batch, n - k);
+            Tensor bytes = torch::empty({m, ch, res, res}, torch::kUInt8);
+            for (int64_t i = 0; i < m; ++i) data.read_image(static_cast<size_t>(k + i), bytes[i].data_ptr<uint8_t>());
+            if (flip) bytes = bytes.flip({3}).contiguous();
+            out.put(b, det.features(bytes));
+        }
+        copies.push_back(out.gather());
+    }
+    return torch::cat(copies);
+}
+
+// The dataset's features, from the cache when every process finds it there.
 Tensor real_features(Detector& det, const TrainingData& data, const MetricOptions& o) {
     std::string cache;
+    Tensor cached;
     if (!o.cache_dir.empty()) {
         cache = (std::filesystem::path(o.cache_dir) / ("dataset-features-" + cache_key(data, o) + ".safetensors")).string();
         std::error_code ec;
         if (std::filesystem::exists(cache, ec)) {
             try {
                 const TensorFile f = read_safetensors(cache);
-                if (const TensorData* t = f.find("features")) return to_torch(*t);
+                if (const TensorData* t = f.find("features")) cached = to_torch(*t);
             } catch (const Error& e) {
                 log_warn(std::string(e.what()) + ": recomputing the dataset statistics");
             }
         }
     }
-    const int64_t n = o.max_real > 0 ? std::min<int64_t>(o.max_real, data.size()) : static_cast<int64_t>(data.size());
-    const int res = data.resolution(), ch = data.channels();
-    std::vector<Tensor> parts;
-    for (int flip = 0; flip < (o.mirror ? 2 : 1); ++flip)
-        for (int64_t k = 0; k < n; k += o.batch) {
-            const int64_t m = std::min<int64_t>(o.batch, n - k);
-            Tensor bytes = torch::empty({m, ch, res, res}, torch::kUInt8);
-            for (int64_t i = 0; i < m; ++i) data.read_image(static_cast<size_t>(k + i), bytes[i].data_ptr<uint8_t>());
-            if (flip) bytes = bytes.flip({3}).contiguous();
-            parts.push_back(det.features(bytes));
-        }
-    Tensor f = torch::cat(parts);
-    if (!cache.empty()) {
+    float found = cached.defined() ? 1.0f : 0.0f;
+    if (o.processes > 1) o.sum_over_processes(&found, 1);
+    if (found == static_cast<float>(o.processes)) return cached;
+    Tensor f = compute_real_features(det, data, o);
+    if (!cache.empty() && o.rank == 0) {
         std::error_code ec;
         std::filesystem::create_directories(o.cache_dir, ec);
         TensorFile file;
@@ -105,14 +146,17 @@ Tensor real_features(Detector& det, const TrainingData& data, const MetricOption
     return f;
 }
 
+// Batch k's latents, labels and noise come from a generator seeded with (seed, k), so that any process
+// computes the same batch.
 Tensor generated_features(Detector& det, Generator& G, const TrainingData& data, const MetricOptions& o, const torch::Device& device) {
-    at::Generator gen = at::detail::createCPUGenerator(o.seed + 1);
-    std::vector<Tensor> parts;
+    SharedFeatures out(o, o.num_generated);
     torch::NoGradGuard no_grad;
     const bool was_training = G.is_training();
     G.eval();
-    for (int64_t k = 0; k < o.num_generated; k += o.batch) {
-        const int64_t m = std::min<int64_t>(o.batch, o.num_generated - k);
+    for (int64_t b = 0; b < out.batches(); ++b) {
+        if (!out.mine(b)) continue;
+        at::Generator gen = at::detail::createCPUGenerator(o.seed * 1000003 + static_cast<uint64_t>(b) + 1);
+        const int64_t m = std::min<int64_t>(o.batch, o.num_generated - b * o.batch);
         const Tensor z = at::randn({m, G.config.z_dim}, gen, c10::nullopt, c10::nullopt, c10::nullopt, c10::nullopt).to(device);
         Tensor c;
         if (G.config.c_dim > 0) {
@@ -125,12 +169,15 @@ Tensor generated_features(Detector& det, Generator& G, const TrainingData& data,
             c = torch::tensor(labels).view({m, G.config.c_dim}).to(device);
         }
         SynthesisOptions so;
-        so.noise_mode = NoiseMode::random;
+        so.noise_mode = NoiseMode::custom;
+        for (int r : G.synthesis->noise_resolutions())
+            so.noise.push_back(at::randn({m, 1, r, r}, gen, c10::nullopt, c10::nullopt, c10::nullopt, c10::nullopt).to(device));
+        if (so.noise.empty()) so.noise_mode = NoiseMode::none;
         const Tensor img = G.forward(z, c, 1.0, std::nullopt, so);
-        parts.push_back(det.features((img * 127.5 + 128).clamp(0, 255).to(torch::kUInt8)));
+        out.put(b, det.features((img * 127.5 + 128).clamp(0, 255).to(torch::kUInt8)));
     }
     if (was_training) G.train();
-    return torch::cat(parts);
+    return out.gather();
 }
 
 void mean_cov(const Tensor& f, std::vector<double>& mu, std::vector<double>& sigma) {
@@ -196,6 +243,7 @@ std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const 
     if (metrics.empty()) return {};
     if (o.detector.empty()) throw ArgumentError("metrics need a TorchScript Inception network (MetricOptions.detector: inception-2015-12-05.pt)");
     if (o.num_generated < 2) throw ArgumentError("metrics need at least 2 generated images");
+    if (o.processes > 1 && !o.sum_over_processes) throw ArgumentError("MetricOptions.processes > 1 needs MetricOptions.sum_over_processes");
     const torch::Device device(o.device);
     Detector det(o.detector, device);
     const Tensor real = real_features(det, data, o);

@@ -391,7 +391,15 @@ TrainEnd Trainer::run() {
                 mo.device = o_.device;
                 mo.batch = r_.batch_gpu;
                 mo.mirror = o_.mirror;
-                if (rank0()) s.metrics = compute_metrics(*G_ema_, data_, o_.metrics, mo);
+                // Every process computes its share, as the reference (rank 0 alone would keep the others
+                // waiting in the next all-reduce past its timeout).
+                mo.rank = env_.rank;
+                mo.processes = env_.world_size;
+                mo.sum_over_processes = [this](float* data, size_t count) {
+                    Tensor t = torch::from_blob(data, {static_cast<int64_t>(count)}, torch::kFloat32);
+                    coll_.all_reduce_sum(t);
+                };
+                s.metrics = compute_metrics(*G_ema_, data_, o_.metrics, mo);
             }
         }
         if (rank0()) {
