@@ -318,11 +318,38 @@ TEST_CASE("train: with several processes a bare cuda device means GPU LOCAL_RANK
     two.rank = two.local_rank = 1;
     CHECK(process_device("cuda", one) == "cuda");
     CHECK(process_device("cpu", two) == "cpu");
-    CHECK(process_device("cuda:0", two) == "cuda:0");
     const auto gpus = torch::cuda::device_count();
     if (gpus == 0) CHECK(process_device("cuda", two) == "cuda");  // left for the trainer's "no CUDA" error
     else if (gpus == 1) CHECK_THROWS_WITH_AS(process_device("cuda", two), doctest::Contains("LOCAL_RANK 1"), ArgumentError);
     else CHECK(process_device("cuda", two) == "cuda:1");
+    // The rule with any number of GPUs: an explicit index does not put every process on one GPU.
+    using training::map_process_device;
+    CHECK(map_process_device("cuda:0", two, 4, false) == "cuda:1");
+    CHECK(map_process_device("cuda:3", two, 4, false) == "cuda:1");
+    CHECK(map_process_device("cuda", two, 2, false) == "cuda:1");
+    CHECK(map_process_device("cuda", one, 2, false) == "cuda");
+    CHECK(map_process_device("cuda:1", one, 2, false) == "cuda:1");
+    CHECK(map_process_device("cuda:2", two, 1, true) == "cuda:0");  // CUDA_VISIBLE_DEVICES gave this process its own GPU
+    CHECK_THROWS_WITH_AS(map_process_device("cuda", two, 1, false), doctest::Contains("LOCAL_RANK 1"), ArgumentError);
+    CHECK(map_process_device("cpu", two, 4, false) == "cpu");
+}
+
+TEST_CASE("train: Gloo listens on this node's own address, not on MASTER_ADDR's") {
+    using training::gloo_binding;
+    using Kind = training::GlooBinding::Kind;
+    DistributedEnv env;
+    env.world_size = 2;
+    env.master_addr = "10.0.0.5";  // another node
+    CHECK(gloo_binding(env, nullptr).kind == Kind::node);
+    CHECK(gloo_binding(env, "").kind == Kind::node);
+    const auto named = gloo_binding(env, "eth1,eth2");
+    CHECK(named.kind == Kind::interface);
+    CHECK(named.value == "eth1");
+    env.master_addr = "localhost";
+    CHECK(gloo_binding(env, nullptr).kind == Kind::hostname);
+    CHECK(gloo_binding(env, nullptr).value == "127.0.0.1");
+    env.master_addr = "127.0.0.2";
+    CHECK(gloo_binding(env, nullptr).value == "127.0.0.2");
 }
 
 TEST_CASE("train: ADA's p rises on one repeated image and stays lower with distinct images") {

@@ -170,9 +170,9 @@ struct DistributedEnv {
     static DistributedEnv from_environment();
 };
 
-/// This process's device: with several processes a bare "cuda" means cuda:LOCAL_RANK, one GPU per
-/// process as torchrun lays them out; other names are returned as they are. Throws ArgumentError when
-/// LOCAL_RANK has no GPU.
+/// This process's device: with several processes "cuda" or "cuda:N" means cuda:LOCAL_RANK, one GPU per
+/// process as torchrun lays them out (cuda:0 when CUDA_VISIBLE_DEVICES gives each process one GPU); other
+/// names are returned as they are. Throws ArgumentError when LOCAL_RANK has no GPU.
 std::string process_device(const std::string& device, const DistributedEnv& env);
 
 /// Whether this build can run several processes (LibTorch with c10d).

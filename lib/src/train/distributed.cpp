@@ -7,6 +7,7 @@
 #include <string>
 
 #include "latentkit/error.h"
+#include "latentkit/log.h"
 
 #if LATENTKIT_HAVE_C10D
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -25,13 +26,39 @@ bool distributed_available() { return LATENTKIT_HAVE_C10D != 0; }
 bool nccl_available() { return LATENTKIT_HAVE_NCCL != 0; }
 
 std::string process_device(const std::string& device, const DistributedEnv& env) {
-    if (env.world_size == 1 || device != "cuda") return device;
-    const auto count = static_cast<int>(torch::cuda::device_count());
-    if (count == 0) return device;  // the trainer reports the missing CUDA
-    if (env.local_rank >= count)
-        throw ArgumentError(fmt::format("TrainOptions.device cuda: LOCAL_RANK {} but only {} CUDA device(s) are visible", env.local_rank, count));
-    return fmt::format("cuda:{}", env.local_rank);
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    const int count = device.rfind("cuda", 0) == 0 && env.world_size > 1 ? static_cast<int>(torch::cuda::device_count()) : 0;
+    return training::map_process_device(device, env, count, visible && *visible);
 }
+
+namespace training {
+
+std::string map_process_device(const std::string& device, const DistributedEnv& env, int visible_gpus, bool visible_set) {
+    if (env.world_size == 1 || device.rfind("cuda", 0) != 0) return device;
+    if (visible_gpus == 0) return device;  // the trainer reports the missing CUDA
+    // One visible GPU per process through CUDA_VISIBLE_DEVICES: each was given its own.
+    if (visible_set && visible_gpus == 1) return "cuda:0";
+    if (env.local_rank >= visible_gpus)
+        throw ArgumentError(fmt::format("TrainOptions.device {}: LOCAL_RANK {} but only {} CUDA device(s) are visible (give each process its own "
+                                        "GPU with CUDA_VISIBLE_DEVICES)", device, env.local_rank, visible_gpus));
+    const std::string own = fmt::format("cuda:{}", env.local_rank);
+    if (device != "cuda" && device != own)
+        log_warn(fmt::format("TrainOptions.device {}: with several processes each takes GPU LOCAL_RANK, so this one uses {} (to place them yourself, "
+                             "give each process its own GPU with CUDA_VISIBLE_DEVICES)", device, own));
+    return own;
+}
+
+GlooBinding gloo_binding(const DistributedEnv& env, const char* ifname) {
+    if (ifname && *ifname) {
+        const std::string names(ifname);
+        return {GlooBinding::Kind::interface, names.substr(0, names.find(','))};
+    }
+    const std::string& a = env.master_addr;
+    if (a == "localhost" || a.rfind("127.", 0) == 0 || a == "::1") return {GlooBinding::Kind::hostname, a == "localhost" ? "127.0.0.1" : a};
+    return {GlooBinding::Kind::node, ""};
+}
+
+}  // namespace training
 
 DistributedEnv DistributedEnv::from_environment() {
     DistributedEnv e;
@@ -115,9 +142,12 @@ Collective::Collective(const DistributedEnv& env, [[maybe_unused]] const torch::
             throw Error("this build of latentkit has no NCCL");
 #endif
         } else {
+            // Each process listens on its own node's address (MASTER_ADDR is only where the store is).
             auto options = c10d::ProcessGroupGloo::Options::create();
-            options->devices.push_back(
-                c10d::ProcessGroupGloo::createDeviceForHostname(env.master_addr == "localhost" ? "127.0.0.1" : env.master_addr));
+            const GlooBinding bind = gloo_binding(env, std::getenv("GLOO_SOCKET_IFNAME"));
+            options->devices.push_back(bind.kind == GlooBinding::Kind::interface ? c10d::ProcessGroupGloo::createDeviceForInterface(bind.value)
+                                       : bind.kind == GlooBinding::Kind::hostname ? c10d::ProcessGroupGloo::createDeviceForHostname(bind.value)
+                                                                                  : c10d::ProcessGroupGloo::createDefaultDevice());
             s_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(s_->store, env.rank, env.world_size, options);
         }
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 
 #include "latentkit/train.h"
 
@@ -15,6 +16,20 @@ enum class Backend { Gloo, Nccl };
 /// the build has it, else Gloo. Throws ArgumentError for an unknown name or NCCL without CUDA, Error
 /// for NCCL in a build without it.
 Backend choose_backend(DistBackend requested, const torch::Device& device);
+
+/// process_device's rule, given how many GPUs this process sees and whether CUDA_VISIBLE_DEVICES is set:
+/// with several processes every CUDA device name becomes cuda:LOCAL_RANK (an explicit other index is
+/// overridden, with a warning), or cuda:0 when each process was given one GPU of its own.
+std::string map_process_device(const std::string& device, const DistributedEnv& env, int visible_gpus, bool visible_set);
+
+/// Where this process's Gloo transport listens: the interface GLOO_SOCKET_IFNAME names (the first of a
+/// list), the loopback address when MASTER_ADDR is loopback (a run on one machine), else this node's
+/// own address (its hostname's, as torch.distributed does).
+struct GlooBinding {
+    enum class Kind { interface, hostname, node } kind;
+    std::string value;
+};
+GlooBinding gloo_binding(const DistributedEnv& env, const char* ifname);
 
 /// A process group; with world_size 1 every operation returns at once.
 class Collective {
