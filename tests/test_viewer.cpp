@@ -20,6 +20,7 @@
 #include "model_jobs.h"
 #include "render_worker.h"
 #include "script_runner.h"
+#include "texture_storage.h"
 #include "viewer_state.h"
 
 using namespace latentkit;
@@ -539,4 +540,59 @@ TEST_CASE("viewer: a StyleGAN3 model with the translate and rotate controls, lay
     CHECK(state["morph"]["done"] == true);
     CHECK(fs::exists(dir / "morph/frame000002.png"));
     CHECK(max_diff(read_png(dir / "morph/frame000000.png"), read_png(dir / "b.png")) <= 1);  // the export keeps the transform
+}
+
+TEST_CASE("viewer: a texture's CUDA registration is released before every re-allocation, host uploads included") {
+    using namespace latentkit::viewer;
+    // A stand-in for CudaGlInterop that knows whether it holds a registration.
+    struct StandIn : TextureInterop {
+        std::string why = "stand-in";
+        bool registered = false;
+        int copies = 0, releases = 0;
+        bool available() const override { return true; }
+        const std::string& reason() const override { return why; }
+        bool copy(const DeviceImage&, unsigned) override {
+            ++copies;
+            registered = true;
+            return true;
+        }
+        void release() override {
+            if (registered) ++releases;
+            registered = false;
+        }
+    } interop;
+    int reallocations = 0, stale = 0;
+    {
+        TextureStorage storage;
+        // What GlImage::upload does for each kind of image (GL calls aside).
+        auto allocate_if_needed = [&](int w, int h) {
+            if (!storage.prepare(w, h)) return;
+            ++reallocations;
+            if (interop.registered) ++stale;  // glTexImage2D under a live registration
+        };
+        auto device_upload = [&](int w, int h) {
+            allocate_if_needed(w, h);
+            DeviceImage image;
+            image.width = w;
+            image.height = h;
+            if (interop.copy(image, 1)) storage.registered(&interop);
+        };
+        device_upload(64, 64);
+        allocate_if_needed(64, 64);    // a host image of the same size: written into the storage, no release
+        CHECK(interop.registered);
+        allocate_if_needed(128, 128);  // a host image of another size: the storage is re-specified
+        CHECK_FALSE(interop.registered);
+        device_upload(128, 128);
+        device_upload(32, 32);
+        CHECK(interop.registered);
+    }
+    CHECK(reallocations == 3);
+    CHECK(stale == 0);
+    CHECK(interop.releases == 3);  // at 128 (host), at 32 (device) and when the texture goes
+    CHECK_FALSE(interop.registered);
+
+    Dispatcher d(true);
+    CHECK(d.device_output());
+    d.stop_device_output();
+    CHECK_FALSE(d.device_output());
 }

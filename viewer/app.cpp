@@ -258,6 +258,7 @@ void App::show(const DispatchEvents& events) {
             s_.upload = "host memory (CUDA-GL interop: " + interop_.reason() + ")";
             std::fprintf(stderr, "latentkit-viewer: CUDA-GL interop is off (%s): uploading from host memory\n", interop_.reason().c_str());
             image_.upload(r->device_image->to_host());
+            dispatcher_->stop_device_output();  // from now on the worker hands back host images
         } else if (!r->device_image) {
             image_.upload(r->image);
         }

@@ -27,6 +27,10 @@ class Dispatcher {
 public:
     /// `device_output`: ask for CUDA images in device memory (CUDA-GL interop is available).
     explicit Dispatcher(bool device_output = false);
+    /// Asks for host images from now on (after the CUDA-GL interop failed).
+    void stop_device_output() { device_output_ = false; }
+    /// Whether renders are asked for in device memory.
+    bool device_output() const { return device_output_; }
     /// One frame: results into the state, requests out of it. `dt`: seconds since the last frame.
     DispatchEvents step(ViewerState& s, double dt);
     /// True when nothing is queued or running and the newest request is the image shown.

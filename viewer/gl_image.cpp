@@ -65,26 +65,25 @@ GlImage::GlImage(const std::string& shader_dir) {
 }
 
 GlImage::~GlImage() {
+    storage_.release();  // before the texture goes
     glDeleteBuffers(1, &pbo_);
     glDeleteTextures(1, &texture_);
     glDeleteVertexArrays(1, &vao_);
     glDeleteProgram(program_);
 }
 
-void GlImage::allocate(int width, int height) {
+void GlImage::allocate() {
     glBindTexture(GL_TEXTURE_2D, texture_);
-    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, width, height, 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);  // RGBA: CUDA can map it
+    glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA8, storage_.width(), storage_.height(), 0, GL_RGBA, GL_UNSIGNED_BYTE, nullptr);  // RGBA: CUDA can map it
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_LINEAR);  // no mipmaps
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_LINEAR);
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
     glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
-    width_ = width;
-    height_ = height;
 }
 
 void GlImage::upload(const Image8& image) {
     if (image.channels != 3 || image.width < 1 || image.height < 1) return;
-    if (image.width != width_ || image.height != height_) allocate(image.width, image.height);  // before the buffer is bound
+    if (storage_.prepare(image.width, image.height)) allocate();  // releases a CUDA registration first; before the buffer is bound
     const size_t bytes = image.pixels.size();
     glBindBuffer(GL_PIXEL_UNPACK_BUFFER, pbo_);
     glBufferData(GL_PIXEL_UNPACK_BUFFER, static_cast<GLsizeiptr>(bytes), nullptr, GL_STREAM_DRAW);
@@ -94,24 +93,23 @@ void GlImage::upload(const Image8& image) {
     }
     glBindTexture(GL_TEXTURE_2D, texture_);
     glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, width_, height_, GL_RGB, GL_UNSIGNED_BYTE, nullptr);
+    glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, storage_.width(), storage_.height(), GL_RGB, GL_UNSIGNED_BYTE, nullptr);
     glBindBuffer(GL_PIXEL_UNPACK_BUFFER, 0);
 }
 
-bool GlImage::upload(const DeviceImage& image, CudaGlInterop& interop) {
+bool GlImage::upload(const DeviceImage& image, TextureInterop& interop) {
     if (!interop.available() || image.width < 1 || image.height < 1) return false;
-    if (image.width != width_ || image.height != height_) {
-        interop.release();
-        allocate(image.width, image.height);
-    }
+    if (storage_.prepare(image.width, image.height)) allocate();
     glBindTexture(GL_TEXTURE_2D, 0);
-    return interop.copy(image, texture_);
+    if (!interop.copy(image, texture_)) return false;
+    storage_.registered(&interop);
+    return true;
 }
 
 void GlImage::draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageView& view) const {
     if (empty() || w < 1 || h < 1) return;
-    const double fit = std::min(static_cast<double>(w) / width_, static_cast<double>(h) / height_) * view.zoom;
-    const double half_w = width_ * fit / 2, half_h = height_ * fit / 2;
+    const double fit = std::min(static_cast<double>(w) / width(), static_cast<double>(h) / height()) * view.zoom;
+    const double half_w = width() * fit / 2, half_h = height() * fit / 2;
     const double cx = x + w / 2.0 + view.pan_x, cy = y + h / 2.0 + view.pan_y;
     glViewport(0, 0, fb_w, fb_h);
     glEnable(GL_SCISSOR_TEST);
@@ -133,10 +131,10 @@ void GlImage::draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageVi
 Image8 GlImage::read_back() const {
     Image8 out;
     if (empty()) return out;
-    out.width = width_;
-    out.height = height_;
+    out.width = width();
+    out.height = height();
     out.channels = 3;
-    out.pixels.resize(static_cast<size_t>(width_) * height_ * 3);
+    out.pixels.resize(static_cast<size_t>(width()) * height() * 3);
     glBindTexture(GL_TEXTURE_2D, texture_);
     glPixelStorei(GL_PACK_ALIGNMENT, 1);
     glGetTexImage(GL_TEXTURE_2D, 0, GL_RGB, GL_UNSIGNED_BYTE, out.pixels.data());

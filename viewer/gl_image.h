@@ -5,11 +5,11 @@
 #include <string>
 
 #include "latentkit/png.h"
+#include "texture_storage.h"
 
 namespace latentkit::viewer {
 
 struct DeviceImage;
-class CudaGlInterop;
 
 /// Where and how the image is drawn.
 struct ImageView {
@@ -30,21 +30,21 @@ public:
     void upload(const Image8& image);
     /// Copies a device image in through CUDA-GL interop; false when the interop is off or failed
     /// (then upload image.to_host()).
-    bool upload(const DeviceImage& image, CudaGlInterop& interop);
+    bool upload(const DeviceImage& image, TextureInterop& interop);
     /// Draws into the region (x, y, w, h; window pixels, origin top-left) of a window of fb_w x fb_h.
     void draw(int x, int y, int w, int h, int fb_w, int fb_h, const ImageView& view) const;
     /// The uploaded image read back from the texture.
     Image8 read_back() const;
-    bool empty() const { return width_ == 0; }
-    int width() const { return width_; }
-    int height() const { return height_; }
+    bool empty() const { return storage_.width() == 0; }
+    int width() const { return storage_.width(); }
+    int height() const { return storage_.height(); }
     /// The GL texture name (for Dear ImGui's Image widget).
     unsigned texture() const { return texture_; }
 
 private:
-    void allocate(int width, int height);
+    void allocate();
     unsigned program_ = 0, texture_ = 0, pbo_ = 0, vao_ = 0;
-    int width_ = 0, height_ = 0;
+    TextureStorage storage_;  // size, and the interop registration released before any re-allocation
     int u_scale_ = -1, u_offset_ = -1;
 };
 

@@ -6,27 +6,27 @@
 #include <string>
 #include <vector>
 
+#include "texture_storage.h"
+
 namespace latentkit::viewer {
 
-struct DeviceImage;
-
 /// Copies device images into one GL texture at a time. Needs the texture's GL context to be current.
-class CudaGlInterop {
+class CudaGlInterop : public TextureInterop {
 public:
     /// Probes the CUDA runtime and the current GL context.
     CudaGlInterop();
-    ~CudaGlInterop();
+    ~CudaGlInterop() override;
     CudaGlInterop(const CudaGlInterop&) = delete;
     CudaGlInterop& operator=(const CudaGlInterop&) = delete;
     /// True while copies can be tried.
-    bool available() const { return available_; }
+    bool available() const override { return available_; }
     /// Why it is unavailable: the probe's answer or the failure that turned it off.
-    const std::string& reason() const { return reason_; }
+    const std::string& reason() const override { return reason_; }
     /// Copies `image` into `texture` (GL_TEXTURE_2D, RGBA8, the image's size). On failure it returns
     /// false, says why in reason() and stays off, so the caller falls back to a host upload for good.
-    bool copy(const DeviceImage& image, unsigned texture);
+    bool copy(const DeviceImage& image, unsigned texture) override;
     /// Unregisters the texture; call before its storage is re-specified or deleted.
-    void release();
+    void release() override;
 
 private:
     bool available_ = false;
