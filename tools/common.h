@@ -146,7 +146,7 @@ CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& value, c
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
-void register_convert(CLI::App& app);
+void register_export(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_morph(CLI::App& app);
 void register_style_mix(CLI::App& app);

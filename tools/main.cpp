@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
 
     tools::register_info(app);
     tools::register_generate(app);
-    tools::register_convert(app);
+    tools::register_export(app);
     tools::register_morph(app);
     tools::register_style_mix(app);
     tools::register_project(app);

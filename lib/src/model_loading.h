@@ -94,4 +94,8 @@ Model load_tf_networks(const pickle::Value* root, const std::string& path);
 /// generator state dict; anything else is refused with a description of what the file holds.
 Model load_torch_save(std::shared_ptr<const std::string> bytes, const std::string& path);
 
+/// Writes a rosinality stylegan2-pytorch checkpoint (export_rosinality.cpp): g_ema, g and d when the
+/// model has them (only g_ema with `g_ema_only`), latent_avg. See export_model.
+void write_rosinality(const std::string& path, const Model& model, bool g_ema_only);
+
 }  // namespace latentkit::detail

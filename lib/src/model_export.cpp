@@ -1,0 +1,39 @@
+// export_model: one entry for every format latentkit writes (the `export` and `convert` commands).
+#include "latentkit/model_export.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "latentkit/error.h"
+#include "model_loading.h"
+
+namespace latentkit {
+
+ExportFormat export_format_for(const std::string& path) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (ext == ".safetensors") return ExportFormat::safetensors;
+    if (ext == ".pt" || ext == ".pth") return ExportFormat::pt;
+    throw ArgumentError(fmt::format("{}: no export format for '{}' files (.safetensors or .pt): name the file so, or give the format", path,
+                                    ext.empty() ? "extension-less" : ext));
+}
+
+void export_model(const std::string& path, const Model& model, const ExportOptions& options) {
+    const ExportFormat format = options.format ? *options.format : export_format_for(path);
+    switch (format) {
+        case ExportFormat::safetensors: {
+            SaveOptions so;
+            so.g_ema_only = options.g_ema_only;
+            save_model(path, model, so);
+            return;
+        }
+        case ExportFormat::pt:
+            detail::write_rosinality(path, model, options.g_ema_only);
+            return;
+    }
+}
+
+}  // namespace latentkit
