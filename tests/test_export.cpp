@@ -85,3 +85,41 @@ TEST_CASE("export: what a rosinality .pt cannot hold is refused in one line, and
     for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file() ? 1 : 0;
     CHECK(files == 1);  // no temporary file left behind
 }
+
+TEST_CASE("export: an NVIDIA .pkl in the data-only TensorFlow-era layout reads back to the same networks") {
+    lktest::TempDir dir;
+    for (const std::string name : {"golden/tiny32.pkl", "variants/tf_cond16.pkl", "golden/gray16.pkl"}) {
+        INFO(name);
+        const std::string src = lktest::data_path(name), pkl = dir / "out.pkl";
+        const auto r = lktest::run({"export", src, pkl});
+        REQUIRE_MESSAGE(r.code == 0, r.err);
+        const std::string bytes = read_file(pkl);
+        CHECK(bytes.find("dnnlib.tflib.network") != std::string::npos);
+        CHECK(bytes.find("_reconstruct_persistent_obj") == std::string::npos);  // no Python source, no persistent classes
+        const Model original = load_model(src), back = load_model(pkl);
+        CHECK(back.format == "TensorFlow StyleGAN2 pickle");
+        REQUIRE(back.G_ema);
+        REQUIRE(back.G);
+        REQUIRE(back.D);
+        torch::NoGradGuard no_grad;
+        const int c_dim = original.G_ema->config.c_dim;
+        const torch::Tensor z = z_from_seeds({0, 1, 2, 3}, original.G_ema->config.z_dim);
+        const torch::Tensor c = c_dim ? torch::zeros({4, c_dim}).index_fill_(1, torch::tensor({0}), 1.0) : torch::Tensor();
+        for (double psi : {1.0, 0.7}) CHECK(lktest::max_abs_diff(back.G_ema->forward(z, c, psi), original.G_ema->forward(z, c, psi)) <= 1e-5);
+        CHECK(lktest::max_abs_diff(back.G->forward(z, c, 1.0), original.G->forward(z, c, 1.0)) <= 1e-5);
+        const torch::Tensor img = original.G_ema->forward(z, c, 1.0);
+        CHECK(lktest::max_abs_diff(back.D->forward(img, c), original.D->forward(img, c)) <= 1e-4);
+    }
+}
+
+TEST_CASE("export: what an NVIDIA .pkl cannot hold is refused in one line") {
+    lktest::TempDir dir;
+    const std::string out = dir / "out.pkl";
+    lktest::check_error(lktest::run({"export", lktest::data_path("formats/sg3t_32.pkl"), out}), 1, "cannot hold a StyleGAN3 generator");
+    lktest::check_error(lktest::run({"export", std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors", out}), 1,
+                        "without a discriminator");
+    // A rosinality checkpoint whose stored blur kernels are not its resample_kernel's (the test file is perturbed).
+    lktest::check_error(lktest::run({"export", lktest::data_path("formats/rosi_32.pt"), out}), 1, "resampling filter");
+    lktest::check_error(lktest::run({"export", lktest::data_path("golden/tiny32.pkl"), out, "--g-ema-only"}), 2, "G, D and G_ema");
+    CHECK_FALSE(fs::exists(out));
+}

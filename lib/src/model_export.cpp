@@ -17,7 +17,8 @@ ExportFormat export_format_for(const std::string& path) {
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
     if (ext == ".safetensors") return ExportFormat::safetensors;
     if (ext == ".pt" || ext == ".pth") return ExportFormat::pt;
-    throw ArgumentError(fmt::format("{}: no export format for '{}' files (.safetensors or .pt): name the file so, or give the format", path,
+    if (ext == ".pkl") return ExportFormat::pkl;
+    throw ArgumentError(fmt::format("{}: no export format for '{}' files (.safetensors, .pt or .pkl): name the file so, or give the format", path,
                                     ext.empty() ? "extension-less" : ext));
 }
 
@@ -32,6 +33,10 @@ void export_model(const std::string& path, const Model& model, const ExportOptio
         }
         case ExportFormat::pt:
             detail::write_rosinality(path, model, options.g_ema_only);
+            return;
+        case ExportFormat::pkl:
+            if (options.g_ema_only) throw ArgumentError(path + ": an NVIDIA .pkl holds G, D and G_ema (ExportOptions.g_ema_only does not apply)");
+            detail::write_nvidia_pkl(path, model);
             return;
     }
 }

@@ -98,4 +98,9 @@ Model load_torch_save(std::shared_ptr<const std::string> bytes, const std::strin
 /// model has them (only g_ema with `g_ema_only`), latent_avg. See export_model.
 void write_rosinality(const std::string& path, const Model& model, bool g_ema_only);
 
+/// Writes an NVIDIA .pkl in the TensorFlow-era layout that stylegan2-ada-pytorch's and stylegan3's
+/// legacy.load_network_pkl convert (export_nvidia_pkl.cpp): (G, D, Gs); G is G_ema when the model has
+/// no training generator. See export_model.
+void write_nvidia_pkl(const std::string& path, const Model& model);
+
 }  // namespace latentkit::detail
