@@ -242,6 +242,16 @@ std::vector<std::string> noise_buffer_names(Generator& G) {
     }
     return names;
 }
+
+// Where the optimisation starts: the given latents, or the W mean ([N, 1 or num_ws, w_dim], CPU).
+torch::Tensor initial_latents(const ProjectorOptions& o, const torch::Tensor& w_avg, int64_t n, int num_ws, int w_dim) {
+    if (!o.initial_ws.defined()) return w_avg.reshape({1, 1, w_dim}).expand({n, o.space == LatentSpace::w ? 1 : num_ws, w_dim}).contiguous().clone();
+    torch::Tensor init = o.initial_ws.to(torch::kCPU, torch::kFloat32);
+    if (init.dim() != 3 || (init.size(0) != 1 && init.size(0) != n) || init.size(1) != num_ws || init.size(2) != w_dim)
+        throw ShapeError(fmt::format("the starting latents must have shape [{} or 1, {}, {}]", n, num_ws, w_dim));
+    init = init.expand({n, num_ws, w_dim});
+    return (o.space == LatentSpace::w ? init.narrow(1, 0, 1) : init).contiguous().clone();
+}
 }  // namespace
 
 Projector::Projector(std::shared_ptr<Generator> G, std::shared_ptr<Discriminator> D, std::shared_ptr<LpipsModel> lpips)
@@ -276,18 +286,7 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
 
         at::Generator gen = at::detail::createCPUGenerator(o.seed);
         const auto cpu_f32 = torch::TensorOptions().dtype(torch::kFloat32);
-        const int layers = o.space == LatentSpace::w ? 1 : num_ws;
-        torch::Tensor w_opt;
-        if (o.initial_ws.defined()) {
-            torch::Tensor init = o.initial_ws.to(torch::kCPU, torch::kFloat32);
-            if (init.dim() != 3 || (init.size(0) != 1 && init.size(0) != n) || init.size(1) != num_ws || init.size(2) != cfg.w_dim)
-                throw ShapeError(fmt::format("the starting latents must have shape [{} or 1, {}, {}]", n, num_ws, cfg.w_dim));
-            init = init.expand({n, num_ws, cfg.w_dim});
-            w_opt = o.space == LatentSpace::w ? init.narrow(1, 0, 1) : init;
-        } else {
-            w_opt = w_avg.reshape({1, 1, cfg.w_dim}).expand({n, layers, cfg.w_dim});
-        }
-        w_opt = w_opt.contiguous().clone().to(device).set_requires_grad(true);
+        torch::Tensor w_opt = initial_latents(o, w_avg, n, num_ws, cfg.w_dim).to(device).set_requires_grad(true);
 
         std::vector<torch::Tensor> noise;
         if (o.optimize_noise)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "latentkit/networks.h"
+#include "latentkit/tensor_data.h"
 #include "latentkit/train.h"
 #include "train/augment.h"
 #include "train/distributed.h"
@@ -122,6 +123,8 @@ private:
     void build_networks();
     void place_networks();  // device, modes and fresh optimiser state
     void restore(const std::string& path);
+    void restore_counters(const std::string& state, const std::string& path);
+    void restore_optimizer(Adam& opt, const TensorFile& file, const std::string& prefix, const std::string& path);
     void load_reals(int64_t chunk, Tensor& img, Tensor& c);
     Tensor random_labels(int64_t n);
     GeneratorRun run_g(const Tensor& z, const Tensor& c, bool grad, std::vector<Tensor>* w_means);

@@ -239,6 +239,48 @@ void Trainer::place_networks() {
     opt_d_.init(*D_);
 }
 
+// The counters, ADA accumulators and run settings of a latentkit snapshot's train.state.
+void Trainer::restore_counters(const std::string& state, const std::string& path) {
+    json st;
+    try {
+        st = json::parse(state);
+        cur_nimg_ = st.at("cur_nimg").get<int64_t>();
+        batch_idx_ = st.at("batch_idx").get<int64_t>();
+        tick_ = st.at("tick").get<int>();
+        tick_start_nimg_ = st.at("tick_start_nimg").get<int64_t>();
+        opt_g_.steps = st.at("opt_G_steps").get<int64_t>();
+        opt_d_.steps = st.at("opt_D_steps").get<int64_t>();
+        elapsed_ = st.at("elapsed").get<double>();
+        acc_[kAccSign] = st.at("ada_sign_sum").get<double>();
+        acc_[kAccSignN] = st.at("ada_sign_count").get<double>();
+        // A continued run keeps the ADA speed and EMA ramp-up it started with (a fine-tune's transfer
+        // defaults included) unless they are given again.
+        if (!o_.ada_kimg && st.contains("ada_kimg")) r_.ada_kimg = st.at("ada_kimg").get<double>();
+        if (!o_.ema_rampup && st.contains("ema_rampup"))
+            r_.ema_rampup = st.at("ema_rampup").is_null() ? std::nullopt : std::optional<double>(st.at("ema_rampup").get<double>());
+        if (st.at("batch").get<int>() != r_.batch)
+            log_warn(fmt::format("{}: the run used batch {}, now {}: the continuation will differ from an uninterrupted run", path,
+                                 st.at("batch").get<int>(), r_.batch));
+    } catch (const json::exception& e) {
+        throw ModelFormatError(path + ": damaged training state: " + e.what());
+    }
+}
+
+// Adam's moments from a snapshot.
+void Trainer::restore_optimizer(Adam& opt, const TensorFile& file, const std::string& prefix, const std::string& path) {
+    torch::NoGradGuard no_grad;
+    for (size_t k = 0; k < opt.names.size(); ++k) {
+        for (int which = 0; which < 2; ++which) {
+            const std::string name = prefix + (which ? ".exp_avg_sq." : ".exp_avg.") + opt.names[k];
+            const TensorData* t = file.find(name);
+            if (!t) throw ModelFormatError(path + ": training state lacks " + name);
+            Tensor& dst = which ? opt.v[k] : opt.m[k];
+            if (t->shape != dst.sizes().vec()) throw ModelFormatError(path + ": " + name + " has the wrong shape");
+            dst.copy_(to_torch(*t));
+        }
+    }
+}
+
 void Trainer::restore(const std::string& path) {
     Model m = load_model(path);
     if (!m.G || !m.D || !m.G_ema)
@@ -285,45 +327,11 @@ void Trainer::restore(const std::string& path) {
                              r_.ada_kimg, r_.ema_rampup ? fmt::format("{}", *r_.ema_rampup) : "none"));
         return;
     }
-    json st;
-    try {
-        st = json::parse(it->second);
-        cur_nimg_ = st.at("cur_nimg").get<int64_t>();
-        batch_idx_ = st.at("batch_idx").get<int64_t>();
-        tick_ = st.at("tick").get<int>();
-        tick_start_nimg_ = st.at("tick_start_nimg").get<int64_t>();
-        opt_g_.steps = st.at("opt_G_steps").get<int64_t>();
-        opt_d_.steps = st.at("opt_D_steps").get<int64_t>();
-        elapsed_ = st.at("elapsed").get<double>();
-        acc_[kAccSign] = st.at("ada_sign_sum").get<double>();
-        acc_[kAccSignN] = st.at("ada_sign_count").get<double>();
-        // A continued run keeps the ADA speed and EMA ramp-up it started with (a fine-tune's transfer
-        // defaults included) unless they are given again.
-        if (!o_.ada_kimg && st.contains("ada_kimg")) r_.ada_kimg = st.at("ada_kimg").get<double>();
-        if (!o_.ema_rampup && st.contains("ema_rampup"))
-            r_.ema_rampup = st.at("ema_rampup").is_null() ? std::nullopt : std::optional<double>(st.at("ema_rampup").get<double>());
-        if (st.at("batch").get<int>() != r_.batch)
-            log_warn(fmt::format("{}: the run used batch {}, now {}: the continuation will differ from an uninterrupted run", path,
-                                 st.at("batch").get<int>(), r_.batch));
-    } catch (const json::exception& e) {
-        throw ModelFormatError(path + ": damaged training state: " + e.what());
-    }
+    restore_counters(it->second, path);
     if (m.augment_p && o_.aug == AugmentMode::ada) p_ = *m.augment_p;
-    auto restore_opt = [&](Adam& opt, const std::string& prefix) {
-        for (size_t k = 0; k < opt.names.size(); ++k) {
-            for (int which = 0; which < 2; ++which) {
-                const std::string name = prefix + (which ? ".exp_avg_sq." : ".exp_avg.") + opt.names[k];
-                const TensorData* t = file.find(name);
-                if (!t) throw ModelFormatError(path + ": training state lacks " + name);
-                Tensor& dst = which ? opt.v[k] : opt.m[k];
-                if (t->shape != dst.sizes().vec()) throw ModelFormatError(path + ": " + name + " has the wrong shape");
-                dst.copy_(to_torch(*t));
-            }
-        }
-    };
     torch::NoGradGuard no_grad;
-    restore_opt(opt_g_, "opt_G");
-    restore_opt(opt_d_, "opt_D");
+    restore_optimizer(opt_g_, file, "opt_G", path);
+    restore_optimizer(opt_d_, file, "opt_D", path);
     if (const TensorData* t = file.find("state.pl_mean")) pl_mean_.copy_(to_torch(*t).reshape({}));
     last_snapshot_ = path;
     log_info(fmt::format("{}: resuming at {:.3f} kimg (tick {}, augment p {:.4f})", path, cur_nimg_ / 1000.0, tick_, p_));
