@@ -154,6 +154,21 @@ Tensor grid_sample_zeros(const Tensor& input, const Tensor& grid) {
     return out.reshape({n, c, ho, wo});
 }
 
+// ops::upsample2d with a 1-D filter (zero insertion, padding ((fw + 1) / 2, (fw - 2) / 2), the flipped
+// filter times 2 per axis) along one axis of length `len`, as a [2 len, len] matrix: two matrix products
+// do what two depthwise convolutions over the zero-filled image do, several times faster on the CPU.
+Tensor upsample_operator(int64_t len, const Tensor& f) {
+    const int64_t fw = f.size(0), p0 = (fw + 1) / 2;
+    const Tensor g = f.flip(0) * 2;
+    const Tensor k = 2 * torch::arange(len).unsqueeze(0) + p0 - torch::arange(2 * len).unsqueeze(1);  // tap of input i at output j
+    return torch::where((k >= 0) & (k < fw), g.index({k.clamp(0, fw - 1)}), torch::zeros({}, g.options()));
+}
+
+Tensor upsample2x(const Tensor& x, const Tensor& f) {
+    const Tensor rows = upsample_operator(x.size(2), f).to(x.options()), cols = upsample_operator(x.size(3), f).to(x.options());
+    return torch::matmul(rows, torch::matmul(x, cols.t()));
+}
+
 // Executes G_inv on the images as the reference does.
 Tensor apply_geometric(const Tensor& images, Tensor g, const torch::TensorOptions& fo) {
     const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
@@ -171,7 +186,7 @@ Tensor apply_geometric(const Tensor& images, Tensor g, const torch::TensorOption
     namespace F = torch::nn::functional;
     Tensor x = F::pad(images, F::PadFuncOptions({mx0, mx1, my0, my1}).mode(torch::kReflect));
     g = translate2d(n, fo, float(mx0 - mx1) / 2, float(my0 - my1) / 2).bmm(g);
-    x = ops::upsample2d(x, f, 2);
+    x = upsample2x(x, f);
     g = scale2d(n, fo, 2, 2).bmm(g).bmm(scale2d(n, fo, 0.5f, 0.5f));
     g = translate2d(n, fo, -0.5f, -0.5f).bmm(g).bmm(translate2d(n, fo, 0.5f, 0.5f));
     const int64_t oh = (h + hz_pad * 2) * 2, ow = (w + hz_pad * 2) * 2;
