@@ -92,6 +92,28 @@ nlohmann::json last_log(const std::string& outdir) {
     return nlohmann::json::parse(last);
 }
 
+// A stand-in for the reference Inception's call interface: 4x4-pooled pixels as features.
+void save_fake_inception(const std::string& path) {
+    torch::jit::Module det("FakeInception");
+    det.define(R"(
+def forward(self, img, return_features: bool = False):
+    x = torch.avg_pool2d(img.float() / 255.0, [4, 4])
+    return x.flatten(1)
+)");
+    det.save(path);
+}
+
+// Runs `latentkit -q ARGS` as ranks 0 and 1 of a two-process Gloo run on loopback; true when both exit 0.
+bool run_two_processes(const std::vector<std::string>& args, int port_salt) {
+    std::string cmd;
+    for (const auto& a : args) cmd += " " + lktest::quote(a);
+    const std::string port = std::to_string(20000 + ((::getpid() + port_salt) % 20000));
+    const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
+    const std::string line = "(" + env + " RANK=1 " + lktest::quote(LATENTKIT_CLI) + " -q" + cmd + " & " + env + " RANK=0 " +
+                             lktest::quote(LATENTKIT_CLI) + " -q" + cmd + "; a=$?; wait $!; b=$?; exit $((a|b)))";
+    return std::system(line.c_str()) == 0;
+}
+
 struct Shared {
     TempDir dir;
     std::string data;  // 64 distinct 16x16 pictures with folder labels
@@ -258,14 +280,7 @@ TEST_CASE("train: two Gloo processes give the parameters of one process with the
     TempDir d;
     const auto args = tiny(shared().data, d / "one", 0.064) + std::vector<std::string>{"--batch-gpu", "4"};
     REQUIRE(run(args).code == 0);
-    auto two = tiny(shared().data, d / "two", 0.064) + std::vector<std::string>{"--batch-gpu", "4"};
-    std::string cmd;
-    for (const auto& a : two) cmd += " " + lktest::quote(a);
-    const std::string port = std::to_string(20000 + (::getpid() % 20000));
-    const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
-    const std::string line = "(" + env + " RANK=1 " + lktest::quote(LATENTKIT_CLI) + " -q" + cmd + " & " + env + " RANK=0 " +
-                             lktest::quote(LATENTKIT_CLI) + " -q" + cmd + "; a=$?; wait $!; b=$?; exit $((a|b)))";
-    REQUIRE(std::system(line.c_str()) == 0);
+    REQUIRE(run_two_processes(tiny(shared().data, d / "two", 0.064) + std::vector<std::string>{"--batch-gpu", "4"}, 0));
     check_same_tensors(d / "one/snapshot-000000064.safetensors", d / "two/snapshot-000000064.safetensors");
 }
 
@@ -274,23 +289,11 @@ TEST_CASE("train: with two Gloo processes every process computes its share of th
         LKTEST_SKIP("this LibTorch has no c10d");
     }
     TempDir d;
-    torch::jit::Module det("FakeInception");
-    det.define(R"(
-def forward(self, img, return_features: bool = False):
-    x = torch.avg_pool2d(img.float() / 255.0, [4, 4])
-    return x.flatten(1)
-)");
-    det.save(d / "inception.pt");
+    save_fake_inception(d / "inception.pt");
     const std::vector<std::string> metrics{"--batch-gpu", "4", "--metrics", "fid50k_full,kid50k_full", "--inception", d / "inception.pt",
                                            "--metric-samples", "22"};
     REQUIRE(run(tiny(shared().data, d / "one", 0.064) + metrics).code == 0);
-    std::string cmd;
-    for (const auto& a : tiny(shared().data, d / "two", 0.064) + metrics) cmd += " " + lktest::quote(a);
-    const std::string port = std::to_string(20000 + ((::getpid() + 7919) % 20000));
-    const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port;
-    const std::string line = "(" + env + " RANK=1 " + lktest::quote(LATENTKIT_CLI) + " -q" + cmd + " & " + env + " RANK=0 " +
-                             lktest::quote(LATENTKIT_CLI) + " -q" + cmd + "; a=$?; wait $!; b=$?; exit $((a|b)))";
-    REQUIRE(std::system(line.c_str()) == 0);
+    REQUIRE(run_two_processes(tiny(shared().data, d / "two", 0.064) + metrics, 7919));
     const auto one = last_log(d / "one")["metrics"], two = last_log(d / "two")["metrics"];
     MESSAGE("one process " << one.dump() << ", two " << two.dump());
     REQUIRE(one.contains("fid50k_full"));
@@ -433,13 +436,7 @@ TEST_CASE("metrics: FID of a set with itself is 0, KID and FID grow with a shift
     CHECK(std::abs(kid_same) < kid_shift / 20);
 
     TempDir d;
-    torch::jit::Module det("FakeInception");
-    det.define(R"(
-def forward(self, img, return_features: bool = False):
-    x = torch.avg_pool2d(img.float() / 255.0, [4, 4])
-    return x.flatten(1)
-)");
-    det.save(d / "inception.pt");
+    save_fake_inception(d / "inception.pt");
     io::ImageDataset data(shared().data);
     MetricOptions o;
     o.detector = d / "inception.pt";

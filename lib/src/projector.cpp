@@ -233,12 +233,13 @@ void check_cancel(const ProjectionCallback& cb, const ProjectionStep& s, const c
 }  // namespace
 
 namespace {
+bool is_noise_buffer(const std::string& key) { return key.size() >= 11 && key.compare(key.size() - 11, 11, "noise_const") == 0; }
+
 // The synthesis network's noise buffers (reference names), in SynthesisNetwork::noise_resolutions() order.
 std::vector<std::string> noise_buffer_names(Generator& G) {
     std::vector<std::string> names;
     for (const auto& b : G.synthesis->named_buffers(true)) {
-        const std::string& key = b.key();
-        if (key.size() >= 11 && key.compare(key.size() - 11, 11, "noise_const") == 0) names.push_back("synthesis." + key);
+        if (is_noise_buffer(b.key())) names.push_back("synthesis." + b.key());
     }
     return names;
 }
@@ -258,6 +259,30 @@ Projector::Projector(std::shared_ptr<Generator> G, std::shared_ptr<Discriminator
     : G_(std::move(G)), D_(std::move(D)), lpips_(std::move(lpips)) {
     if (!G_) throw ArgumentError("the projector needs a generator");
 }
+
+namespace {
+// The result of an optimisation: the latents (W broadcast to every layer), the noise, and the images
+// with the model's own constant noise, as the reference optimises the noise of a copy of G and renders
+// proj.png with the model's (or with the optimised noise on request).
+ProjectionResult finish_projection(Generator& G, const torch::Tensor& w_opt, const std::vector<torch::Tensor>& noise, const ProjectorOptions& o,
+                                   const ImageDistance& distance) {
+    ProjectionResult result;
+    torch::NoGradGuard no_grad;
+    torch::Tensor ws = w_opt.detach();
+    if (o.space == LatentSpace::w) ws = ws.repeat({1, G.synthesis->num_ws, 1});
+    for (const auto& buf : noise) result.noise.push_back(buf.detach().clone());
+    result.noise_names = noise_buffer_names(G);
+    SynthesisOptions out;
+    out.noise_mode = o.images_with_optimized_noise && !noise.empty() ? NoiseMode::custom : NoiseMode::constant;
+    out.noise = result.noise;
+    const torch::Tensor img = G.synthesis->forward(ws, out);
+    result.loss = distance(img).to(torch::kCPU);
+    result.images = img.to(torch::kCPU);
+    result.ws = ws.to(torch::kCPU).contiguous();
+    for (auto& buf : result.noise) buf = buf.to(torch::kCPU);
+    return result;
+}
+}  // namespace
 
 ProjectionResult Projector::project(const torch::Tensor& targets_in, const ProjectorOptions& o, const ProjectionCallback& callback) {
     return detail::guard_torch("projection", [&]() -> ProjectionResult {
@@ -328,22 +353,7 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
             check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach(), step_ws}, "projection");
         }
 
-        ProjectionResult result;
-        torch::NoGradGuard no_grad;
-        torch::Tensor ws = w_opt.detach();
-        if (o.space == LatentSpace::w) ws = ws.repeat({1, num_ws, 1});
-        for (auto& buf : noise) result.noise.push_back(buf.detach().clone());
-        result.noise_names = noise_buffer_names(*G_);
-        // The reference optimises the noise of a copy of G and renders proj.png with the model's own.
-        SynthesisOptions out;
-        out.noise_mode = o.images_with_optimized_noise && !noise.empty() ? NoiseMode::custom : NoiseMode::constant;
-        out.noise = result.noise;
-        const torch::Tensor img = G_->synthesis->forward(ws, out);
-        result.loss = distance(img).to(torch::kCPU);
-        result.images = img.to(torch::kCPU);
-        result.ws = ws.to(torch::kCPU).contiguous();
-        for (auto& buf : result.noise) buf = buf.to(torch::kCPU);
-        return result;
+        return finish_projection(*G_, w_opt, noise, o, distance);
     });
 }
 
@@ -398,7 +408,7 @@ std::shared_ptr<Generator> Projector::tune(const ProjectionResult& result, const
             torch::NoGradGuard no_grad;
             size_t k = 0;
             for (auto& b : tuned->synthesis->named_buffers(true)) {
-                if (b.key().size() < 11 || b.key().compare(b.key().size() - 11, 11, "noise_const") != 0) continue;
+                if (!is_noise_buffer(b.key())) continue;
                 if (k < result.noise.size() && b.value().numel() == result.noise[k].numel())
                     b.value().copy_(result.noise[k].reshape(b.value().sizes()));
                 ++k;

@@ -173,8 +173,9 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         const Tensor fake = run_g(z, c, false, &w_means).img;
         const Tensor fake_logits = run_d(fake, c);
         const Tensor real_logits = run_d(real, real_c);
-        (chunk_objective(torch::softplus(fake_logits), gain) + chunk_objective(torch::softplus(-real_logits), gain)).backward();
-        add(kLoss, torch::softplus(fake_logits) + torch::softplus(-real_logits));
+        const Tensor loss_fake = torch::softplus(fake_logits), loss_real = torch::softplus(-real_logits);
+        (chunk_objective(loss_fake, gain) + chunk_objective(loss_real, gain)).backward();
+        add(kLoss, loss_fake + loss_real);
         stats[kLossCount] += double(b);
         add(kRealScore, real_logits);
         add(kFakeScore, fake_logits);
@@ -240,8 +241,7 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     // chunks adds exactly what the all-reduce adds across processes.
     std::vector<Tensor> params = net.parameters(true), sums(params.size());
     for (int round = 0; round < rounds; ++round) {
-        const int64_t chunk = static_cast<int64_t>(round) * env_.world_size + env_.rank;
-        torch::manual_seed(mix(o_.seed, static_cast<uint64_t>(batch_idx_), static_cast<uint64_t>(ph.id), static_cast<uint64_t>(chunk)));
+        torch::manual_seed(mix(o_.seed, static_cast<uint64_t>(batch_idx_), static_cast<uint64_t>(ph.id), static_cast<uint64_t>(chunk_of(round))));
         run_chunk(ph, reals[round], real_c[round], stats, w_means);
         torch::NoGradGuard no_grad;
         for (size_t k = 0; k < params.size(); ++k) {
@@ -330,6 +330,53 @@ void Trainer::update_ema() {
     for (auto& b : G_ema_->named_buffers(true)) b.value().copy_(bsrc[b.key()]);
 }
 
+// One minibatch: its reals, every phase due, the EMA, the counters and ADA's heuristic.
+void Trainer::train_minibatch(const std::vector<Phase>& phases) {
+    const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
+    std::vector<Tensor> reals(rounds), real_c(rounds);
+    for (int round = 0; round < rounds; ++round) load_reals(chunk_of(round), reals[round], real_c[round]);
+    for (const Phase& ph : phases) {
+        if (batch_idx_ % ph.interval != 0) continue;
+        if (ph.id == 1 && r_.pl_weight == 0) continue;
+        if (ph.id == 3 && r_.gamma == 0) continue;
+        run_phase(ph, reals, real_c);
+    }
+    update_ema();  // with the image count before this minibatch, as the reference's ramp-up
+    cur_nimg_ += r_.batch;
+    ++batch_idx_;
+    if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0) adjust_augment();
+}
+
+// Whether the program asked to stop, on any process (every process then stops after this minibatch).
+bool Trainer::stop_requested(int64_t total) {
+    bool stop = cb_.step && !cb_.step(cur_nimg_, total);
+    if (env_.world_size > 1) {
+        Tensor flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kFloat64);
+        coll_.all_reduce_sum(flag);
+        stop = flag.item<double>() > 0;
+    }
+    return stop;
+}
+
+// The snapshot's metrics. Every process computes its share, as the reference (rank 0 alone would keep
+// the others waiting in the next all-reduce past its timeout).
+std::vector<std::pair<std::string, double>> Trainer::snapshot_metrics() {
+    MetricOptions mo;
+    mo.detector = o_.inception;
+    mo.num_generated = o_.metric_samples;
+    mo.cache_dir = o_.cache_dir;
+    mo.device = o_.device;
+    mo.batch = r_.batch_gpu;
+    mo.mirror = o_.mirror;
+    mo.rank = env_.rank;
+    mo.processes = env_.world_size;
+    mo.sum_over_processes = [this](float* data, size_t count) {
+        Tensor t = torch::from_blob(data, {static_cast<int64_t>(count)}, torch::kFloat32);
+        coll_.all_reduce_sum(t);
+    };
+    return compute_metrics(*G_ema_, data_, o_.metrics, mo);
+}
+
 TrainEnd Trainer::run() {
     const int64_t total = static_cast<int64_t>(std::llround(o_.kimg * 1000));
     if (cur_nimg_ == 0) {
@@ -340,33 +387,15 @@ TrainEnd Trainer::run() {
         log_info(fmt::format("the run is already at {:.3f} kimg (TrainOptions.kimg {})", cur_nimg_ / 1000.0, o_.kimg));
         return TrainEnd::finished;
     }
-    const Phase phases[] = {{"G", 0, true, 1}, {"path length", 1, true, o_.g_reg_interval}, {"D", 2, false, 1}, {"R1", 3, false, o_.d_reg_interval}};
-    const int rounds = r_.batch / (r_.batch_gpu * env_.world_size);
+    const std::vector<Phase> phases{{"G", 0, true, 1}, {"path length", 1, true, o_.g_reg_interval}, {"D", 2, false, 1}, {"R1", 3, false, o_.d_reg_interval}};
     auto tick_start = std::chrono::steady_clock::now();
     auto last = tick_start;
     while (true) {
-        std::vector<Tensor> reals(rounds), real_c(rounds);
-        for (int round = 0; round < rounds; ++round) load_reals(static_cast<int64_t>(round) * env_.world_size + env_.rank, reals[round], real_c[round]);
-        for (const Phase& ph : phases) {
-            if (batch_idx_ % ph.interval != 0) continue;
-            if (ph.id == 1 && r_.pl_weight == 0) continue;
-            if (ph.id == 3 && r_.gamma == 0) continue;
-            run_phase(ph, reals, real_c);
-        }
-        update_ema();  // with the image count before this minibatch, as the reference's ramp-up
-        cur_nimg_ += r_.batch;
-        ++batch_idx_;
-        if (o_.aug == AugmentMode::ada && batch_idx_ % o_.ada_interval == 0) adjust_augment();
+        train_minibatch(phases);
         const auto now = std::chrono::steady_clock::now();
         elapsed_ += std::chrono::duration<double>(now - last).count();
         last = now;
-        bool stop = cb_.step && !cb_.step(cur_nimg_, total);
-        if (env_.world_size > 1) {
-            Tensor flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kFloat64);
-            coll_.all_reduce_sum(flag);
-            stop = flag.item<double>() > 0;
-        }
-        const bool done = cur_nimg_ >= total;
+        const bool stop = stop_requested(total), done = cur_nimg_ >= total;
         // As the reference: tick 0 ends after the first minibatch, then one tick every tick_kimg.
         if (!done && !stop && tick_ != 0 && cur_nimg_ < tick_start_nimg_ + static_cast<int64_t>(o_.tick_kimg * 1000)) continue;
 
@@ -383,24 +412,7 @@ TrainEnd Trainer::run() {
         if (snap) {
             write_grid(fmt::format("fakes-{:09d}.png", cur_nimg_), false);
             s.snapshot = write_snapshot();
-            if (!o_.metrics.empty()) {
-                MetricOptions mo;
-                mo.detector = o_.inception;
-                mo.num_generated = o_.metric_samples;
-                mo.cache_dir = o_.cache_dir;
-                mo.device = o_.device;
-                mo.batch = r_.batch_gpu;
-                mo.mirror = o_.mirror;
-                // Every process computes its share, as the reference (rank 0 alone would keep the others
-                // waiting in the next all-reduce past its timeout).
-                mo.rank = env_.rank;
-                mo.processes = env_.world_size;
-                mo.sum_over_processes = [this](float* data, size_t count) {
-                    Tensor t = torch::from_blob(data, {static_cast<int64_t>(count)}, torch::kFloat32);
-                    coll_.all_reduce_sum(t);
-                };
-                s.metrics = compute_metrics(*G_ema_, data_, o_.metrics, mo);
-            }
+            if (!o_.metrics.empty()) s.metrics = snapshot_metrics();
         }
         if (rank0()) {
             log_tick(s);

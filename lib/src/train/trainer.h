@@ -132,6 +132,12 @@ private:
     void run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_c, Tensor& stats, std::vector<Tensor>& w_means);
     void reduce_phase(torch::nn::Module& net, std::vector<Tensor>& sums, Tensor& stats, const std::vector<Tensor>& w_means);
     void accumulate_tick(const Phase& ph, const Tensor& stats);
+    void train_minibatch(const std::vector<Phase>& phases);
+    bool stop_requested(int64_t total);
+    std::vector<std::pair<std::string, double>> snapshot_metrics();
+    void write_training_options(const std::string& resume);
+    // Round r of this process is global chunk r * world_size + rank (one process: chunk r).
+    int64_t chunk_of(int round) const { return static_cast<int64_t>(round) * env_.world_size + env_.rank; }
     void adjust_augment();
     TickStats read_tick();
     Tensor run_d(const Tensor& img, const Tensor& c);

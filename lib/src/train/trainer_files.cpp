@@ -145,42 +145,45 @@ void Trainer::setup() {
             for (auto& t : net->buffers(true)) coll_.broadcast(t);
         }
     }
-    if (rank0()) {
-        json j;
-        j["dataset"] = data_.name();
-        j["resolution"] = res;
-        j["channels"] = data_.channels();
-        j["images"] = data_.size();
-        j["cfg"] = option_name(o_.cfg);
-        j["batch"] = r_.batch;
-        j["batch_gpu"] = r_.batch_gpu;
-        j["processes"] = env_.world_size;
-        j["gamma"] = r_.gamma;
-        j["lr_g"] = r_.lr_g;
-        j["lr_d"] = r_.lr_d;
-        j["ema_kimg"] = r_.ema_kimg;
-        j["ema_rampup"] = r_.ema_rampup ? json(*r_.ema_rampup) : json(nullptr);
-        j["map_layers"] = r_.map_layers;
-        j["channel_base"] = r_.channel_base;
-        j["channel_max"] = r_.channel_max;
-        j["mbstd_group"] = r_.mbstd_group;
-        j["style_mixing"] = r_.style_mixing;
-        j["pl_weight"] = r_.pl_weight;
-        j["aug"] = option_name(o_.aug);
-        j["augpipe"] = option_name(o_.augpipe);
-        j["ada_target"] = o_.ada_target;
-        j["ada_kimg"] = r_.ada_kimg;
-        j["mirror"] = o_.mirror;
-        j["cond"] = o_.cond;
-        j["seed"] = o_.seed;
-        j["kimg"] = o_.kimg;
-        j["resume"] = resume;
-        j["device"] = device_.str();
-        j["G"] = json::parse(G_->config.to_kwargs_json());
-        j["D"] = json::parse(D_->config.to_kwargs_json());
-        const std::string text = j.dump(2) + "\n";
-        write_file_atomic((fs::path(o_.outdir) / "training_options.json").string(), text.data(), text.size());
-    }
+    if (rank0()) write_training_options(resume);
+}
+
+// training_options.json: the resolved settings and both networks' arguments.
+void Trainer::write_training_options(const std::string& resume) {
+    json j;
+    j["dataset"] = data_.name();
+    j["resolution"] = data_.resolution();
+    j["channels"] = data_.channels();
+    j["images"] = data_.size();
+    j["cfg"] = option_name(o_.cfg);
+    j["batch"] = r_.batch;
+    j["batch_gpu"] = r_.batch_gpu;
+    j["processes"] = env_.world_size;
+    j["gamma"] = r_.gamma;
+    j["lr_g"] = r_.lr_g;
+    j["lr_d"] = r_.lr_d;
+    j["ema_kimg"] = r_.ema_kimg;
+    j["ema_rampup"] = r_.ema_rampup ? json(*r_.ema_rampup) : json(nullptr);
+    j["map_layers"] = r_.map_layers;
+    j["channel_base"] = r_.channel_base;
+    j["channel_max"] = r_.channel_max;
+    j["mbstd_group"] = r_.mbstd_group;
+    j["style_mixing"] = r_.style_mixing;
+    j["pl_weight"] = r_.pl_weight;
+    j["aug"] = option_name(o_.aug);
+    j["augpipe"] = option_name(o_.augpipe);
+    j["ada_target"] = o_.ada_target;
+    j["ada_kimg"] = r_.ada_kimg;
+    j["mirror"] = o_.mirror;
+    j["cond"] = o_.cond;
+    j["seed"] = o_.seed;
+    j["kimg"] = o_.kimg;
+    j["resume"] = resume;
+    j["device"] = device_.str();
+    j["G"] = json::parse(G_->config.to_kwargs_json());
+    j["D"] = json::parse(D_->config.to_kwargs_json());
+    const std::string text = j.dump(2) + "\n";
+    write_file_atomic((fs::path(o_.outdir) / "training_options.json").string(), text.data(), text.size());
 }
 
 void Trainer::build_networks() {

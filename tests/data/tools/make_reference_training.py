@@ -25,6 +25,9 @@ import PIL.Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_variants import perturb, placeholder_sources, write_safetensors  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "scripts"))
+from check_resume_pkl import TorchOnCpu  # noqa: E402  (projector.py asks for 'cuda' by name)
+
 Z_DIM, W_DIM, RES = 32, 32, 16
 
 
@@ -180,20 +183,6 @@ def augment_cases(augment, images, out, info):
         out["aug.bgc_seed11_p0.5"] = pipe(images)
     info["augment"]["seeded"] = {"kwargs": dict(geom, **color), "p": 0.5, "seed": 11,
                                  "note": "torch.manual_seed(11), then the pipeline's own draws"}
-
-
-class TorchOnCpu(types.ModuleType):
-    """torch, except that torch.device(...) is the CPU: projector.py asks for 'cuda' by name."""
-
-    def __init__(self):
-        super().__init__("torch")
-
-    def __getattr__(self, name):
-        return getattr(torch, name)
-
-    @staticmethod
-    def device(*args, **kwargs):
-        return torch.device("cpu")
 
 
 def stand_in_vgg16():
