@@ -1,4 +1,4 @@
-// latentkit export (also `convert`): any model latentkit reads -> .safetensors or rosinality .pt.
+// latentkit export (also `convert`): any model latentkit reads -> .safetensors, rosinality .pt, NVIDIA .pkl or ONNX.
 #include <fmt/format.h>
 
 #include "common.h"
@@ -12,21 +12,30 @@ void register_export(CLI::App& app) {
     struct Opts {
         std::string input, output;
         std::optional<ExportFormat> format;
-        bool g_ema_only = false;
+        bool g_ema_only = false, noise_inputs = false;
+        OnnxPart part = OnnxPart::full;
         std::vector<std::string> info;
     };
     auto opts = std::make_shared<Opts>();
-    auto* cmd = app.add_subcommand("export", "Write a model for other software: latentkit .safetensors, or a rosinality stylegan2-pytorch "
-                                             ".pt checkpoint (e4e, pSp, StyleCLIP, StyleGAN-NADA)");
+    auto* cmd = app.add_subcommand("export", "Write a model for other software: latentkit .safetensors, a rosinality stylegan2-pytorch "
+                                             ".pt checkpoint (e4e, pSp, StyleCLIP, StyleGAN-NADA), an NVIDIA .pkl (their scripts, "
+                                             "the visualizer, PTI, DragGAN) or the generator as ONNX (ONNX Runtime, OpenVINO, TensorRT)");
     cmd->alias("convert");
     cmd->add_option("input", opts->input, "Model to read (any kind latentkit reads, or a URL)")->required();
-    cmd->add_option("output", opts->output, "File to write (.safetensors or .pt)")->required();
+    cmd->add_option("output", opts->output, "File to write (.safetensors, .pt, .pkl or .onnx)")->required();
     const std::vector<std::string> formats(std::begin(OptionNames<ExportFormat>::names), std::end(OptionNames<ExportFormat>::names));
     cmd->add_option_function<std::string>(
            "--format", [opts](const std::string& s) { opts->format = *option_from_name<ExportFormat>(s); },
            "Output format: " + option_choices<ExportFormat>() + " (default: from the output's extension)")
         ->check(CLI::IsMember(formats));
     cmd->add_flag("--g-ema-only", opts->g_ema_only, "Keep only G_ema (enough for exploring; smaller)");
+    const std::vector<std::string> parts(std::begin(OptionNames<OnnxPart>::names), std::end(OptionNames<OnnxPart>::names));
+    cmd->add_option_function<std::string>(
+           "--part", [opts](const std::string& s) { opts->part = *option_from_name<OnnxPart>(s); },
+           "ONNX: full (z, c, psi, truncation_cutoff -> img), mapping (-> ws) or synthesis (ws -> img); default full")
+        ->check(CLI::IsMember(parts));
+    cmd->add_flag("--noise-inputs", opts->noise_inputs,
+                  "ONNX, StyleGAN2: one unit-variance noise input per layer (noise0, ...; default: the model's constant noise)");
     cmd->add_option("--info", opts->info, "Set a metadata entry KEY=VALUE (description, licence, training, ...); .safetensors only; repeatable");
     cmd->callback([opts]() {
         const std::string& out = opts->output;
@@ -42,6 +51,10 @@ void register_export(CLI::App& app) {
         ExportOptions eo;
         eo.format = format;
         eo.g_ema_only = opts->g_ema_only;
+        eo.onnx_part = opts->part;
+        eo.onnx_noise_inputs = opts->noise_inputs;
+        if (format != ExportFormat::onnx && (opts->part != OnnxPart::full || opts->noise_inputs))
+            throw ArgumentError("--part and --noise-inputs apply to .onnx files only");
         export_model(out, m, eo);
         log_info(fmt::format("wrote {} ({})", out, option_name(format)));
     });

@@ -18,9 +18,12 @@ ExportFormat export_format_for(const std::string& path) {
     if (ext == ".safetensors") return ExportFormat::safetensors;
     if (ext == ".pt" || ext == ".pth") return ExportFormat::pt;
     if (ext == ".pkl") return ExportFormat::pkl;
-    throw ArgumentError(fmt::format("{}: no export format for '{}' files (.safetensors, .pt or .pkl): name the file so, or give the format", path,
+    if (ext == ".onnx") return ExportFormat::onnx;
+    throw ArgumentError(fmt::format("{}: no export format for '{}' files (.safetensors, .pt, .pkl or .onnx): name the file so, or give the format", path,
                                     ext.empty() ? "extension-less" : ext));
 }
+
+bool onnx_export_available() { return LATENTKIT_HAVE_ONNX != 0; }
 
 void export_model(const std::string& path, const Model& model, const ExportOptions& options) {
     const ExportFormat format = options.format ? *options.format : export_format_for(path);
@@ -38,6 +41,13 @@ void export_model(const std::string& path, const Model& model, const ExportOptio
             if (options.g_ema_only) throw ArgumentError(path + ": an NVIDIA .pkl holds G, D and G_ema (ExportOptions.g_ema_only does not apply)");
             detail::write_nvidia_pkl(path, model);
             return;
+        case ExportFormat::onnx:
+#if LATENTKIT_HAVE_ONNX
+            detail::write_onnx(path, model, options);
+            return;
+#else
+            throw ArgumentError(path + ": this latentkit was built without ONNX (install libonnx-dev and rebuild)");
+#endif
     }
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "latentkit/model_export.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
 #include "pickle.h"
@@ -102,5 +103,8 @@ void write_rosinality(const std::string& path, const Model& model, bool g_ema_on
 /// legacy.load_network_pkl convert (export_nvidia_pkl.cpp): (G, D, Gs); G is G_ema when the model has
 /// no training generator. See export_model.
 void write_nvidia_pkl(const std::string& path, const Model& model);
+
+/// Writes G_ema as an ONNX graph (export_onnx.cpp; only in builds with ONNX). See export_model.
+void write_onnx(const std::string& path, const Model& model, const ExportOptions& options);
 
 }  // namespace latentkit::detail

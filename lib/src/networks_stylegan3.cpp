@@ -118,7 +118,7 @@ torch::Tensor modulated_conv(const torch::Tensor& x, torch::Tensor w, torch::Ten
 class Stylegan3Input : public torch::nn::Module {
 public:
     Stylegan3Input(int w_dim, int channels, int size, double sampling_rate, double bandwidth)
-        : channels_(channels), size_(size), sampling_rate_(sampling_rate), bandwidth_(bandwidth) {
+        : shape{channels, size, sampling_rate, bandwidth}, channels_(channels), size_(size), sampling_rate_(sampling_rate), bandwidth_(bandwidth) {
         torch::Tensor freqs = torch::randn({channels, 2});
         const torch::Tensor radii = freqs.square().sum(1, true).sqrt();
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth;
@@ -163,6 +163,7 @@ public:
 
     std::shared_ptr<FullyConnectedLayer> affine;
     torch::Tensor weight, transform, freqs, phases;
+    const Stylegan3InputShape shape;
 
 private:
     int channels_;
@@ -206,6 +207,7 @@ public:
         const int64_t lo = static_cast<int64_t>(std::floor((pad_total + up_) / 2.0)), hi = pad_total - lo;
         padding_ = {lo, hi, lo, hi};
         layer_name = fmt::format("L{}_{}_{}", idx, out_size, out_channels_);
+        shape = {layer_name, in_channels_, out_channels_, in_size, out_size, kernel_, up_, down_, padding_, is_torgb};
     }
 
     torch::Tensor forward(const torch::Tensor& x_in, const torch::Tensor& w, bool force_fp32) {
@@ -224,6 +226,7 @@ public:
     torch::Tensor weight, bias, magnitude_ema, up_filter, down_filter;
     std::string layer_name;  ///< L{index}_{size}_{channels}, as the reference names it
     bool is_torgb = false;
+    Stylegan3LayerShape shape;
 
 private:
     bool use_fp16_ = false;
@@ -280,6 +283,14 @@ std::vector<StyleLayer> Stylegan3Synthesis::style_layers() const {
 }
 
 std::vector<std::string> Stylegan3Synthesis::block_names() const { return names_; }
+
+Stylegan3InputShape Stylegan3Synthesis::input_shape() const { return input_->shape; }
+
+std::vector<Stylegan3LayerShape> Stylegan3Synthesis::layer_shapes() const {
+    std::vector<Stylegan3LayerShape> out;
+    for (const auto& layer : layers_) out.push_back(layer->shape);
+    return out;
+}
 
 torch::Tensor stylegan3_transform(double translate_x, double translate_y, double rotate_degrees) {
     // make_transform = [[c, s, tx], [-s, c, ty], [0, 0, 1]]; its inverse is [[c, -s, -(c tx - s ty)], [s, c, -(s tx + c ty)], [0, 0, 1]].

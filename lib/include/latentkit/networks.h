@@ -5,6 +5,7 @@
 // One Generator class serves both families: callers use its mapping and synthesis networks the same way.
 #include <torch/torch.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -100,6 +101,21 @@ private:
     std::vector<std::shared_ptr<SynthesisBlock>> blocks_;
 };
 
+/// The fixed shape of one StyleGAN3 synthesis layer (what a graph exporter needs besides its tensors).
+struct Stylegan3LayerShape {
+    std::string name;  ///< L{index}_{size}_{channels}, as the reference names it
+    int in_channels = 0, out_channels = 0, in_size = 0, out_size = 0, kernel = 1;
+    int64_t up = 1, down = 1;                ///< filtered_lrelu's up- and downsampling factors
+    std::array<int64_t, 4> padding{};        ///< the upsampling filter's padding [x0, x1, y0, y1]
+    bool is_torgb = false;
+};
+
+/// The fixed shape of StyleGAN3's Fourier-feature input.
+struct Stylegan3InputShape {
+    int channels = 0, size = 0;
+    double sampling_rate = 0, bandwidth = 0;
+};
+
 /// StyleGAN3 (alias-free, -T and -R) synthesis: Fourier-feature input with a learned and a user
 /// transform, then layers of modulated convolution and filtered leaky ReLU (up, lrelu, down).
 class Stylegan3Synthesis : public SynthesisNetwork {
@@ -109,6 +125,9 @@ public:
     std::vector<int> noise_resolutions() const override { return {}; }
     std::vector<StyleLayer> style_layers() const override;
     std::vector<std::string> block_names() const override;
+    /// The input's and every layer's fixed shape, in network order.
+    Stylegan3InputShape input_shape() const;
+    std::vector<Stylegan3LayerShape> layer_shapes() const;
 
 private:
     torch::Tensor forward_one(const torch::Tensor& ws, const SynthesisOptions& options);
