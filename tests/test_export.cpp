@@ -70,6 +70,28 @@ TEST_CASE("export: a rosinality .pt has the keys and shapes of rosinality's own 
     CHECK(load_model(dir / "as_pt.bin").G_ema);
 }
 
+TEST_CASE("export: PyTorch itself reads an exported rosinality .pt with torch.load(weights_only=True), keys and shapes as rosinality's") {
+    lktest::TempDir dir;
+    const std::string pt = dir / "tiny32.pt";
+    REQUIRE(lktest::run({"export", lktest::data_path("golden/tiny32.pkl"), pt}).code == 0);
+    // Debian's python3-torch (scripts/setup.sh): the safe unpickler, which refuses anything but tensors and plain containers.
+    const std::string py =
+        "import json, sys, torch\n"
+        "ck = torch.load(sys.argv[1], map_location='cpu', weights_only=True)\n"
+        "out = {k: [[n, list(t.shape)] for n, t in v.items()] for k, v in ck.items() if isinstance(v, dict)}\n"
+        "out['latent_avg'] = list(ck['latent_avg'].shape)\n"
+        "json.dump(out, open(sys.argv[2], 'w'))\n";
+    const int rc = std::system(("/usr/bin/python3 -c " + lktest::quote(py) + " " + lktest::quote(pt) + " " + lktest::quote(dir / "keys.json")).c_str());
+    REQUIRE_MESSAGE(rc == 0, "needs /usr/bin/python3 with Debian's python3-torch (scripts/setup.sh installs it)");
+    const auto got = nlohmann::json::parse(read_file(dir / "keys.json"));
+    std::ifstream in(lktest::data_path("export/rosinality_tiny32.json"));
+    const auto manifest = nlohmann::json::parse(in);
+    CHECK(got["g_ema"] == manifest["g_ema"]);
+    CHECK(got["g"] == manifest["g_ema"]);
+    CHECK(got["d"] == manifest["d"]);
+    CHECK(got["latent_avg"] == nlohmann::json::array({64}));
+}
+
 TEST_CASE("export: what a rosinality .pt cannot hold is refused in one line, and nothing is written or replaced") {
     lktest::TempDir dir;
     const std::string out = dir / "out.pt";
