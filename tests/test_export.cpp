@@ -99,10 +99,10 @@ TEST_CASE("export: what a rosinality .pt cannot hold is refused in one line, and
     lktest::check_error(lktest::run({"export", lktest::data_path("variants/sg3r_cond64.pkl"), out}), 1, "cannot hold a StyleGAN3 generator");
     lktest::check_error(lktest::run({"export", lktest::data_path("variants/sg3sg2_cond16.pkl"), out}), 1, "conditional");
     lktest::check_error(lktest::run({"export", lktest::data_path("golden/gray16.pkl"), out}), 1, "1-channel images");
-    lktest::check_error(lktest::run({"export", lktest::data_path("golden/tiny32.pkl"), dir / "x.onnx"}), 2, "x.onnx: no export format");
+    lktest::check_error(lktest::run({"export", lktest::data_path("golden/tiny32.pkl"), dir / "x.tflite"}), 2, "x.tflite: no export format");
     lktest::check_error(lktest::run({"export", lktest::data_path("golden/tiny32.pkl"), out, "--info", "a=b"}), 2, ".safetensors files only");
     CHECK(read_file(out) == "earlier");
-    CHECK_FALSE(fs::exists(dir / "x.onnx"));
+    CHECK_FALSE(fs::exists(dir / "x.tflite"));
     int files = 0;
     for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file() ? 1 : 0;
     CHECK(files == 1);  // no temporary file left behind

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "latentkit/error.h"
+#include "ops.h"
 
 namespace latentkit::onnx_export {
 
@@ -208,14 +209,7 @@ Map conv2d(GraphBuilder& g, const Map& x, const torch::Tensor& w, int64_t pad_y,
 Map conv2d_resample(GraphBuilder& g, const Map& x, const torch::Tensor& w, const torch::Tensor& f, int64_t up, int64_t padding,
                     bool flip_weight, const std::string& name) {
     const int64_t kh = w.size(2), kw = w.size(3);
-    const int64_t fw = f.defined() ? f.size(-1) : 1, fh = f.defined() ? f.size(0) : 1;
-    int64_t px0 = padding, px1 = padding, py0 = padding, py1 = padding;
-    if (up > 1) {
-        px0 += (fw + up - 1) / 2;
-        px1 += (fw - up) / 2;
-        py0 += (fh + up - 1) / 2;
-        py1 += (fh - up) / 2;
-    }
+    auto [px0, px1, py0, py1] = ops::resample_padding(f, up, 1, padding);
     const double up_gain = static_cast<double>(up * up);
     if (kw == 1 && kh == 1 && up > 1) return upfirdn2d(g, conv2d(g, x, w, 0, 0, name), f, up, 1, {px0, px1, py0, py1}, up_gain, name);
     if (up > 1) {

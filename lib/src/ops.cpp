@@ -233,23 +233,18 @@ torch::Tensor downsample2d(const torch::Tensor& x, const torch::Tensor& f, int64
     return upfirdn2d(x, f, 1, down, {(fw - down + 1) / 2, (fw - down) / 2, (fh - down + 1) / 2, (fh - down) / 2});
 }
 
+Pad resample_padding(const torch::Tensor& f, int64_t up, int64_t down, int64_t padding) {
+    const auto [fw, fh] = filter_size(f);
+    Pad p{padding, padding, padding, padding};
+    if (up > 1) p = {p[0] + (fw + up - 1) / 2, p[1] + (fw - up) / 2, p[2] + (fh + up - 1) / 2, p[3] + (fh - up) / 2};
+    if (down > 1) p = {p[0] + (fw - down + 1) / 2, p[1] + (fw - down) / 2, p[2] + (fh - down + 1) / 2, p[3] + (fh - down) / 2};
+    return p;
+}
+
 torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Tensor& f, int64_t up, int64_t down, int64_t padding,
                               int64_t groups, bool flip_weight) {
     const int64_t out_channels = w.size(0), in_per_group = w.size(1), kh = w.size(2), kw = w.size(3);
-    const auto [fw, fh] = filter_size(f);
-    int64_t px0 = padding, px1 = padding, py0 = padding, py1 = padding;
-    if (up > 1) {
-        px0 += (fw + up - 1) / 2;
-        px1 += (fw - up) / 2;
-        py0 += (fh + up - 1) / 2;
-        py1 += (fh - up) / 2;
-    }
-    if (down > 1) {
-        px0 += (fw - down + 1) / 2;
-        px1 += (fw - down) / 2;
-        py0 += (fh - down + 1) / 2;
-        py1 += (fh - down) / 2;
-    }
+    auto [px0, px1, py0, py1] = resample_padding(f, up, down, padding);
     if (kw == 1 && kh == 1 && down > 1 && up == 1) {
         x = upfirdn2d(x, f, 1, down, {px0, px1, py0, py1});
         return conv2d_wrapper(x, w, 1, 0, 0, groups, false, flip_weight);

@@ -56,6 +56,9 @@ std::vector<torch::Tensor> polyphase_kernels(const torch::Tensor& w, int64_t up)
 torch::Tensor upconv_polyphase(const torch::Tensor& x, const std::vector<torch::Tensor>& phases, int64_t kh, int64_t kw,
                                const torch::Tensor& f, int64_t up, int64_t padding, int64_t groups);
 
+/// conv2d_resample's padding of the filter pass around a convolution with `padding`, as [x0, x1, y0, y1].
+Pad resample_padding(const torch::Tensor& f, int64_t up, int64_t down, int64_t padding);
+
 /// Convolution with optional up/downsampling: the reference's execution path, or with the fast
 /// implementation the same function through polyphase convolutions and separable, strided filters.
 torch::Tensor conv2d_resample(torch::Tensor x, torch::Tensor w, const torch::Tensor& f, int64_t up = 1, int64_t down = 1,
