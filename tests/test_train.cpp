@@ -402,18 +402,13 @@ TEST_CASE("train: bad input gives one line and keeps earlier files") {
     CHECK(read_file(d / "nan/snapshot-000000064.safetensors") == before);
 }
 
-TEST_CASE("train: SIGINT finishes the minibatch, writes a snapshot and exits 0") {
+TEST_CASE("train: SIGINT finishes the minibatch, writes a snapshot and exits 130 saying which") {
     TempDir d;
-    auto args = tiny(shared().data, d / "run", 1000);
-    std::string cmd = lktest::quote(LATENTKIT_CLI);
-    for (const auto& a : args) cmd += " " + lktest::quote(a);
-    const std::string line = "(" + cmd + " 2>" + lktest::quote(d / "err.txt") + " & pid=$!; i=0; while [ ! -s " + lktest::quote(d / "run/log.jsonl") +
-                             " ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid)";
-    const int rc = std::system(line.c_str());
-    CHECK(WEXITSTATUS(rc) == 0);
-    CHECK(read_file(d / "err.txt").find("stopped on request") != std::string::npos);
+    const auto r = lktest::run_and_signal(tiny(shared().data, d / "run", 1000), d / "run/log.jsonl", "INT");
     const std::string snap = latest_snapshot(d / "run");
     REQUIRE(!snap.empty());
+    lktest::check_interrupted(r, "continue with --resume auto");
+    CHECK(r.err.find("interrupted: training stopped on request: kept the snapshot " + snap) != std::string::npos);
     CHECK(load_model(snap).G_ema);
 }
 

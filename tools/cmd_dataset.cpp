@@ -7,6 +7,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
 #include "latentkit/log.h"
+#include "latentkit/stop.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -43,12 +44,13 @@ void run(Opts& o) {
     o.d.transform = io::parse_dataset_transform(o.transform);
     o.d.channels = o.gray ? 1 : 3;
     o.d.background = parse_rgb(o.background);
+    log_info(fmt::format("building {} from {}", o.d.dest, o.d.source));
     std::unique_ptr<ProgressBar> bar;
     const io::DatasetSummary s = io::prepare_dataset(o.d, [&](size_t done, size_t total) {
         if (total == 0) return true;
         if (!bar) bar = std::make_unique<ProgressBar>("dataset", static_cast<int64_t>(total), "img");
         bar->update(static_cast<int64_t>(done));
-        return true;
+        return !stop_requested();
     });
     if (bar) bar->finish();
     for (const auto& [file, why] : s.unreadable) log_warn(fmt::format("skipped {}: {}", file, why));

@@ -20,6 +20,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
+#include "latentkit/stop.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -193,6 +194,7 @@ void run_sample(const SampleOpts& o) {
         ProgressBar bar("render", static_cast<int64_t>(seeds.size()));
         torch::NoGradGuard no_grad;
         for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(o.batch)) {
+            throw_if_stopped(fmt::format("directions sample ({} of {} samples; {} was not written)", start, seeds.size(), o.out));
             const int64_t n = std::min<int64_t>(o.batch, static_cast<int64_t>(seeds.size() - start));
             const torch::Tensor ws = broadcast_w(s.w.narrow(0, static_cast<int64_t>(start), n).to(device), G->synthesis->num_ws);
             const torch::Tensor img = G->synthesis->forward(ws);
@@ -313,7 +315,10 @@ void run_pca(const PcaOpts& o) {
     G->eval();
     const auto layers = layer_range(o.layers, G->config.num_ws());
     ProgressBar bar("pca", static_cast<int64_t>(seeds.size()), "sample");
-    DirectionSet set = pca_directions(*G, seeds, o.components, o.trunc, o.batch, [&](int64_t done) { bar.update(done); });
+    DirectionSet set = pca_directions(*G, seeds, o.components, o.trunc, o.batch, [&](int64_t done) {
+        bar.update(done);
+        throw_if_stopped("directions pca (nothing was written)");
+    });
     bar.finish();
     double explained = 0;
     for (auto& d : set.directions) {

@@ -11,6 +11,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
+#include "latentkit/stop.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -58,6 +59,9 @@ void run(const Opts& o) {
     std::vector<Image8> cells;
     ProgressBar bar("generate", total);
     for (int64_t start = 0; start < total; start += o.batch) {
+        if (stop_requested())
+            throw CancelledError(o.grid.empty() ? fmt::format("generate stopped: kept the {} of {} image(s) written to {}", start, total, o.outdir)
+                                                : fmt::format("generate stopped: {} was not written", (fs::path(o.outdir) / "grid.png").string()));
         const int64_t n = std::min<int64_t>(o.batch, total - start);
         torch::Tensor ws;
         std::vector<std::string> paths;

@@ -16,6 +16,7 @@
 #include "latentkit/log.h"
 #include "latentkit/metrics.h"
 #include "latentkit/networks.h"
+#include "latentkit/stop.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -52,7 +53,10 @@ std::vector<uint8_t> read_rows(const io::ImageDataset& data, int64_t dim) {
     for (size_t i = 0; i < data.size(); ++i) {
         const Image8 image = dataset_image(data, i);
         train.insert(train.end(), image.pixels.begin(), image.pixels.end());
-        if (i % 256 == 0) bar.update(static_cast<int64_t>(i));
+        if (i % 256 == 0) {
+            bar.update(static_cast<int64_t>(i));
+            throw_if_stopped("nearest (reading the dataset; nothing was written)");
+        }
     }
     bar.finish();
     return train;

@@ -17,6 +17,7 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
+#include "latentkit/stop.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -167,7 +168,7 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
     r.projection = projector.project(target_tensor, po, [&](const ProjectionStep& s) {
         bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
         bar.update(s.step);
-        if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps)) {
+        if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps || stop_requested())) {
             // As the reference's video: what each step's latent gives with the model's constant noise.
             const auto frames = io::images_from_uint8(projection_uint8(projector.render(s.ws)));
             for (size_t k = 0; k < n; ++k) videos[k]->write(side_by_side(targets[start + k].image, frames[k]));
@@ -175,9 +176,9 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
         return true;
     });
     bar.finish();
-    for (auto& v : videos) v->finish();
+    for (auto& v : videos) v->finish();  // a stopped projection's video ends at its last step
     r.psnr = psnr(r.projection.images, target_tensor);
-    if (o.tune_steps > 0) tune_first(o, projector, po, target_tensor, device, r);
+    if (o.tune_steps > 0 && r.projection.steps_done == o.steps) tune_first(o, projector, po, target_tensor, device, r);
     return r;
 }
 
@@ -205,6 +206,7 @@ void write_target(const Opts& o, const Model& model, const ProjectorOptions& po,
                            {"steps", o.steps}, {"seed", o.seed}, {"loss", describe_losses(po.loss)}, {"optimized_noise", po.optimize_noise},
                            {"image_noise", noisy_image ? "optimized (projected_noise.npz)" : "model constant"},
                            {"distance", distance}, {"psnr_db", quality}};
+    if (r.projection.steps_done < o.steps) info["interrupted_at_step"] = r.projection.steps_done;
     std::string note = fmt::format("PSNR {:.2f} dB", quality);
     if (k == 0 && r.tuned) {
         Model out;
@@ -253,6 +255,11 @@ void run(const Opts& o) {
         const size_t n = std::min<size_t>(static_cast<size_t>(o.batch), targets.size() - start);
         BatchResult r = project_batch(o, projector, po, targets, start, n, init, cfg, device);
         for (size_t k = 0; k < n; ++k) write_target(o, model, po, targets[start + k], r, k);
+        if (r.projection.steps_done < o.steps)
+            throw CancelledError(fmt::format("projection stopped at step {} of {}: kept its latents, images{} in {} (projection.json says "
+                                             "interrupted_at_step){}",
+                                             r.projection.steps_done, o.steps, o.save_video ? " and progress video" : "", targets[start].dir,
+                                             start + n < targets.size() ? fmt::format("; {} target(s) not projected", targets.size() - start - n) : ""));
     }
 }
 

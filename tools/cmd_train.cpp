@@ -2,8 +2,6 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <atomic>
-#include <csignal>
 #include <filesystem>
 #include <memory>
 
@@ -12,6 +10,7 @@
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
 #include "latentkit/png.h"
+#include "latentkit/stop.h"
 #include "latentkit/io/video.h"
 #include "latentkit/log.h"
 #include "latentkit/train.h"
@@ -21,14 +20,6 @@ namespace latentkit::tools {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_sigint(int) {
-    g_stop = true;
-    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C stops at once
-    std::signal(SIGTERM, SIG_DFL);
-}
 
 struct Opts {
     TrainOptions t;
@@ -113,18 +104,7 @@ void run(Opts& o, const DistributedEnv& env) {
                          data.channels(), data.label_dim() ? fmt::format(", {} label(s)", data.label_dim()) : ""));
     if (env.world_size > 1) log_info(fmt::format("process {} of {} ({}:{})", env.rank, env.world_size, env.master_addr, env.master_port));
 
-    // SIGINT / SIGTERM ask the trainer to stop cleanly while it runs; the defaults come back after.
-    struct SignalScope {
-        SignalScope() {
-            g_stop = false;
-            std::signal(SIGINT, on_sigint);
-            std::signal(SIGTERM, on_sigint);
-        }
-        ~SignalScope() {
-            std::signal(SIGINT, SIG_DFL);
-            std::signal(SIGTERM, SIG_DFL);
-        }
-    } signals;
+    // SIGINT / SIGTERM (main's handler) ask the trainer to stop cleanly: it snapshots and returns.
     std::unique_ptr<ProgressBar> bar;
     TrainCallbacks cb;
     int64_t bar_total = 0;
@@ -133,7 +113,7 @@ void run(Opts& o, const DistributedEnv& env) {
             if (!bar || bar_total != total) bar = std::make_unique<ProgressBar>("train", total, "img"), bar_total = total;
             bar->update(nimg);
         }
-        return !g_stop.load();
+        return !stop_requested();
     };
     cb.tick = [&](const TickStats& s) {
         const double mem = peak_memory_mib(device);
@@ -151,9 +131,10 @@ void run(Opts& o, const DistributedEnv& env) {
     const TrainEnd end = train(data, t, cb);
     if (bar) bar->finish();
     const std::string last = latest_snapshot(t.outdir);
-    if (end == TrainEnd::stopped) log_info("stopped on request; continue with --resume auto (latest snapshot: " + last + ")");
-    else log_info("finished; latest snapshot: " + last);
+    if (end != TrainEnd::stopped) log_info("finished; latest snapshot: " + last);
     if (o.progress_video && env.rank == 0) write_progress_video(t.outdir, (fs::path(t.outdir) / ("progress" + o.video_ext)).string(), o.video_fps);
+    if (end == TrainEnd::stopped)
+        throw CancelledError("training stopped on request: kept the snapshot " + last + " (continue with --resume auto)");
 }
 
 }  // namespace

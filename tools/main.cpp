@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 
 #include "common.h"
@@ -11,6 +12,16 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/device.h"
+#include "latentkit/stop.h"
+
+namespace {
+// SIGINT and SIGTERM ask the running operation to stop cleanly; a second one ends the process at once.
+extern "C" void on_stop_signal(int) {
+    latentkit::request_stop();
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace latentkit;
@@ -53,6 +64,8 @@ int main(int argc, char** argv) {
         }
     });
 
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
     try {
         app.parse_complete_callback([&]() {
             spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
@@ -68,6 +81,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         std::fprintf(stderr, "latentkit: usage error: %s (see --help)\n", e.what());
         return 2;
+    } catch (const CancelledError& e) {
+        std::fprintf(stderr, "latentkit: interrupted: %s\n", e.what());
+        return 130;
     } catch (const ArgumentError& e) {
         std::fprintf(stderr, "latentkit: usage error: %s\n", tools::with_flag_names(e.what()).c_str());
         return 2;

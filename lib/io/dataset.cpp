@@ -361,7 +361,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
             if (!take) continue;
             ++taken;
             emit(frame, fmt::format("{} frame {}", o.source, f - 1), std::nullopt);
-            if (cancelled(static_cast<size_t>(taken), 0)) throw CancelledError("dataset preparation cancelled");
+            if (cancelled(static_cast<size_t>(taken), 0)) throw CancelledError(fmt::format("dataset preparation stopped: {} was not written", o.dest));
             if (o.max_images > 0 && sum.kept >= o.max_images) break;
         }
     } else {
@@ -381,7 +381,7 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
             sum.label_dim = static_cast<int>(classes.size());
         }
         for (size_t k = 0; k < src.names.size(); ++k) {
-            if (cancelled(k, src.names.size())) throw CancelledError("dataset preparation cancelled");
+            if (cancelled(k, src.names.size())) throw CancelledError(fmt::format("dataset preparation stopped: {} was not written", o.dest));
             if (o.max_images > 0 && sum.kept >= o.max_images) {
                 sum.over_limit += src.names.size() - k;
                 break;

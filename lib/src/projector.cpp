@@ -1,5 +1,6 @@
 // Projection of images into a generator's latent space, and pivotal tuning.
 #include "latentkit/projector.h"
+#include "latentkit/stop.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
@@ -324,6 +325,7 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
         SynthesisOptions so;
         so.noise_mode = o.optimize_noise ? NoiseMode::custom : NoiseMode::constant;
         so.noise = noise;
+        int steps_done = 0;
         for (int step = 0; step < o.steps; ++step) {
             const double t = static_cast<double>(step) / o.steps;
             const double w_noise_scale = w_std * o.initial_noise_factor * std::pow(std::max(0.0, 1.0 - t / o.noise_ramp_length), 2.0);
@@ -351,9 +353,13 @@ ProjectionResult Projector::project(const torch::Tensor& targets_in, const Proje
             torch::Tensor step_ws = w_opt.detach();
             if (o.space == LatentSpace::w) step_ws = step_ws.expand({n, num_ws, cfg.w_dim});
             check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach(), step_ws}, "projection");
+            steps_done = step + 1;
+            if (stop_requested()) break;  // the caller keeps the latents so far
         }
 
-        return finish_projection(*G_, w_opt, noise, o, distance);
+        ProjectionResult result = finish_projection(*G_, w_opt, noise, o, distance);
+        result.steps_done = steps_done;
+        return result;
     });
 }
 
@@ -400,6 +406,7 @@ std::shared_ptr<Generator> Projector::tune(const ProjectionResult& result, const
             dist.sum().backward();
             optimizer.step();
             check_cancel(callback, {step + 1, o.steps, dist.detach().to(torch::kCPU), synth.detach()}, "pivotal tuning");
+            throw_if_stopped("pivotal tuning");
         }
         for (auto& p : tuned->parameters()) p.set_requires_grad(false);
         if (targets.size(0) == 1 && !result.noise.empty()) {

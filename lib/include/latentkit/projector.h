@@ -83,7 +83,9 @@ struct ProjectionStep {
     torch::Tensor ws;         ///< the latents after this step [N, num_ws, w_dim], detached (what Projector::render shows)
 };
 
-/// Called after each step; returning false cancels (the call then throws CancelledError).
+/// Called after each step; returning false cancels (the call then throws CancelledError). A stop
+/// requested through request_stop() instead ends Projector::project after the step, with the latents
+/// so far (ProjectionResult::steps_done), and Projector::tune with CancelledError.
 using ProjectionCallback = std::function<bool(const ProjectionStep&)>;
 
 /// A finished projection.
@@ -94,6 +96,7 @@ struct ProjectionResult {
     torch::Tensor images;              ///< synthesis of ws with the model's constant noise (or the optimised noise, see
                                        ///< ProjectorOptions::images_with_optimized_noise), [N, C, R, R] in [-1, 1], on the CPU
     torch::Tensor loss;                ///< image distance of `images` per target, [N]
+    int steps_done = 0;                ///< steps run: fewer than asked when a stop was requested (request_stop)
 };
 
 /// Settings of pivotal tuning (fine-tuning the generator around projected latents).

@@ -151,7 +151,8 @@ struct ResolvedTraining {
 /// Throws ArgumentError for an unknown preset or inconsistent overrides.
 ResolvedTraining resolve_training(const TrainOptions& options, int resolution, int world_size);
 
-/// Trains on `data` until options.kimg, or until a callback asks to stop. Writes the run folder
+/// Trains on `data` until options.kimg, or until a callback or request_stop() (latentkit/stop.h) asks to
+/// stop (after the minibatch, with a snapshot: TrainEnd::stopped). Writes the run folder
 /// (rank 0): training_options.json, log.jsonl, reals.png, fakes-*.png grids and
 /// snapshot-NNNNNNNNN.safetensors files (G, G_ema, D, optimiser and ADA state) written atomically.
 /// Throws Error subclasses with one-line messages (bad data, resume mismatch, divergence).

@@ -13,6 +13,7 @@
 #include "latentkit/error.h"
 #include "latentkit/log.h"
 #include "latentkit/metrics.h"
+#include "latentkit/stop.h"
 #include "train/trainer.h"
 #include "torch_errors.h"
 
@@ -349,7 +350,7 @@ void Trainer::train_minibatch(const std::vector<Phase>& phases) {
 
 // Whether the program asked to stop, on any process (every process then stops after this minibatch).
 bool Trainer::stop_requested(int64_t total) {
-    bool stop = cb_.step && !cb_.step(cur_nimg_, total);
+    bool stop = (cb_.step && !cb_.step(cur_nimg_, total)) || latentkit::stop_requested();
     if (env_.world_size > 1) {
         Tensor flag = torch::full({1}, stop ? 1.0 : 0.0, torch::kFloat64);
         coll_.all_reduce_sum(flag);
