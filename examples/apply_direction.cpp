@@ -13,6 +13,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
+#include "latentkit/render.h"
 
 int main(int argc, char** argv) try {
     if (argc < 2) {
@@ -33,13 +34,14 @@ int main(int argc, char** argv) try {
     const latentkit::Direction& direction = pca.directions.at(0);
 
     // The seed's W+ latent, moved by each strength (in standard deviations along the direction).
-    const int c_dim = G->config.c_dim;
-    const torch::Tensor c = latentkit::class_labels(c_dim, c_dim ? std::optional<int>(0) : std::nullopt, 1);
-    const torch::Tensor ws = latentkit::map_to_ws(*G, latentkit::z_from_seeds({seed}, G->config.z_dim), c);
+    const latentkit::Renderer renderer(G);
+    latentkit::RenderSpec spec;
+    spec.seeds = {seed};
+    if (G->config.c_dim > 0) spec.class_index = 0;
     std::vector<latentkit::Image8> strip;
     for (double strength : {-3.0, -1.5, 0.0, 1.5, 3.0}) {
-        const torch::Tensor edited = latentkit::apply_direction(ws, direction, strength);
-        strip.push_back(latentkit::io::images_from_batch(G->synthesis->forward(edited, {})).at(0));
+        spec.edits = {{direction.vector, direction.scale, strength}};
+        strip.push_back(latentkit::io::images_from_batch(renderer.render(spec)).at(0));
     }
     latentkit::write_png(argv[1], latentkit::io::tile_images(strip, static_cast<int>(strip.size()), 1));
     std::printf("%s: seed %u along '%s', strengths -3..3\n", argv[1], seed, direction.name.c_str());

@@ -6,9 +6,9 @@
 #include "latentkit/io/bundled_model.h"
 #include "latentkit/png.h"
 #include "latentkit/io/tensor_image.h"
-#include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
+#include "latentkit/render.h"
 
 int main(int argc, char** argv) try {
     if (argc < 2) {
@@ -19,14 +19,14 @@ int main(int argc, char** argv) try {
     const std::string model_path = argc > 3 ? argv[3] : latentkit::io::default_model().path;
 
     const latentkit::Model model = latentkit::load_model(model_path);
-    auto G = model.generator();
-    torch::NoGradGuard no_grad;
+    const latentkit::Renderer renderer(model.generator());
 
-    // Seed N gives the z of numpy.random.RandomState(N).randn(1, z_dim); map it (psi 0.7) and synthesise.
-    const torch::Tensor z = latentkit::z_from_seeds({seed}, G->config.z_dim);
-    const torch::Tensor c = latentkit::class_labels(G->config.c_dim, G->config.c_dim ? std::optional<int>(0) : std::nullopt, 1);
-    const torch::Tensor ws = latentkit::map_to_ws(*G, z, c, 0.7);
-    const torch::Tensor img = G->synthesis->forward(ws, {});
+    // Seed N gives the z of numpy.random.RandomState(N).randn(1, z_dim); mapped with psi 0.7 and synthesised.
+    latentkit::RenderSpec spec;
+    spec.seeds = {seed};
+    spec.psi = 0.7;
+    if (renderer.generator().config.c_dim > 0) spec.class_index = 0;
+    const torch::Tensor img = renderer.render(spec);
 
     latentkit::write_png(argv[1], latentkit::io::images_from_batch(img).at(0));
     std::printf("%s: seed %u from %s\n", argv[1], seed, model_path.c_str());

@@ -10,6 +10,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
+#include "latentkit/render.h"
 
 int main(int argc, char** argv) try {
     if (argc < 2) {
@@ -34,11 +35,13 @@ int main(int argc, char** argv) try {
 
     // The video is written under a temporary name and appears only when finish() completes.
     auto video = latentkit::io::open_frame_sink(argv[1], cfg.img_resolution, cfg.img_resolution);
-    const torch::Tensor c = latentkit::class_labels(cfg.c_dim, cfg.c_dim ? std::optional<int>(0) : std::nullopt, 1);
+    const latentkit::Renderer renderer(G);
+    latentkit::RenderSpec spec;
+    spec.psi = 0.7;
+    if (cfg.c_dim > 0) spec.class_index = 0;
     for (int64_t i = 0; i < frames; ++i) {
-        const torch::Tensor z = latentkit::path_frame(keys, path, i).unsqueeze(0);
-        const torch::Tensor ws = latentkit::map_to_ws(*G, z, c, 0.7);
-        video->write(latentkit::io::images_from_batch(G->synthesis->forward(ws, {})).at(0));
+        spec.z = latentkit::path_frame(keys, path, i).unsqueeze(0);
+        video->write(latentkit::io::images_from_batch(renderer.render(spec)).at(0));
     }
     video->finish();
     std::printf("%s: %lld frames from %s\n", argv[1], static_cast<long long>(frames), model_path.c_str());

@@ -12,6 +12,7 @@
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
 #include "latentkit/train.h"
+#include "latentkit/render.h"
 
 namespace {
 
@@ -68,11 +69,10 @@ int main(int argc, char** argv) try {
     // The snapshot is a model file like any other: load its G_ema and sample seed 0.
     const std::string snapshot = latentkit::latest_snapshot(options.outdir);
     const latentkit::Model model = latentkit::load_model(snapshot);
-    auto G = model.generator();
-    torch::NoGradGuard no_grad;
-    const torch::Tensor ws = latentkit::map_to_ws(*G, latentkit::z_from_seeds({0}, G->config.z_dim), {});
+    latentkit::RenderSpec spec;
+    spec.seeds = {0};
     const std::string sample = options.outdir + "/sample.png";
-    latentkit::write_png(sample, latentkit::io::images_from_batch(G->synthesis->forward(ws, {})).at(0));
+    latentkit::write_png(sample, latentkit::io::images_from_batch(latentkit::Renderer(model.generator()).render(spec)).at(0));
     std::printf("%s: trained %.3f kimg; %s\n", snapshot.c_str(), options.kimg, sample.c_str());
     return 0;
 } catch (const std::exception& e) {

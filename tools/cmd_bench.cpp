@@ -16,6 +16,7 @@
 #include "latentkit/directions.h"
 #include "latentkit/editing.h"
 #include "latentkit/train.h"
+#include "latentkit/render.h"
 #include <random>
 #include <filesystem>
 #include <unistd.h>
@@ -98,8 +99,10 @@ void bench_generate(const Opts& o) {
     const auto& c = G->config;
     std::vector<uint32_t> seeds(static_cast<size_t>(o.batch));
     for (int k = 0; k < o.batch; ++k) seeds[static_cast<size_t>(k)] = static_cast<uint32_t>(k);
-    const torch::Tensor z = z_from_seeds(seeds, c.z_dim).to(device);
-    torch::Tensor cl = c.c_dim ? class_labels(c.c_dim, 0, o.batch).to(device) : torch::Tensor();
+    const Renderer renderer(G);
+    RenderSpec spec;
+    spec.seeds = seeds;
+    if (c.c_dim > 0) spec.class_index = 0;
     // With --compare the two implementations take turns, iteration by iteration, so that both see the
     // same machine load; the speed-up is the ratio of their medians.
     std::vector<Implementation> impls{implementation()};
@@ -111,7 +114,7 @@ void bench_generate(const Opts& o) {
         for (size_t i = 0; i < impls.size(); ++i) {
             set_implementation(impls[i]);
             const auto t0 = std::chrono::steady_clock::now();
-            images[i] = G->forward(z, cl, 1.0);
+            images[i] = renderer.render(spec);
             sync(device);
             if (k >= o.warmup) ms[i].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
@@ -190,32 +193,50 @@ struct ProjectOpts {
     bool compare = false;
 };
 
+// The model's generator and discriminator, or random ones of the paper256 widths.
+std::pair<std::shared_ptr<Generator>, std::shared_ptr<Discriminator>> bench_networks(const Opts& o, std::string& what) {
+    if (!o.model.empty()) {
+        const Model m = load_model_arg(o.model);
+        what = o.model;
+        return {m.generator(), m.D};
+    }
+    auto G = bench_generator(o, what);
+    DiscriminatorConfig dc;
+    dc.img_resolution = o.random_resolution;
+    dc.channel_base = 16384;
+    dc.conv_clamp = 256;
+    dc.num_fp16_res = 4;
+    dc.validate();
+    return {G, std::make_shared<Discriminator>(dc)};
+}
+
+// PSNR (and LPIPS) of projections of the self-generated targets after `steps` steps.
+void report_quality(Projector& projector, ProjectorOptions po, const torch::Tensor& targets, int steps, const std::shared_ptr<LpipsModel>& lpips,
+                    const torch::Device& device) {
+    po.steps = steps;
+    const ProjectionResult r = projector.project(targets, po);
+    const torch::Tensor q = psnr(r.images, targets);
+    const int64_t n = targets.size(0);
+    fmt::print("quality    {} steps: PSNR {:.2f} dB (mean of {} self-generated targets, seeds 0-{})\n", steps, q.mean().item<double>(), n, n - 1);
+    if (!lpips) return;
+    torch::NoGradGuard no_grad;
+    const torch::Tensor a = lpips->features((r.images.to(device) + 1) * 127.5);
+    const torch::Tensor b = lpips->features(targets.to(device));
+    fmt::print("           LPIPS {:.4f} (mean)\n", (a - b).square().sum(1).mean().item<double>());
+}
+
 void bench_project(const Opts& o, const ProjectOpts& p) {
     const torch::Device device = parse_device(o.device);
     std::string what;
-    std::shared_ptr<Generator> G;
-    std::shared_ptr<Discriminator> D;
-    if (o.model.empty()) {
-        G = bench_generator(o, what);
-        DiscriminatorConfig dc;
-        dc.img_resolution = o.random_resolution;
-        dc.channel_base = 16384;
-        dc.conv_clamp = 256;
-        dc.num_fp16_res = 4;
-        dc.validate();
-        D = std::make_shared<Discriminator>(dc);
-    } else {
-        const Model m = load_model_arg(o.model);
-        G = m.generator();
-        D = m.D;
-        what = o.model;
-    }
+    const auto networks = bench_networks(o, what);
+    const std::shared_ptr<Generator> G = networks.first;
+    const std::shared_ptr<Discriminator> D = networks.second;
     std::shared_ptr<LpipsModel> lpips;
     if (!p.vgg.empty()) lpips = std::make_shared<LpipsModel>(p.vgg);
     ProjectorOptions po;
     po.space = parse_latent_space(p.space);
     po.w_avg_samples = p.w_avg_samples;
-    po.loss = !p.losses.empty() ? parse_losses(p.losses) : lpips ? LossWeights{1, 0, 0} : D ? LossWeights{0, 1, 0} : LossWeights{0, 0, 1};
+    po.loss = !p.losses.empty() ? parse_losses(p.losses) : default_projection_loss(lpips != nullptr, D != nullptr);
     G->to(device);
     if (D) D->to(device);
     if (lpips) lpips->to(device);
@@ -227,8 +248,9 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
     {
         torch::NoGradGuard no_grad;
         G->eval();
-        const torch::Tensor ws = map_to_ws(*G, z_from_seeds(seeds, G->config.z_dim).to(device), torch::Tensor());
-        targets = (G->synthesis->forward(ws) * 127.5 + 128).clamp(0, 255).floor().to(torch::kCPU);
+        RenderSpec spec;
+        spec.seeds = seeds;
+        targets = (Renderer(G).render(spec) * 127.5 + 128).clamp(0, 255).floor().to(torch::kCPU);
     }
     // Steps/s from the third step on (the first ones include one-time set-up).
     po.steps = p.steps;
@@ -266,19 +288,7 @@ void bench_project(const Opts& o, const ProjectOpts& p) {
         else fmt::print("peak mem   not available (this build has no CUDA memory statistics)\n");
     }
 
-    if (p.quality_steps > 0) {
-        po.steps = p.quality_steps;
-        const ProjectionResult r = projector.project(targets, po);
-        const torch::Tensor q = psnr(r.images, targets);
-        fmt::print("quality    {} steps: PSNR {:.2f} dB (mean of {} self-generated targets, seeds 0-{})\n", p.quality_steps, q.mean().item<double>(),
-                   p.targets, p.targets - 1);
-        if (lpips) {
-            torch::NoGradGuard no_grad;
-            const torch::Tensor a = lpips->features((r.images.to(device) + 1) * 127.5);
-            const torch::Tensor b = lpips->features(targets.to(device));
-            fmt::print("           LPIPS {:.4f} (mean)\n", (a - b).square().sum(1).mean().item<double>());
-        }
-    }
+    if (p.quality_steps > 0) report_quality(projector, po, targets, p.quality_steps, lpips, device);
 }
 struct DirectionsOpts {
     int samples = 10000, pca_samples = 100000, batch = 1000;

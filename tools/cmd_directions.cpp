@@ -21,64 +21,13 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/stop.h"
+#include "latentkit/render.h"
+#include "latentkit/latent_files.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
 namespace fs = std::filesystem;
 namespace {
-
-TensorData raw_array(DType dtype, std::vector<int64_t> shape, std::string bytes) {
-    TensorData t;
-    t.dtype = dtype;
-    t.shape = std::move(shape);
-    t.buffer = std::make_shared<const std::string>(std::move(bytes));
-    return t;
-}
-
-// ----------------------------------------------------------------------------------- samples file
-
-struct Samples {
-    std::vector<uint32_t> seeds;
-    torch::Tensor w;  // [N, w_dim]
-    std::string fingerprint;
-    int num_ws = 0;
-};
-
-void write_samples(const std::string& path, const Samples& s) {
-    const torch::Tensor w = s.w.contiguous();
-    std::vector<float> wv(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-    std::string seeds(s.seeds.size() * sizeof(int64_t), '\0');
-    for (size_t k = 0; k < s.seeds.size(); ++k) {
-        const int64_t v = s.seeds[k];
-        std::memcpy(&seeds[k * sizeof(int64_t)], &v, sizeof(v));
-    }
-    const int64_t num_ws = s.num_ws;
-    write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), wv)},
-                         {"seeds", raw_array(DType::i64, {static_cast<int64_t>(s.seeds.size())}, seeds)},
-                         {"fingerprint", raw_array(DType::u8, {static_cast<int64_t>(s.fingerprint.size())}, s.fingerprint)},
-                         {"num_ws", raw_array(DType::i64, {}, std::string(reinterpret_cast<const char*>(&num_ws), sizeof(num_ws)))}});
-}
-
-Samples read_samples(const std::string& path) {
-    Samples s;
-    const TensorData *w = nullptr, *seeds = nullptr;
-    const auto arrays = read_npz(path);
-    for (const auto& [name, a] : arrays) {
-        if (name == "w") w = &a;
-        else if (name == "seeds") seeds = &a;
-        else if (name == "fingerprint" && a.dtype == DType::u8) s.fingerprint.assign(static_cast<const char*>(a.data()), a.nbytes());
-        else if (name == "num_ws" && a.dtype == DType::i64 && a.numel() == 1) s.num_ws = static_cast<int>(*static_cast<const int64_t*>(a.data()));
-    }
-    if (!w || w->shape.size() != 2 || w->shape[0] < 1)
-        throw ModelFormatError(path + ": not a samples file (needs 'w' [N, w_dim]; write one with latentkit directions sample)");
-    s.w = torch::tensor(w->to_floats()).reshape(w->shape);
-    if (seeds) {
-        if (seeds->dtype != DType::i64 || seeds->numel() != w->shape[0]) throw ModelFormatError(path + ": 'seeds' does not match 'w'");
-        const auto* p = static_cast<const int64_t*>(seeds->data());
-        for (int64_t k = 0; k < seeds->numel(); ++k) s.seeds.push_back(static_cast<uint32_t>(p[k]));
-    }
-    return s;
-}
 
 // ----------------------------------------------------------------------------------- labels
 
@@ -193,11 +142,13 @@ void run_sample(const SampleOpts& o) {
     if (scoring || !o.images.empty()) {
         ProgressBar bar("render", static_cast<int64_t>(seeds.size()));
         torch::NoGradGuard no_grad;
+        const Renderer renderer(G);
         for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(o.batch)) {
             throw_if_stopped(fmt::format("directions sample ({} of {} samples; {} was not written)", start, seeds.size(), o.out));
             const int64_t n = std::min<int64_t>(o.batch, static_cast<int64_t>(seeds.size() - start));
-            const torch::Tensor ws = broadcast_w(s.w.narrow(0, static_cast<int64_t>(start), n).to(device), G->synthesis->num_ws);
-            const torch::Tensor img = G->synthesis->forward(ws);
+            RenderSpec spec;
+            spec.ws = s.w.narrow(0, static_cast<int64_t>(start), n);  // w, broadcast to every layer
+            const torch::Tensor img = renderer.render(spec);
             const auto images = io::images_from_batch(img);
             std::vector<double> cls;
             if (classifier) cls = classifier->score(img, o.classifier_output);
@@ -238,13 +189,6 @@ struct FitOpts {
     uint64_t seed = 0;
 };
 
-// "file.json" or "file.json#name-or-index".
-std::pair<std::string, std::string> split_selector(const std::string& spec) {
-    const size_t hash = spec.rfind('#');
-    if (hash == std::string::npos) return {spec, ""};
-    return {spec.substr(0, hash), spec.substr(hash + 1)};
-}
-
 std::optional<std::pair<int, int>> layer_range(const std::string& text, int num_ws) {
     if (text.empty()) return std::nullopt;
     const auto layers = parse_layers(text, num_ws > 0 ? num_ws : 1 << 20);
@@ -280,10 +224,7 @@ void run_fit(const FitOpts& o) {
     if (!o.orthogonal_to.empty()) {
         std::vector<std::vector<float>> others;
         for (const auto& spec : o.orthogonal_to) {
-            const auto [path, which] = split_selector(spec);
-            const DirectionSet other = load_directions(path);
-            check_directions_fit(other, path, set.w_dim, set.model_fingerprint);
-            others.push_back(select_direction(other, which, path).vector);
+            others.push_back(load_direction_ref(parse_direction_ref(spec), set.w_dim, set.model_fingerprint).directions.front().vector);
         }
         d.vector = orthogonalize(d.vector, others);
         d.stats["orthogonal_to"] = static_cast<double>(others.size());

@@ -15,6 +15,7 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/stop.h"
+#include "latentkit/render.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -63,21 +64,10 @@ struct Applied {
 std::vector<Applied> load_applied(const Opts& o, int w_dim, const std::string& fingerprint) {
     std::vector<Applied> out;
     for (const std::string& spec : o.directions) {
-        std::string s = spec;
+        const DirectionRef ref = parse_direction_ref(spec, true);
         Applied a;
-        const size_t at = s.rfind('@');
-        if (at != std::string::npos && s.find('/', at) == std::string::npos) {
-            char* end = nullptr;
-            a.weight = std::strtod(s.c_str() + at + 1, &end);
-            if (end != s.c_str() + s.size() || at + 1 == s.size()) throw ArgumentError("--direction " + spec + ": the weight after @ is not a number");
-            s = s.substr(0, at);
-        }
-        const size_t hash = s.rfind('#');
-        const std::string path = hash == std::string::npos ? s : s.substr(0, hash);
-        const std::string which = hash == std::string::npos ? "" : s.substr(hash + 1);
-        const DirectionSet set = load_directions(path);
-        check_directions_fit(set, path, w_dim, fingerprint, o.any_model);
-        a.direction = select_direction(set, which, path);
+        a.weight = ref.weight;
+        a.direction = load_direction_ref(ref, w_dim, fingerprint, o.any_model).directions.front();
         out.push_back(a);
     }
     return out;
@@ -97,13 +87,17 @@ void run(const Opts& o) {
     G->to(device);
     G->eval();
     torch::NoGradGuard no_grad;
+    const Renderer renderer(G);
+    RenderSpec spec;
+    spec.noise_mode = noise;
+    spec.psi = o.trunc;
+    spec.class_index = o.class_index;
     torch::Tensor ws;
-    if (!o.w.empty()) ws = read_ws_npz(o.w, cfg);
-    else {
-        const auto seed_list = parse_seeds(o.seeds);
-        torch::Tensor c = class_labels(cfg.c_dim, o.class_index, static_cast<int64_t>(seed_list.size()));
-        if (c.defined()) c = c.to(device);
-        ws = map_to_ws(*G, z_from_seeds(seed_list, cfg.z_dim).to(device), c, o.trunc).to(torch::kCPU);
+    if (!o.w.empty()) {
+        ws = read_latents(o.w, cfg);
+    } else {
+        spec.seeds = parse_seeds(o.seeds);
+        ws = renderer.latents(spec).to(torch::kCPU);
     }
     const int64_t rows = ws.size(0);
     auto edited = [&](double strength) {
@@ -111,13 +105,11 @@ void run(const Opts& o) {
         for (const auto& a : applied) out = apply_direction(out, a.direction, strength * a.weight, layers);
         return out;
     };
-    SynthesisOptions so;
-    so.noise_mode = noise;
     auto render = [&](const torch::Tensor& batch_ws) {
         std::vector<Image8> images;
         for (int64_t s = 0; s < batch_ws.size(0); s += o.batch) {
             const int64_t n = std::min<int64_t>(o.batch, batch_ws.size(0) - s);
-            for (auto& im : io::images_from_batch(G->synthesis->forward(batch_ws.narrow(0, s, n).to(device), so))) images.push_back(std::move(im));
+            for (auto& im : io::images_from_batch(renderer.synthesize(batch_ws.narrow(0, s, n), spec))) images.push_back(std::move(im));
         }
         return images;
     };
@@ -154,7 +146,7 @@ void run(const Opts& o) {
         std::vector<torch::Tensor> all;
         for (int64_t r = 0; r < rows; ++r)
             for (double s : strengths) all.push_back(edited(s).narrow(0, r, 1));
-        write_ws_npz(o.save_w, torch::cat(all));
+        write_latents(o.save_w, torch::cat(all));
     }
     log_info(fmt::format("{} latent(s) x {} strength(s) ({} to {}) -> {}", rows, strengths.size(), strengths.front(), strengths.back(), o.out));
 }

@@ -40,19 +40,19 @@ void run(const Opts& o) {
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const auto& cfg = G->config;
-    const torch::Tensor transform = o.transform.for_generator(cfg);
+    RenderSpec spec;
+    spec.class_index = o.class_index;
+    spec.cutoff = o.trunc_cutoff;
+    spec.noise_mode = noise;
+    o.transform.apply_to(spec, cfg);
     torch::Tensor projected;
-    if (!o.projected_w.empty()) projected = read_ws_npz(o.projected_w, cfg);
+    if (!o.projected_w.empty()) projected = read_latents(o.projected_w, cfg);
     else class_labels(cfg.c_dim, o.class_index, 1);  // validates --class before any work
     ensure_output_dir(o.outdir);
     G->to(device);
     G->eval();
-    torch::NoGradGuard no_grad;
-    SynthesisOptions so;
-    so.noise_mode = noise;
-    so.input_transform = transform;
+    const Renderer renderer(G);
     namespace fs = std::filesystem;
-
     const int64_t total = projected.defined() ? projected.size(0) : static_cast<int64_t>(items.size());
     if (!o.grid.empty() && total > grid.cols * grid.rows)
         throw ArgumentError(fmt::format("--grid {}: {} cells cannot hold {} images", o.grid, grid.cols * grid.rows, total));
@@ -66,21 +66,24 @@ void run(const Opts& o) {
         torch::Tensor ws;
         std::vector<std::string> paths;
         if (projected.defined()) {
-            ws = projected.narrow(0, start, n).to(device);
+            RenderSpec latent = spec;
+            latent.ws = projected.narrow(0, start, n);
+            ws = renderer.latents(latent);
             for (int64_t k = 0; k < n; ++k) paths.push_back((fs::path(o.outdir) / fmt::format("proj{:02d}.png", start + k)).string());
         } else {
-            torch::Tensor c = class_labels(cfg.c_dim, o.class_index, 1);
-            if (c.defined()) c = c.to(device);
             std::vector<torch::Tensor> rows;
             for (int64_t k = start; k < start + n; ++k) {
                 const auto [seed, psi] = items[k];
-                rows.push_back(map_to_ws(*G, z_from_seeds({seed}, cfg.z_dim).to(device), c, psi, o.trunc_cutoff));
+                RenderSpec one = spec;
+                one.seeds = {seed};
+                one.psi = psi;
+                rows.push_back(renderer.latents(one));
                 const std::string name = o.truncs.size() == 1 ? fmt::format("seed{:04d}.png", seed) : fmt::format("seed{:04d}-psi{:.2f}.png", seed, psi);
                 paths.push_back((fs::path(o.outdir) / name).string());
             }
             ws = torch::cat(rows);
         }
-        const auto images = io::images_from_batch(G->synthesis->forward(ws, so));
+        const auto images = io::images_from_batch(renderer.synthesize(ws, spec));
         for (size_t k = 0; k < images.size(); ++k) {
             if (o.grid.empty()) write_png(paths[k], images[k]);
             else cells.push_back(images[k]);

@@ -58,7 +58,7 @@ void run(const Opts& o) {
     auto G = model.generator();
     if (!o.layers.empty()) spec.layers = parse_layers(o.layers, G->config.num_ws());
     spec.input_transform = o.transform.for_generator(G->config);
-    for (const auto& f : o.w_files) spec.w_keys.push_back(read_ws_npz(f, G->config));
+    for (const auto& f : o.w_files) spec.w_keys.push_back(read_latents(f, G->config));
     G->to(device);
     G->eval();
     MorphRenderer renderer(G, spec, device);

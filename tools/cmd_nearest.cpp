@@ -17,6 +17,7 @@
 #include "latentkit/metrics.h"
 #include "latentkit/networks.h"
 #include "latentkit/stop.h"
+#include "latentkit/render.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -63,15 +64,15 @@ std::vector<uint8_t> read_rows(const io::ImageDataset& data, int64_t dim) {
 }
 
 // The samples of the seeds, 16 at a time.
-std::vector<Image8> render_samples(Generator& G, const std::vector<uint32_t>& seeds, double psi, NoiseMode noise, const torch::Device& device) {
-    torch::NoGradGuard no_grad;
-    SynthesisOptions so;
-    so.noise_mode = noise;
+std::vector<Image8> render_samples(const std::shared_ptr<Generator>& G, const std::vector<uint32_t>& seeds, double psi, NoiseMode noise) {
+    const Renderer renderer(G);
+    RenderSpec spec;
+    spec.psi = psi;
+    spec.noise_mode = noise;
     std::vector<Image8> samples;
     for (size_t start = 0; start < seeds.size(); start += 16) {
-        const std::vector<uint32_t> chunk(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
-        const torch::Tensor ws = map_to_ws(G, z_from_seeds(chunk, G.config.z_dim).to(device), {}, psi);
-        for (auto& image : io::images_from_batch(G.synthesis->forward(ws, so))) samples.push_back(std::move(image));
+        spec.seeds.assign(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
+        for (auto& image : io::images_from_batch(renderer.render(spec))) samples.push_back(std::move(image));
     }
     return samples;
 }
@@ -106,7 +107,7 @@ void run(const Opts& o) {
     const std::vector<uint8_t> train = read_rows(data, dim);
     G->to(device);
     G->eval();
-    const std::vector<Image8> samples = render_samples(*G, seeds, o.trunc, noise, device);
+    const std::vector<Image8> samples = render_samples(G, seeds, o.trunc, noise);
     std::vector<uint8_t> queries;
     for (const auto& s : samples) queries.insert(queries.end(), s.pixels.begin(), s.pixels.end());
     const NearestNeighbours nn = nearest_neighbours(queries, train, dim);

@@ -18,6 +18,7 @@
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
 #include "latentkit/stop.h"
+#include "latentkit/render.h"
 #include "progress_bar.h"
 
 namespace latentkit::tools {
@@ -86,13 +87,9 @@ ProjectorOptions projector_options(const Opts& o, const Model& model, bool have_
     po.optimize_noise = !o.fixed_noise;
     po.images_with_optimized_noise = o.optimized_noise_image;
     po.w_avg_samples = o.w_avg_samples;
-    if (!o.losses.empty()) po.loss = parse_losses(o.losses);
-    else if (have_lpips) po.loss = {1.0, 0.0, 0.0};
-    else if (model.D) po.loss = {0.0, 1.0, 0.0};
-    else {
-        po.loss = {0.0, 0.0, 1.0};
+    po.loss = !o.losses.empty() ? parse_losses(o.losses) : default_projection_loss(have_lpips, model.D != nullptr);
+    if (o.losses.empty() && !have_lpips && !model.D)
         log_warn(fmt::format("{} has no discriminator and no --vgg was given: using the pixel loss alone", model.path));
-    }
     if (po.loss.lpips > 0 && !have_lpips) throw ArgumentError("the lpips loss needs --vgg vgg16.pt (the reference's TorchScript VGG16)");
     if (po.loss.discriminator > 0 && !model.D)
         throw ModelFormatError(fmt::format("{}: holds no discriminator, which the discriminator loss needs (use --vgg or --loss pixel)", model.path));
@@ -140,8 +137,9 @@ void tune_first(const Opts& o, Projector& projector, const ProjectorOptions& po,
         return true;
     });
     bar.finish();
-    torch::NoGradGuard no_grad;
-    const torch::Tensor img = r.tuned->synthesis->forward(r.projection.ws.to(device)).to(torch::kCPU);
+    RenderSpec spec;
+    spec.ws = r.projection.ws;
+    const torch::Tensor img = Renderer(r.tuned).render(spec).to(torch::kCPU);
     r.tuned_image = io::images_from_uint8(projection_uint8(img))[0];
     r.tuned_psnr = psnr(img, target)[0].item<double>();
 }
@@ -198,7 +196,7 @@ void write_target(const Opts& o, const Model& model, const ProjectorOptions& po,
     const fs::path dir(t.dir);
     write_png((dir / "target.png").string(), t.image);
     write_png((dir / "proj.png").string(), io::images_from_uint8(projection_uint8(r.projection.images.narrow(0, static_cast<int64_t>(k), 1)))[0]);
-    write_ws_npz((dir / "projected_w.npz").string(), r.projection.ws.narrow(0, static_cast<int64_t>(k), 1));
+    write_latents((dir / "projected_w.npz").string(), r.projection.ws.narrow(0, static_cast<int64_t>(k), 1));
     const bool noisy_image = po.images_with_optimized_noise && !r.projection.noise.empty();
     if (noisy_image) write_noise_npz((dir / "projected_noise.npz").string(), r.projection, static_cast<int64_t>(k));
     const double distance = r.projection.loss[static_cast<int64_t>(k)].item<double>(), quality = r.psnr[static_cast<int64_t>(k)].item<double>();
@@ -234,7 +232,7 @@ void run(const Opts& o) {
     const GeneratorConfig& cfg = G->config;
     torch::Tensor init;
     if (!o.init_w.empty()) {
-        init = read_ws_npz(o.init_w, cfg);
+        init = read_latents(o.init_w, cfg);
         if (init.size(0) != 1 && init.size(0) != static_cast<int64_t>(o.targets.size()))
             throw ShapeError(fmt::format("{}: holds {} latents; give one, or one per target ({})", o.init_w, init.size(0), o.targets.size()));
     }

@@ -9,6 +9,7 @@
 #include "latentkit/latent.h"
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
+#include "latentkit/render.h"
 
 namespace latentkit::tools {
 namespace {
@@ -21,8 +22,10 @@ struct Opts {
 
 void run(const Opts& o) {
     const std::vector<uint32_t> rows = parse_seeds(o.rows, "--rows"), cols = parse_seeds(o.cols, "--cols");
-    SynthesisOptions so;
-    so.noise_mode = parse_noise_mode(o.noise_mode);
+    RenderSpec spec;
+    spec.noise_mode = parse_noise_mode(o.noise_mode);
+    spec.psi = o.trunc;
+    spec.class_index = o.class_index;
     const std::string& out = o.out;
     if (out.size() < 4 || out.compare(out.size() - 4, 4, ".png") != 0) throw ArgumentError(out + ": the grid is written as .png");
     const torch::Device device = parse_device(o.device);
@@ -32,13 +35,11 @@ void run(const Opts& o) {
     G->to(device);
     G->eval();
     torch::NoGradGuard no_grad;
+    const Renderer renderer(G);
 
-    std::vector<uint32_t> all(rows);
-    all.insert(all.end(), cols.begin(), cols.end());
-    const torch::Tensor z = z_from_seeds(all, G->config.z_dim).to(device);
-    torch::Tensor c = class_labels(G->config.c_dim, o.class_index, z.size(0));
-    if (c.defined()) c = c.to(device);
-    const torch::Tensor ws = map_to_ws(*G, z, c, o.trunc);
+    spec.seeds = rows;
+    spec.seeds.insert(spec.seeds.end(), cols.begin(), cols.end());
+    const torch::Tensor ws = renderer.latents(spec);
     const int64_t nr = static_cast<int64_t>(rows.size()), nc = static_cast<int64_t>(cols.size());
     // Row and column images first, then every (row, col) mix: the row's ws with the column's at `styles`.
     std::vector<torch::Tensor> batch{ws};
@@ -46,7 +47,7 @@ void run(const Opts& o) {
         batch.push_back(mix_layers(ws.narrow(0, r, 1).expand({nc, -1, -1}).contiguous(), ws.narrow(0, nr, nc), styles));
     const torch::Tensor all_ws = torch::cat(batch, 0);
     std::vector<torch::Tensor> imgs;
-    for (int64_t s = 0; s < all_ws.size(0); s += 8) imgs.push_back(G->synthesis->forward(all_ws.narrow(0, s, std::min<int64_t>(8, all_ws.size(0) - s)), so));
+    for (int64_t s = 0; s < all_ws.size(0); s += 8) imgs.push_back(renderer.synthesize(all_ws.narrow(0, s, std::min<int64_t>(8, all_ws.size(0) - s)), spec));
     const auto images = io::images_from_batch(torch::cat(imgs, 0));
 
     const int res = G->config.img_resolution;

@@ -89,11 +89,6 @@ NoiseMode parse_noise_mode(const std::string& s) {
     throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
 }
 
-torch::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& c) {
-    const TensorData w = read_projected_w(path, c.num_ws(), c.w_dim);
-    return torch::tensor(w.to_floats()).reshape(w.shape);
-}
-
 namespace {
 // Library names that differ from "--" + the field with dashes (the rule for every other field).
 constexpr std::pair<const char*, const char*> kRenamedFields[] = {
@@ -265,6 +260,13 @@ torch::Tensor InputTransform::for_generator(const GeneratorConfig& config) const
     return stylegan3_transform(translate.empty() ? 0 : translate[0], translate.empty() ? 0 : translate[1], rotate);
 }
 
+void InputTransform::apply_to(RenderSpec& spec, const GeneratorConfig& config) const {
+    if (!for_generator(config).defined()) return;
+    spec.translate_x = translate.empty() ? 0 : translate[0];
+    spec.translate_y = translate.empty() ? 0 : translate[1];
+    spec.rotate = rotate;
+}
+
 io::DownloadProgress download_bar() {
     auto bar = std::make_shared<std::unique_ptr<ProgressBar>>();
     return [bar](uint64_t done, uint64_t total) {
@@ -333,12 +335,6 @@ std::string describe_losses(const LossWeights& w) {
     if (w.discriminator > 0) parts.push_back(fmt::format("discriminator={:g}", w.discriminator));
     if (w.pixel > 0) parts.push_back(fmt::format("pixel={:g}", w.pixel));
     return fmt::format("{}", fmt::join(parts, ","));
-}
-
-void write_ws_npz(const std::string& path, const torch::Tensor& ws) {
-    const torch::Tensor w = ws.to(torch::kCPU, torch::kFloat32).contiguous();
-    std::vector<float> values(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-    write_npz(path, {{"w", TensorData::from_floats(w.sizes().vec(), values)}});
 }
 
 double peak_memory_mib(const c10::Device& device) {

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "latentkit/model_config.h"
+#include "latentkit/latent_files.h"
 #include "latentkit/model_io.h"
+#include "latentkit/render.h"
 #include "latentkit/option_names.h"
 
 namespace c10 {
@@ -45,10 +47,6 @@ GridSize parse_grid(const std::string& text, const std::string& option = "--grid
 /// Parses "const", "random" or "none".
 NoiseMode parse_noise_mode(const std::string& text);
 
-/// Reads W+ latents from a .npz (array 'w', [N, num_ws, w_dim], as the reference projected_w.npz);
-/// throws ShapeError naming the file when the shape does not fit `config`.
-at::Tensor read_ws_npz(const std::string& path, const GeneratorConfig& config);
-
 /// Parses "cpu", "cuda", "cuda:N" or "auto"; throws ArgumentError when CUDA is asked for but unavailable.
 c10::Device parse_device(const std::string& text);
 
@@ -77,6 +75,8 @@ struct InputTransform {
     /// The [3, 3] transform for SynthesisOptions::input_transform (undefined when neither option was
     /// given); throws ArgumentError for a StyleGAN2 model, which has no input to transform.
     at::Tensor for_generator(const GeneratorConfig& config) const;
+    /// Checks as for_generator, then sets the spec's translate and rotate.
+    void apply_to(RenderSpec& spec, const GeneratorConfig& config) const;
 };
 
 /// A model location as a local file: URLs are downloaded into the cache (with a progress bar).
@@ -84,9 +84,6 @@ std::string model_file_arg(const std::string& location);
 
 /// Creates `dir` (and parents) if needed; throws IoError naming it when that fails or it is not writable.
 void ensure_output_dir(const std::string& dir);
-
-/// Writes W+ latents [N, num_ws, w_dim] as the reference projected_w.npz (key 'w', float32), atomically.
-void write_ws_npz(const std::string& path, const at::Tensor& ws);
 
 /// Parses --loss items "lpips", "discriminator", "pixel", each optionally "=WEIGHT".
 LossWeights parse_losses(const std::vector<std::string>& items);

@@ -143,7 +143,7 @@ void Dispatcher::run_jobs(ViewerState& s) {
     for (const std::string& spec : std::exchange(s.direction_files, {})) {
         tasks_.run([spec, model = s.model]() -> StateChange {
             DirectionSet set = read_direction_spec(spec, model);
-            const std::string file = spec.substr(0, spec.rfind('#'));
+            const std::string file = parse_direction_ref(spec).path;
             return [set = std::move(set), file](ViewerState& st) { add_direction_set(st, set, file), st.error.clear(); };
         });
     }

@@ -10,20 +10,21 @@
 #include "latentkit/latent.h"
 #include "latentkit/networks.h"
 #include "latentkit/npz.h"
+#include "latentkit/render.h"
 
 namespace latentkit::viewer {
 
 namespace {
 
 // Latents and thumbnails of consecutive seeds, for labelling.
-void sample_for_labels(Generator& G, const DirectionsJob& job, DirectionsResult& out) {
+void sample_for_labels(const std::shared_ptr<Generator>& G, const DirectionsJob& job, DirectionsResult& out) {
     if (job.samples < 1 || job.samples > 1024 || job.first_seed < 0) throw ArgumentError("1 to 1024 samples from a seed >= 0");
     for (int k = 0; k < job.samples; ++k) out.seeds.push_back(static_cast<uint32_t>(job.first_seed + k));
-    const torch::Tensor w = sample_w(G, out.seeds, job.psi).contiguous();
+    const torch::Tensor w = sample_w(*G, out.seeds, job.psi).contiguous();
     out.w.assign(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
-    torch::NoGradGuard no_grad;
-    const auto device = G.synthesis->parameters().front().device();
-    const torch::Tensor img = G.synthesis->forward(broadcast_w(w.to(device), G.synthesis->num_ws));
+    RenderSpec spec;
+    spec.ws = w;  // w, broadcast to every layer
+    const torch::Tensor img = Renderer(G).render(spec);
     for (auto& im : io::images_from_batch(img.to(torch::kCPU))) out.images.push_back(io::convert_channels(im, 3));
 }
 
@@ -34,7 +35,7 @@ DirectionsResult run_directions_job(const OpenModel& model, const DirectionsJob&
     out.kind = job.kind;
     Generator& G = *model.G;
     switch (job.kind) {
-        case DirectionsJobKind::samples: sample_for_labels(G, job, out); break;
+        case DirectionsJobKind::samples: sample_for_labels(model.G, job, out); break;
         case DirectionsJobKind::pca: {
             std::vector<uint32_t> seeds(static_cast<size_t>(std::max(job.samples, 0)));
             for (size_t k = 0; k < seeds.size(); ++k) seeds[k] = static_cast<uint32_t>(k);
@@ -71,12 +72,7 @@ DirectionSet fit_marked_direction(const std::vector<float>& w, const std::vector
 }
 
 DirectionSet read_direction_spec(const std::string& spec, const ModelSummary& model) {
-    const size_t hash = spec.rfind('#');
-    const std::string path = hash == std::string::npos ? spec : spec.substr(0, hash);
-    DirectionSet set = load_directions(path);
-    if (model.w_dim > 0) check_directions_fit(set, path, model.w_dim, model.fingerprint);
-    if (hash != std::string::npos) set.directions = {select_direction(set, spec.substr(hash + 1), path)};
-    return set;
+    return load_direction_ref(parse_direction_ref(spec), model.w_dim, model.fingerprint);
 }
 
 std::vector<float> read_latent_file(const std::string& path, const ModelSummary& model) {

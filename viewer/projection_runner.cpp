@@ -62,7 +62,7 @@ void ProjectionRunner::run(ProjectionJob job) {
         o.space = job.space;
         o.optimize_noise = false;
         o.w_avg_samples = job.w_avg_samples;
-        o.loss = lpips ? LossWeights{1, 0, 0} : D ? LossWeights{0, 1, 0} : LossWeights{0, 0, 1};
+        o.loss = default_projection_loss(lpips != nullptr, D != nullptr);
         Projector projector(G, D, lpips);
         const ProjectionResult r = projector.project(io::tensor_from_image(target).unsqueeze(0), o, [&](const ProjectionStep& s) {
             std::lock_guard<std::mutex> lock(mutex_);

@@ -16,6 +16,7 @@
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/networks.h"
+#include "latentkit/render.h"
 
 namespace latentkit::viewer {
 
@@ -63,16 +64,15 @@ std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
     return d;
 }
 
-// The W+ latent of a request, every edit applied: [1, num_ws, w_dim] on `device`.
-torch::Tensor request_ws(Generator& G, const RenderRequest& r, const torch::Device& device) {
+// The request as a render spec: its latents' source (a point on the morph path, a latent, or the
+// blend of the four seeds around the seed position), style mixing, edits, noise and input transform.
+RenderSpec render_spec(const Generator& G, const RenderRequest& r) {
     const auto& cfg = G.config;
-    torch::Tensor c;
-    if (cfg.c_dim > 0) c = class_labels(cfg.c_dim, 0, 1).to(device);
-    auto ws_of_seed = [&](uint32_t seed) {
-        return map_to_ws(G, z_from_seeds({seed}, cfg.z_dim).to(device), c, r.psi, r.cutoff >= 0 ? std::optional<int>(r.cutoff) : std::nullopt);
-    };
+    RenderSpec spec;
+    if (cfg.c_dim > 0) spec.class_index = 0;
+    spec.psi = r.psi;
+    if (r.cutoff >= 0) spec.cutoff = r.cutoff;
     const int64_t size = static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim;
-    torch::Tensor ws;
     if (r.morph_keys.size() >= 2) {
         std::vector<torch::Tensor> keys;
         for (const auto& k : r.morph_keys) {
@@ -84,41 +84,24 @@ torch::Tensor request_ws(Generator& G, const RenderRequest& r, const torch::Devi
         o.loop = r.morph_loop;
         o.frames_per_transition = std::max(1, r.morph_frames);
         const double transitions = static_cast<double>(keys.size()) - (r.morph_loop ? 0.0 : 1.0);
-        ws = path_sample(torch::stack(keys), o, std::clamp(r.morph_t, 0.0, 1.0) * transitions).to(device);
+        spec.ws = path_sample(torch::stack(keys), o, std::clamp(r.morph_t, 0.0, 1.0) * transitions);
     } else if (!r.base_ws.empty()) {
         if (static_cast<int64_t>(r.base_ws.size()) != size) throw ShapeError("the latent does not fit this model");
-        ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim}).to(device);
+        spec.ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim});
     } else {
-        for (const auto& [seed, weight] : blend_seeds(r.seed_x, r.seed_y)) {
-            const torch::Tensor w = ws_of_seed(seed) * weight;
-            ws = ws.defined() ? ws + w : w;
-        }
+        spec.seed_blend = blend_seeds(r.seed_x, r.seed_y);
     }
-    if (r.mix && !r.mix_layers.empty()) ws = mix_layers(ws, ws_of_seed(r.mix_seed), r.mix_layers);
-    for (const auto& e : r.edits) {
-        if (e.strength == 0) continue;
-        std::vector<int> layers;
-        const int last = e.last_layer < 0 ? cfg.num_ws() - 1 : std::min(e.last_layer, cfg.num_ws() - 1);
-        for (int l = std::max(0, e.first_layer); l <= last; ++l) layers.push_back(l);
-        Direction d;
-        d.vector = e.vector;
-        d.scale = e.scale;
-        if (!layers.empty()) ws = apply_direction(ws, d, e.strength, layers);
+    if (r.mix && !r.mix_layers.empty()) {
+        spec.mix_seed = r.mix_seed;
+        spec.mix_layers = r.mix_layers;
     }
-    return ws;
-}
-
-// The noise and input transform of a request.
-SynthesisOptions synthesis_options(Generator& G, const RenderRequest& r, const torch::Device& device) {
-    SynthesisOptions so;
-    so.noise_mode = r.noise_mode == NoiseMode::random ? NoiseMode::custom : r.noise_mode;
-    if (r.noise_mode == NoiseMode::random) {
-        at::Generator gen = at::detail::createCPUGenerator(r.noise_seed);
-        for (int res : G.synthesis->noise_resolutions()) so.noise.push_back(torch::randn({res, res}, gen, torch::TensorOptions()).to(device));
-    }
-    if (G.config.family == GeneratorFamily::stylegan3 && (r.translate_x != 0 || r.translate_y != 0 || r.rotate != 0))
-        so.input_transform = stylegan3_transform(r.translate_x, r.translate_y, r.rotate);
-    return so;
+    for (const auto& e : r.edits) spec.edits.push_back({e.vector, e.scale, e.strength, e.first_layer, e.last_layer});
+    spec.noise_mode = r.noise_mode;
+    if (r.noise_mode == NoiseMode::random) spec.noise_seed = r.noise_seed;
+    spec.translate_x = r.translate_x;
+    spec.translate_y = r.translate_y;
+    spec.rotate = r.rotate;
+    return spec;
 }
 
 // One synthesis block's features as an RGB image, each channel normalised by its own spread.
@@ -193,18 +176,15 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         std::shared_ptr<const OpenModel> model = models_.open(r.model_path, r.device);
         if (model != last_model_) out.model = model->summary;
         last_model_ = model;
-        Generator& G = *model->G;
-        const torch::Device device(r.device);
-        torch::NoGradGuard no_grad;
-        const torch::Tensor ws = request_ws(G, r, device);
+        const Renderer renderer(model->G);
+        const RenderSpec spec = render_spec(*model->G, r);
+        const torch::Tensor ws = renderer.latents(spec);
         {
             const torch::Tensor flat = ws.to(torch::kCPU).contiguous();
             out.ws.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
         }
-        SynthesisOptions so = synthesis_options(G, r, device);
         std::vector<torch::Tensor> blocks;
-        if (r.view_block >= 0) so.block_outputs = &blocks;
-        const torch::Tensor img = G.synthesis->forward(ws, so);
+        const torch::Tensor img = renderer.synthesize(ws, spec, r.view_block >= 0 ? &blocks : nullptr);
         if (r.view_block >= 0) out.image = block_image(blocks, r.view_block, r.view_channel);
         else if (r.device_output && img.is_cuda()) out.device_image = device_rgba(img);
         else out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);

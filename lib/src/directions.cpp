@@ -7,6 +7,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -20,10 +21,8 @@ using MatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::Row
 using VectorD = Eigen::VectorXd;
 
 FitMethod parse_fit_method(const std::string& text) {
-    if (text == "ridge") return FitMethod::ridge;
-    if (text == "logistic") return FitMethod::logistic;
-    if (text == "svm") return FitMethod::svm;
-    throw ArgumentError(fmt::format("unknown fitting method '{}' (use ridge, logistic or svm)", text));
+    if (const auto m = option_from_name<FitMethod>(text)) return *m;
+    throw ArgumentError(fmt::format("unknown fitting method '{}' (use {})", text, option_choices<FitMethod>()));
 }
 
 namespace {
@@ -137,7 +136,9 @@ void fix_sign(VectorD& v) {
 
 }  // namespace
 
-Direction fit_direction(const LabelledSamples& samples, const FitOptions& o) {
+namespace {
+
+void check_fit(const LabelledSamples& samples, const FitOptions& o) {
     if (samples.n < 1 || samples.d < 1 || samples.x.size() != static_cast<size_t>(samples.n * samples.d) ||
         samples.y.size() != static_cast<size_t>(samples.n))
         throw ArgumentError("fit_direction: the samples and labels do not match");
@@ -145,10 +146,14 @@ Direction fit_direction(const LabelledSamples& samples, const FitOptions& o) {
         if (!std::isfinite(v)) throw ArgumentError("a label is not a finite number");
     if (o.validation_fraction < 0 || o.validation_fraction >= 1) throw ArgumentError("the validation fraction must be in [0, 1)");
     if (o.regularization < 0) throw ArgumentError("the regularisation must not be negative");
-    const bool binary = o.method != FitMethod::ridge;
-    if (!binary && (o.threshold || o.keep_ratio)) throw ArgumentError("a threshold or keep ratio makes binary labels: use logistic or svm");
+    if (o.method == FitMethod::ridge && (o.threshold || o.keep_ratio))
+        throw ArgumentError("a threshold or keep ratio makes binary labels: use logistic or svm");
+}
 
-    // Which samples take part, and their targets.
+// The samples that take part and their targets: all, thresholded to 0/1 for binary methods, or the
+// top and bottom keep_ratio as 1 and 0 (InterFaceGAN).
+std::pair<std::vector<int64_t>, std::vector<double>> fit_targets(const LabelledSamples& samples, const FitOptions& o) {
+    const bool binary = o.method != FitMethod::ridge;
     std::vector<int64_t> idx;
     std::vector<double> target;
     if (o.keep_ratio) {
@@ -159,76 +164,105 @@ Direction fit_direction(const LabelledSamples& samples, const FitOptions& o) {
         const auto keep = static_cast<int64_t>(std::floor(samples.n * *o.keep_ratio));
         for (int64_t k = 0; k < keep; ++k) idx.push_back(order[k]), target.push_back(1);
         for (int64_t k = samples.n - keep; k < samples.n; ++k) idx.push_back(order[k]), target.push_back(0);
-    } else {
-        for (int64_t k = 0; k < samples.n; ++k) {
-            double y = samples.y[static_cast<size_t>(k)];
-            if (binary) {
-                if (o.threshold) y = y > *o.threshold ? 1 : 0;
-                else if (y != 0 && y != 1) throw ArgumentError(fmt::format("label {} is not 0 or 1 (give a threshold for scores)", y));
-            }
-            idx.push_back(k);
-            target.push_back(y);
-        }
+        return {idx, target};
     }
+    for (int64_t k = 0; k < samples.n; ++k) {
+        double y = samples.y[static_cast<size_t>(k)];
+        if (binary) {
+            if (o.threshold) y = y > *o.threshold ? 1 : 0;
+            else if (y != 0 && y != 1) throw ArgumentError(fmt::format("label {} is not 0 or 1 (give a threshold for scores)", y));
+        }
+        idx.push_back(k);
+        target.push_back(y);
+    }
+    return {idx, target};
+}
+
+// A seeded shuffle of the targets into training and validation parts.
+struct FitSplit {
+    MatrixD x_train, x_val;
+    VectorD y_train, y_val;
+    int64_t n = 0, n_train = 0, n_val = 0;
+};
+
+FitSplit split_targets(const LabelledSamples& samples, const std::vector<int64_t>& idx, const std::vector<double>& target,
+                       const FitOptions& o) {
     std::vector<size_t> perm(idx.size());
     std::iota(perm.begin(), perm.end(), 0);
     std::shuffle(perm.begin(), perm.end(), std::mt19937_64(o.seed));
-    const auto n = static_cast<int64_t>(idx.size());
-    const auto n_val = static_cast<int64_t>(std::floor(n * o.validation_fraction));
-    const int64_t n_train = n - n_val;
-    const int64_t needed = binary ? 4 : 3;
-    if (n_train < needed || (o.validation_fraction > 0 && n_val < 2))
-        throw ArgumentError(fmt::format("too few samples: {} used, {} for training and {} for validation", n, n_train, n_val));
+    FitSplit s;
+    s.n = static_cast<int64_t>(idx.size());
+    s.n_val = static_cast<int64_t>(std::floor(s.n * o.validation_fraction));
+    s.n_train = s.n - s.n_val;
+    const int64_t needed = o.method != FitMethod::ridge ? 4 : 3;
+    if (s.n_train < needed || (o.validation_fraction > 0 && s.n_val < 2))
+        throw ArgumentError(fmt::format("too few samples: {} used, {} for training and {} for validation", s.n, s.n_train, s.n_val));
     std::vector<int64_t> train_idx, val_idx;
-    VectorD y_train(n_train), y_val(n_val);
-    for (int64_t k = 0; k < n; ++k) {
+    s.y_train.resize(s.n_train);
+    s.y_val.resize(s.n_val);
+    for (int64_t k = 0; k < s.n; ++k) {
         const size_t p = perm[static_cast<size_t>(k)];
-        if (k < n_train) y_train[k] = target[p], train_idx.push_back(idx[p]);
-        else y_val[k - n_train] = target[p], val_idx.push_back(idx[p]);
+        if (k < s.n_train) s.y_train[k] = target[p], train_idx.push_back(idx[p]);
+        else s.y_val[k - s.n_train] = target[p], val_idx.push_back(idx[p]);
     }
-    const MatrixD x_train = rows_of(samples, train_idx);
-    const MatrixD x_val = rows_of(samples, val_idx);
+    s.x_train = rows_of(samples, train_idx);
+    s.x_val = rows_of(samples, val_idx);
+    return s;
+}
 
+// Logistic regression or the SVM on centred inputs; accuracies into `stats`.
+VectorD fit_binary(const FitSplit& s, const FitOptions& o, int64_t d, double& bias, std::map<std::string, double>& stats) {
+    const double positives = s.y_train.sum();
+    if (positives == 0 || positives == s.n_train)
+        throw ArgumentError(fmt::format("all {} training labels are {}: two classes are needed", s.n_train, positives == 0 ? 0 : 1));
+    // Centre the inputs so the bias is well conditioned; the direction is unaffected.
+    const Eigen::RowVectorXd mean = s.x_train.colwise().mean();
+    const VectorD signs = (2.0 * s.y_train.array() - 1.0).matrix();
+    const VectorD th = o.method == FitMethod::logistic ? fit_logistic(s.x_train.rowwise() - mean, signs, o.regularization)
+                                                       : fit_svm(s.x_train.rowwise() - mean, signs, o.regularization);
+    const VectorD beta = th.head(d);
+    bias = th[d] - mean.dot(beta);
+    auto accuracy = [&](const MatrixD& x, const VectorD& y) {
+        const VectorD f = (x * beta).array() + bias;
+        int64_t right = 0;
+        for (int64_t k = 0; k < y.size(); ++k) right += (f[k] > 0) == (y[k] > 0.5);
+        return static_cast<double>(right) / std::max<int64_t>(1, y.size());
+    };
+    stats["train_accuracy"] = accuracy(s.x_train, s.y_train);
+    if (s.n_val > 0) stats["accuracy"] = accuracy(s.x_val, s.y_val);
+    return beta;
+}
+
+// Ridge regression; R^2 into `stats`.
+VectorD fit_scores(const FitSplit& s, const FitOptions& o, double& bias, std::map<std::string, double>& stats) {
+    const VectorD beta = fit_ridge(s.x_train, s.y_train, o.regularization, bias);
+    auto r2 = [&](const MatrixD& x, const VectorD& y) {
+        const VectorD f = (x * beta).array() + bias;
+        const double ss_res = (y - f).squaredNorm(), ss_tot = (y.array() - y.mean()).matrix().squaredNorm();
+        return ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0.0;
+    };
+    stats["train_r2"] = r2(s.x_train, s.y_train);
+    if (s.n_val > 0) stats["r2"] = r2(s.x_val, s.y_val);
+    return beta;
+}
+
+}  // namespace
+
+Direction fit_direction(const LabelledSamples& samples, const FitOptions& o) {
+    check_fit(samples, o);
+    const auto [idx, target] = fit_targets(samples, o);
+    const FitSplit split = split_targets(samples, idx, target, o);
     Direction dir;
-    VectorD beta;
     double bias = 0;
-    if (binary) {
-        const double positives = y_train.sum();
-        if (positives == 0 || positives == n_train)
-            throw ArgumentError(fmt::format("all {} training labels are {}: two classes are needed", n_train, positives == 0 ? 0 : 1));
-        // Centre the inputs so the bias is well conditioned; the direction is unaffected.
-        const Eigen::RowVectorXd mean = x_train.colwise().mean();
-        const VectorD s = (2.0 * y_train.array() - 1.0).matrix();
-        const VectorD th = o.method == FitMethod::logistic ? fit_logistic(x_train.rowwise() - mean, s, o.regularization)
-                                                           : fit_svm(x_train.rowwise() - mean, s, o.regularization);
-        beta = th.head(samples.d);
-        bias = th[samples.d] - mean.dot(beta);
-        auto accuracy = [&](const MatrixD& x, const VectorD& y) {
-            const VectorD f = (x * beta).array() + bias;
-            int64_t right = 0;
-            for (int64_t k = 0; k < y.size(); ++k) right += (f[k] > 0) == (y[k] > 0.5);
-            return static_cast<double>(right) / std::max<int64_t>(1, y.size());
-        };
-        dir.stats["train_accuracy"] = accuracy(x_train, y_train);
-        if (n_val > 0) dir.stats["accuracy"] = accuracy(x_val, y_val);
-    } else {
-        beta = fit_ridge(x_train, y_train, o.regularization, bias);
-        auto r2 = [&](const MatrixD& x, const VectorD& y) {
-            const VectorD f = (x * beta).array() + bias;
-            const double ss_res = (y - f).squaredNorm(), ss_tot = (y.array() - y.mean()).matrix().squaredNorm();
-            return ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0.0;
-        };
-        dir.stats["train_r2"] = r2(x_train, y_train);
-        if (n_val > 0) dir.stats["r2"] = r2(x_val, y_val);
-    }
+    VectorD beta = o.method != FitMethod::ridge ? fit_binary(split, o, samples.d, bias, dir.stats) : fit_scores(split, o, bias, dir.stats);
     const double norm = beta.norm();
     if (!(norm > 0) || !std::isfinite(norm)) throw ArgumentError("the fit found no direction (the labels do not depend on W)");
     beta /= norm;
     dir.vector = to_floats(beta);
-    dir.source = o.method == FitMethod::ridge ? "ridge" : o.method == FitMethod::logistic ? "logistic" : "svm";
-    dir.stats["samples"] = static_cast<double>(n);
-    dir.stats["train"] = static_cast<double>(n_train);
-    dir.stats["validation"] = static_cast<double>(n_val);
+    dir.source = option_name(o.method);
+    dir.stats["samples"] = static_cast<double>(split.n);
+    dir.stats["train"] = static_cast<double>(split.n_train);
+    dir.stats["validation"] = static_cast<double>(split.n_val);
     // Strength 1 = one standard deviation of all given latents along the direction.
     const Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> all(samples.x.data(), samples.n, samples.d);
     const VectorD proj = all.cast<double>() * beta;
@@ -407,6 +441,31 @@ const Direction& select_direction(const DirectionSet& set, const std::string& wh
         if (k < set.directions.size()) return set.directions[k];
     }
     throw ArgumentError(fmt::format("{}: has no direction '{}' ({} direction(s))", path, which, set.directions.size()));
+}
+
+DirectionRef parse_direction_ref(const std::string& text, bool allow_weight) {
+    DirectionRef ref;
+    std::string s = text;
+    const size_t at = s.rfind('@');
+    if (allow_weight && at != std::string::npos && s.find('/', at) == std::string::npos) {
+        char* end = nullptr;
+        ref.weight = std::strtod(s.c_str() + at + 1, &end);
+        if (end != s.c_str() + s.size() || at + 1 == s.size() || !std::isfinite(ref.weight))
+            throw ArgumentError(text + ": the weight after @ is not a number");
+        s = s.substr(0, at);
+    }
+    const size_t hash = s.rfind('#');
+    ref.path = s.substr(0, hash);
+    if (hash != std::string::npos) ref.selector = s.substr(hash + 1);
+    if (ref.path.empty()) throw ArgumentError(text + ": names no direction file");
+    return ref;
+}
+
+DirectionSet load_direction_ref(const DirectionRef& ref, int w_dim, const std::string& fingerprint, bool any_model) {
+    DirectionSet set = load_directions(ref.path);
+    if (w_dim > 0) check_directions_fit(set, ref.path, w_dim, fingerprint, any_model);
+    if (!ref.selector.empty()) set.directions = {select_direction(set, ref.selector, ref.path)};
+    return set;
 }
 
 }  // namespace latentkit

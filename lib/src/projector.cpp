@@ -17,10 +17,14 @@
 
 namespace latentkit {
 
+LossWeights default_projection_loss(bool have_lpips, bool have_discriminator) {
+    if (have_lpips) return {1.0, 0.0, 0.0};
+    if (have_discriminator) return {0.0, 1.0, 0.0};
+    return {0.0, 0.0, 1.0};
+}
+
 LatentSpace parse_latent_space(const std::string& text) {
     if (const auto s = option_from_name<LatentSpace>(text)) return *s;
-    if (text == "W") return LatentSpace::w;
-    if (text == "W+" || text == "wplus") return LatentSpace::w_plus;
     throw ArgumentError(fmt::format("unknown latent space '{}' (use w or w+)", text));
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/option_names.h"
+
 namespace latentkit {
 
 /// A unit direction in W and what is known about it.
@@ -41,6 +43,19 @@ void check_directions_fit(const DirectionSet& set, const std::string& path, int 
 /// Picks one direction of a set by name or index ("smile", "3"); throws ArgumentError when absent.
 const Direction& select_direction(const DirectionSet& set, const std::string& which, const std::string& path);
 
+/// A reference to directions in a file, as command lines and scripts write it: "FILE" (every direction),
+/// "FILE#NAME" or "FILE#INDEX" (one), optionally followed by "@WEIGHT".
+struct DirectionRef {
+    std::string path;
+    std::string selector;  ///< name or index; empty: the whole file
+    double weight = 1.0;   ///< the strength multiplier after '@'
+};
+/// Parses a direction reference ("@WEIGHT" only with `allow_weight`); throws ArgumentError naming `text`.
+DirectionRef parse_direction_ref(const std::string& text, bool allow_weight = false);
+/// Reads the file of `ref`, checks it against a model (check_directions_fit; skipped when w_dim is 0)
+/// and returns the whole set, or only the selected direction.
+DirectionSet load_direction_ref(const DirectionRef& ref, int w_dim, const std::string& fingerprint, bool any_model = false);
+
 /// Latents with their labels, row-major: x is n x d.
 struct LabelledSamples {
     int64_t n = 0, d = 0;
@@ -53,6 +68,10 @@ enum class FitMethod {
     ridge,     ///< continuous scores: ridge regression
     logistic,  ///< binary labels: L2-regularised logistic regression
     svm        ///< binary labels: L2-regularised linear SVM (squared hinge)
+};
+template <>
+struct OptionNames<FitMethod> {
+    static constexpr const char* names[] = {"ridge", "logistic", "svm"};
 };
 
 /// Parses "ridge", "logistic" or "svm".

@@ -28,6 +28,10 @@ struct LossWeights {
     double pixel = 0;          ///< mean squared pixel error in [-1, 1]
 };
 
+/// The loss a projection uses when none is asked for: LPIPS when an LPIPS model is given (the
+/// reference), else the discriminator-feature distance when there is a discriminator, else pixels.
+LossWeights default_projection_loss(bool have_lpips, bool have_discriminator);
+
 /// A perceptual distance network with the reference `vgg16.pt` interface:
 /// `forward(img, resize_images: bool, return_lpips: bool)` with img in [0, 255], returning [N, F]
 /// features whose squared Euclidean distance is LPIPS.
