@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
         app.parse_complete_callback([&]() {
             spdlog::set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
             configure_cpu_threads(threads);
-            if (!impl.empty()) set_implementation(impl == "reference" ? Implementation::reference : Implementation::fast);
+            if (!impl.empty()) set_implementation(*option_from_name<Implementation>(impl));
             tools::set_invocation(app);
             tools::check_finite_options(app);
         });

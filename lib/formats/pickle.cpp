@@ -52,259 +52,308 @@ Value* Machine::run() {
     for (;;) {
         op_pos_ = pos_;
         const uint8_t op = u8();
-        switch (op) {
-            case 0x80: {  // PROTO
-                const uint8_t proto = u8();
-                if (proto > 5) fail(fmt::format("pickle protocol {} is newer than 5", proto));
-                break;
-            }
-            case 0x95: le<uint64_t>(); break;  // FRAME
-            case '.':                           // STOP
-                if (stack_.size() != 1 || !marks_.empty()) fail("STOP with a malformed stack");
-                return stack_.back();
-            case '(':
-                if (marks_.size() >= limits_.max_mark_depth) fail("nesting too deep");
-                marks_.push_back(stack_.size());
-                break;
-            case '0':
-                if (above_mark() == 0 && !marks_.empty()) marks_.pop_back();  // POP of a bare MARK drops the mark
-                else pop();
-                break;
-            case '1': pop_mark(); break;
-            case '2': stack_.push_back(top()); break;
-            case 'N': stack_.push_back(make(Kind::none)); break;
-            case 0x88:
-            case 0x89: {
+        if (op == opcode::STOP) {
+            if (stack_.size() != 1 || !marks_.empty()) fail("STOP with a malformed stack");
+            return stack_.back();
+        }
+        if (!(stack_op(op) || scalar_op(op) || text_op(op) || container_op(op) || memo_op(op) || object_op(op)))
+            fail(fmt::format("unknown opcode 0x{:02x}", op));
+    }
+}
+
+// Framing and the stack: PROTO, FRAME, MARK, POP, POP_MARK, DUP.
+bool Machine::stack_op(uint8_t op) {
+    switch (op) {
+        case opcode::PROTO: {
+            const uint8_t proto = u8();
+            if (proto > 5) fail(fmt::format("pickle protocol {} is newer than 5", proto));
+            break;
+        }
+        case opcode::FRAME: le<uint64_t>(); break;
+        case opcode::MARK:
+            if (marks_.size() >= limits_.max_mark_depth) fail("nesting too deep");
+            marks_.push_back(stack_.size());
+            break;
+        case opcode::POP:
+            if (above_mark() == 0 && !marks_.empty()) marks_.pop_back();  // POP of a bare MARK drops the mark
+            else pop();
+            break;
+        case opcode::POP_MARK: pop_mark(); break;
+        case opcode::DUP: stack_.push_back(top()); break;
+        case opcode::NONE: stack_.push_back(make(Kind::none)); break;
+        case opcode::NEWTRUE:
+        case opcode::NEWFALSE: {
+            Value* v = make(Kind::boolean);
+            v->b = op == opcode::NEWTRUE;
+            stack_.push_back(v);
+            break;
+        }
+        default: return false;
+    }
+    return true;
+}
+
+// None, booleans, integers and floats.
+bool Machine::scalar_op(uint8_t op) {
+    switch (op) {
+        case opcode::BININT: stack_.push_back(make_int(le<int32_t>())); break;
+        case opcode::BININT1: stack_.push_back(make_int(u8())); break;
+        case opcode::BININT2: stack_.push_back(make_int(le<uint16_t>())); break;
+        case opcode::LONG1: stack_.push_back(make_long(bytes(u8()))); break;
+        case opcode::LONG4: {
+            const int32_t n = le<int32_t>();
+            if (n < 0) fail("negative length");
+            stack_.push_back(make_long(bytes(static_cast<uint64_t>(n))));
+            break;
+        }
+        case opcode::INT: {
+            const std::string t = line();
+            if (t == "00" || t == "01") {
                 Value* v = make(Kind::boolean);
-                v->b = op == 0x88;
+                v->b = t == "01";
                 stack_.push_back(v);
-                break;
-            }
-            case 'J': stack_.push_back(make_int(le<int32_t>())); break;
-            case 'K': stack_.push_back(make_int(u8())); break;
-            case 'M': stack_.push_back(make_int(le<uint16_t>())); break;
-            case 0x8a: stack_.push_back(make_long(bytes(u8()))); break;
-            case 0x8b: {
-                const int32_t n = le<int32_t>();
-                if (n < 0) fail("negative length");
-                stack_.push_back(make_long(bytes(static_cast<uint64_t>(n))));
-                break;
-            }
-            case 'I': {
-                const std::string t = line();
-                if (t == "00" || t == "01") {
-                    Value* v = make(Kind::boolean);
-                    v->b = t == "01";
-                    stack_.push_back(v);
-                } else {
-                    try {
-                        stack_.push_back(make_int(std::stoll(t)));
-                    } catch (const std::exception&) {
-                        fail("bad INT text");
-                    }
-                }
-                break;
-            }
-            case 'L': {
-                std::string t = line();
-                if (!t.empty() && t.back() == 'L') t.pop_back();
+            } else {
                 try {
                     stack_.push_back(make_int(std::stoll(t)));
                 } catch (const std::exception&) {
-                    fail("LONG text out of range");
+                    fail("bad INT text");
                 }
-                break;
             }
-            case 'F': {
-                const std::string t = line();
-                Value* v = make(Kind::floating);
-                try {
-                    v->f = std::stod(t);
-                } catch (const std::exception&) {
-                    fail("bad FLOAT text");
-                }
-                stack_.push_back(v);
-                break;
-            }
-            case 'G': {
-                uint64_t u = 0;
-                for (int k = 0; k < 8; ++k) u = (u << 8) | u8();
-                Value* v = make(Kind::floating);
-                std::memcpy(&v->f, &u, 8);
-                stack_.push_back(v);
-                break;
-            }
-            case 'X': stack_.push_back(make_str(Kind::string, bytes(le<uint32_t>()))); break;
-            case 0x8c: stack_.push_back(make_str(Kind::string, bytes(u8()))); break;
-            case 0x8d: stack_.push_back(make_str(Kind::string, bytes(le<uint64_t>()))); break;
-            case 'V': stack_.push_back(make_str(Kind::string, line())); break;
-            case 'B': stack_.push_back(make_str(Kind::bytes, bytes(le<uint32_t>()))); break;
-            case 'C': stack_.push_back(make_str(Kind::bytes, bytes(u8()))); break;
-            case 0x8e:
-            case 0x96: stack_.push_back(make_str(Kind::bytes, bytes(le<uint64_t>()))); break;
-            case 'T': {
-                const int32_t n = le<int32_t>();
-                if (n < 0) fail("negative length");
-                stack_.push_back(make_str(Kind::string, bytes(static_cast<uint64_t>(n))));
-                break;
-            }
-            case 'U': stack_.push_back(make_str(Kind::string, bytes(u8()))); break;
-            case 'S': {
-                std::string t = line();
-                if (t.size() < 2 || (t.front() != '\'' && t.front() != '"') || t.back() != t.front()) fail("bad STRING text");
-                stack_.push_back(make_str(Kind::string, t.substr(1, t.size() - 2)));
-                break;
-            }
-            case 0x98: top(); break;  // READONLY_BUFFER
-            case 0x97: fail("out-of-band buffers are not supported");
-            case ']': stack_.push_back(make(Kind::list)); break;
-            case ')': stack_.push_back(make(Kind::tuple)); break;
-            case '}': stack_.push_back(make(Kind::dict)); break;
-            case 0x8f: stack_.push_back(make(Kind::set)); break;
-            case 'l':
-            case 't':
-            case 0x91: {
-                Value* v = make(op == 'l' ? Kind::list : op == 't' ? Kind::tuple : Kind::set);
-                v->items = pop_mark();
-                stack_.push_back(v);
-                break;
-            }
-            case 0x85:
-            case 0x86:
-            case 0x87: {
-                const size_t n = op - 0x84u;
-                if (above_mark() < n) fail("stack underflow");
-                Value* v = make(Kind::tuple);
-                v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
-                stack_.resize(stack_.size() - n);
-                stack_.push_back(v);
-                break;
-            }
-            case 'd': {
-                Value* v = make(Kind::dict);
-                v->items = pop_mark();
-                if (v->items.size() % 2) fail("odd number of dict items");
-                stack_.push_back(v);
-                break;
-            }
-            case 'a': {
-                Value* x = pop();
-                Value* l = top();
-                if (l->kind != Kind::list) fail("APPEND to a non-list");
-                spend(1);
-                l->items.push_back(x);
-                break;
-            }
-            case 'e': {
-                auto xs = pop_mark();
-                Value* l = top();
-                if (l->kind != Kind::list) fail("APPENDS to a non-list");
-                l->items.insert(l->items.end(), xs.begin(), xs.end());
-                break;
-            }
-            case 0x90: {
-                auto xs = pop_mark();
-                Value* s = top();
-                if (s->kind != Kind::set) fail("ADDITEMS to a non-set");
-                s->items.insert(s->items.end(), xs.begin(), xs.end());
-                break;
-            }
-            case 's': {
-                Value* v = pop();
-                Value* k = pop();
-                Value* d = top();
-                if (d->kind != Kind::dict) fail("SETITEM on a non-dict");
-                spend(2);
-                d->items.push_back(k);
-                d->items.push_back(v);
-                break;
-            }
-            case 'u': {
-                auto xs = pop_mark();
-                Value* d = top();
-                if (d->kind != Kind::dict) fail("SETITEMS on a non-dict");
-                if (xs.size() % 2) fail("odd number of dict items");
-                d->items.insert(d->items.end(), xs.begin(), xs.end());
-                break;
-            }
-            case 'p': {
-                const std::string t = line();
-                try {
-                    memo_[std::stoull(t)] = top();
-                } catch (const std::logic_error&) {
-                    fail("bad PUT index");
-                }
-                break;
-            }
-            case 'q': memo_[u8()] = top(); break;
-            case 'r': memo_[le<uint32_t>()] = top(); break;
-            case 0x94: memo_[memo_.size()] = top(); break;
-            case 'g':
-            case 'h':
-            case 'j': {
-                uint64_t idx = 0;
-                if (op == 'g') {
-                    try {
-                        idx = std::stoull(line());
-                    } catch (const std::logic_error&) {
-                        fail("bad GET index");
-                    }
-                } else {
-                    idx = op == 'h' ? u8() : le<uint32_t>();
-                }
-                auto it = memo_.find(idx);
-                if (it == memo_.end()) fail(fmt::format("memo entry {} is missing", idx));
-                stack_.push_back(it->second);
-                break;
-            }
-            case 'c': {
-                std::string module = line();
-                const std::string name = line();
-                stack_.push_back(make_global(std::move(module), name));
-                break;
-            }
-            case 0x93: {
-                Value* name = pop();
-                Value* module = pop();
-                if (name->kind != Kind::string || module->kind != Kind::string) fail("STACK_GLOBAL needs two strings");
-                stack_.push_back(make_global(module->s, name->s));
-                break;
-            }
-            case 'R': {
-                Value* args = pop();
-                Value* callable = pop();
-                stack_.push_back(reduce(callable, args));
-                break;
-            }
-            case 0x81: {
-                Value* args = pop();
-                Value* cls = pop();
-                stack_.push_back(newobj(cls, args));
-                break;
-            }
-            case 0x92: {
-                Value* kwargs = pop();
-                Value* args = pop();
-                Value* cls = pop();
-                if (kwargs->kind != Kind::dict || !kwargs->items.empty()) fail("NEWOBJ_EX with keyword arguments");
-                stack_.push_back(newobj(cls, args));
-                break;
-            }
-            case 'b': {
-                Value* state = pop();
-                build(top(), state);
-                break;
-            }
-            case 'P': stack_.push_back(persistent_load(make_str(Kind::string, line()))); break;
-            case 'Q': stack_.push_back(persistent_load(pop())); break;
-            case 'i':
-            case 'o':
-            case 0x82:
-            case 0x83:
-            case 0x84: fail(fmt::format("opcode 0x{:02x} (class instantiation / extension registry) is not allowed", op));
-            default: fail(fmt::format("unknown opcode 0x{:02x}", op));
+            break;
         }
+        case opcode::LONG: {
+            std::string t = line();
+            if (!t.empty() && t.back() == 'L') t.pop_back();
+            try {
+                stack_.push_back(make_int(std::stoll(t)));
+            } catch (const std::exception&) {
+                fail("LONG text out of range");
+            }
+            break;
+        }
+        case opcode::FLOAT: {
+            const std::string t = line();
+            Value* v = make(Kind::floating);
+            try {
+                v->f = std::stod(t);
+            } catch (const std::exception&) {
+                fail("bad FLOAT text");
+            }
+            stack_.push_back(v);
+            break;
+        }
+        case opcode::BINFLOAT: {
+            uint64_t u = 0;
+            for (int k = 0; k < 8; ++k) u = (u << 8) | u8();
+            Value* v = make(Kind::floating);
+            std::memcpy(&v->f, &u, 8);
+            stack_.push_back(v);
+            break;
+        }
+        default: return false;
     }
+    return true;
+}
+
+// Strings and bytes, and buffers (refused out of band).
+bool Machine::text_op(uint8_t op) {
+    switch (op) {
+        case opcode::BINUNICODE: stack_.push_back(make_str(Kind::string, bytes(le<uint32_t>()))); break;
+        case opcode::SHORT_BINUNICODE: stack_.push_back(make_str(Kind::string, bytes(u8()))); break;
+        case opcode::BINUNICODE8: stack_.push_back(make_str(Kind::string, bytes(le<uint64_t>()))); break;
+        case opcode::UNICODE: stack_.push_back(make_str(Kind::string, line())); break;
+        case opcode::BINBYTES: stack_.push_back(make_str(Kind::bytes, bytes(le<uint32_t>()))); break;
+        case opcode::SHORT_BINBYTES: stack_.push_back(make_str(Kind::bytes, bytes(u8()))); break;
+        case opcode::BINBYTES8:
+        case opcode::BYTEARRAY8: stack_.push_back(make_str(Kind::bytes, bytes(le<uint64_t>()))); break;
+        case opcode::BINSTRING: {
+            const int32_t n = le<int32_t>();
+            if (n < 0) fail("negative length");
+            stack_.push_back(make_str(Kind::string, bytes(static_cast<uint64_t>(n))));
+            break;
+        }
+        case opcode::SHORT_BINSTRING: stack_.push_back(make_str(Kind::string, bytes(u8()))); break;
+        case opcode::STRING: {
+            std::string t = line();
+            if (t.size() < 2 || (t.front() != '\'' && t.front() != '"') || t.back() != t.front()) fail("bad STRING text");
+            stack_.push_back(make_str(Kind::string, t.substr(1, t.size() - 2)));
+            break;
+        }
+        case opcode::READONLY_BUFFER: top(); break;
+        case opcode::NEXT_BUFFER: fail("out-of-band buffers are not supported");
+        default: return false;
+    }
+    return true;
+}
+
+// Lists, tuples, dicts and sets: empty ones, built from marked items, and added to.
+bool Machine::container_op(uint8_t op) {
+    switch (op) {
+        case opcode::EMPTY_LIST: stack_.push_back(make(Kind::list)); break;
+        case opcode::EMPTY_TUPLE: stack_.push_back(make(Kind::tuple)); break;
+        case opcode::EMPTY_DICT: stack_.push_back(make(Kind::dict)); break;
+        case opcode::EMPTY_SET: stack_.push_back(make(Kind::set)); break;
+        case opcode::LIST:
+        case opcode::TUPLE:
+        case opcode::FROZENSET: {
+            Value* v = make(op == opcode::LIST ? Kind::list : op == opcode::TUPLE ? Kind::tuple : Kind::set);
+            v->items = pop_mark();
+            stack_.push_back(v);
+            break;
+        }
+        case opcode::TUPLE1:
+        case opcode::TUPLE2:
+        case opcode::TUPLE3: {
+            const size_t n = op - opcode::TUPLE1 + 1u;
+            if (above_mark() < n) fail("stack underflow");
+            Value* v = make(Kind::tuple);
+            v->items.assign(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end());
+            stack_.resize(stack_.size() - n);
+            stack_.push_back(v);
+            break;
+        }
+        case opcode::DICT: {
+            Value* v = make(Kind::dict);
+            v->items = pop_mark();
+            if (v->items.size() % 2) fail("odd number of dict items");
+            stack_.push_back(v);
+            break;
+        }
+        case opcode::APPEND: {
+            Value* x = pop();
+            Value* l = top();
+            if (l->kind != Kind::list) fail("APPEND to a non-list");
+            spend(1);
+            l->items.push_back(x);
+            break;
+        }
+        case opcode::APPENDS: {
+            auto xs = pop_mark();
+            Value* l = top();
+            if (l->kind != Kind::list) fail("APPENDS to a non-list");
+            l->items.insert(l->items.end(), xs.begin(), xs.end());
+            break;
+        }
+        case opcode::ADDITEMS: {
+            auto xs = pop_mark();
+            Value* s = top();
+            if (s->kind != Kind::set) fail("ADDITEMS to a non-set");
+            s->items.insert(s->items.end(), xs.begin(), xs.end());
+            break;
+        }
+        case opcode::SETITEM: {
+            Value* v = pop();
+            Value* k = pop();
+            Value* d = top();
+            if (d->kind != Kind::dict) fail("SETITEM on a non-dict");
+            spend(2);
+            d->items.push_back(k);
+            d->items.push_back(v);
+            break;
+        }
+        case opcode::SETITEMS: {
+            auto xs = pop_mark();
+            Value* d = top();
+            if (d->kind != Kind::dict) fail("SETITEMS on a non-dict");
+            if (xs.size() % 2) fail("odd number of dict items");
+            d->items.insert(d->items.end(), xs.begin(), xs.end());
+            break;
+        }
+        default: return false;
+    }
+    return true;
+}
+
+// The memo: PUT, BINPUT, LONG_BINPUT, MEMOIZE and the GETs.
+bool Machine::memo_op(uint8_t op) {
+    switch (op) {
+        case opcode::PUT: {
+            const std::string t = line();
+            try {
+                memo_[std::stoull(t)] = top();
+            } catch (const std::logic_error&) {
+                fail("bad PUT index");
+            }
+            break;
+        }
+        case opcode::BINPUT: memo_[u8()] = top(); break;
+        case opcode::LONG_BINPUT: memo_[le<uint32_t>()] = top(); break;
+        case opcode::MEMOIZE: memo_[memo_.size()] = top(); break;
+        case opcode::GET:
+        case opcode::BINGET:
+        case opcode::LONG_BINGET: {
+            uint64_t idx = 0;
+            if (op == opcode::GET) {
+                try {
+                    idx = std::stoull(line());
+                } catch (const std::logic_error&) {
+                    fail("bad GET index");
+                }
+            } else {
+                idx = op == opcode::BINGET ? u8() : le<uint32_t>();
+            }
+            auto it = memo_.find(idx);
+            if (it == memo_.end()) fail(fmt::format("memo entry {} is missing", idx));
+            stack_.push_back(it->second);
+            break;
+        }
+        default: return false;
+    }
+    return true;
+}
+
+// Globals (checked against the allow-list), REDUCE, NEWOBJ, BUILD, persistent ids; class
+// instantiation and the extension registry are refused.
+bool Machine::object_op(uint8_t op) {
+    switch (op) {
+        case opcode::GLOBAL: {
+            std::string module = line();
+            const std::string name = line();
+            stack_.push_back(make_global(std::move(module), name));
+            break;
+        }
+        case opcode::STACK_GLOBAL: {
+            Value* name = pop();
+            Value* module = pop();
+            if (name->kind != Kind::string || module->kind != Kind::string) fail("STACK_GLOBAL needs two strings");
+            stack_.push_back(make_global(module->s, name->s));
+            break;
+        }
+        case opcode::REDUCE: {
+            Value* args = pop();
+            Value* callable = pop();
+            stack_.push_back(reduce(callable, args));
+            break;
+        }
+        case opcode::NEWOBJ: {
+            Value* args = pop();
+            Value* cls = pop();
+            stack_.push_back(newobj(cls, args));
+            break;
+        }
+        case opcode::NEWOBJ_EX: {
+            Value* kwargs = pop();
+            Value* args = pop();
+            Value* cls = pop();
+            if (kwargs->kind != Kind::dict || !kwargs->items.empty()) fail("NEWOBJ_EX with keyword arguments");
+            stack_.push_back(newobj(cls, args));
+            break;
+        }
+        case opcode::BUILD: {
+            Value* state = pop();
+            build(top(), state);
+            break;
+        }
+        case opcode::PERSID: stack_.push_back(persistent_load(make_str(Kind::string, line()))); break;
+        case opcode::BINPERSID: stack_.push_back(persistent_load(pop())); break;
+        case opcode::INST:
+        case opcode::OBJ:
+        case opcode::EXT1:
+        case opcode::EXT2:
+        case opcode::EXT4: fail(fmt::format("opcode 0x{:02x} (class instantiation / extension registry) is not allowed", op));
+        default: return false;
+    }
+    return true;
 }
 
 }  // namespace detail

@@ -10,6 +10,7 @@
 #include "latentkit/error.h"
 #include "latentkit/zip.h"
 #include "pickle.h"
+#include "pickle_opcodes.h"
 
 namespace latentkit::pickle::detail {
 
@@ -73,6 +74,18 @@ public:
     Value* legacy_stream(std::string_view bytes, const char* what);
 
 private:
+    // One group of opcodes each: true when `op` belongs to the group and was executed.
+    bool stack_op(uint8_t op);
+    bool scalar_op(uint8_t op);
+    bool text_op(uint8_t op);
+    bool container_op(uint8_t op);
+    bool memo_op(uint8_t op);
+    bool object_op(uint8_t op);
+    // What REDUCE builds for the allow-listed callables (pickle_objects.cpp).
+    Value* reduce_dict(const std::string& g, const std::vector<Value*>& a);
+    Value* reduce_sequence(const std::string& g, const std::vector<Value*>& a);
+    Value* reduce_latin1(const std::vector<Value*>& a);
+    Value* reduce_persistent(const std::vector<Value*>& a);
     [[noreturn]] void fail(const std::string& what) const {
         throw ModelFormatError(fmt::format("{}: unsupported or damaged pickle at byte {}: {}", source_, op_pos_, what));
     }

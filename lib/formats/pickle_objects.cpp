@@ -5,60 +5,81 @@
 
 namespace latentkit::pickle::detail {
 
+// OrderedDict, EasyDict, dict: from nothing, a dict, or a sequence of pairs.
+Value* Machine::reduce_dict(const std::string& g, const std::vector<Value*>& a) {
+    Value* d = make(Kind::dict);
+    if (a.empty()) return d;
+    if (a.size() != 1) fail(g + " takes one argument");
+    if (a[0]->kind == Kind::dict) {
+        spend(a[0]->items.size());
+        d->items = a[0]->items;
+    } else if (a[0]->kind == Kind::list || a[0]->kind == Kind::tuple) {
+        spend(a[0]->items.size() * 2);
+        for (Value* pair : a[0]->items) {
+            if ((pair->kind != Kind::tuple && pair->kind != Kind::list) || pair->items.size() != 2) fail(g + " items are not pairs");
+            d->items.push_back(pair->items[0]);
+            d->items.push_back(pair->items[1]);
+        }
+    } else {
+        fail(g + " argument is not a mapping");
+    }
+    return d;
+}
+
+// set, frozenset and torch.Size (a tuple): from nothing or a sequence.
+Value* Machine::reduce_sequence(const std::string& g, const std::vector<Value*>& a) {
+    Value* s = make(g == "torch.Size" ? Kind::tuple : Kind::set);
+    if (a.empty()) return s;
+    if (a.size() != 1 || (a[0]->kind != Kind::list && a[0]->kind != Kind::tuple && a[0]->kind != Kind::set))
+        fail(g + " argument is not a sequence");
+    spend(a[0]->items.size());
+    s->items = a[0]->items;
+    return s;
+}
+
+// _codecs.encode(text, 'latin1'): how protocol 2 stores bytes; the text is UTF-8 of code points < 256.
+Value* Machine::reduce_latin1(const std::vector<Value*>& a) {
+    if (a.size() != 2 || a[0]->kind != Kind::string || a[1]->kind != Kind::string) fail("_codecs.encode arguments");
+    if (a[1]->s != "latin1" && a[1]->s != "latin-1") fail("_codecs.encode with encoding " + a[1]->s);
+    std::string out;
+    const std::string& t = a[0]->s;
+    for (size_t k = 0; k < t.size(); ++k) {
+        const auto c = static_cast<uint8_t>(t[k]);
+        if (c < 0x80) {
+            out.push_back(static_cast<char>(c));
+        } else if ((c & 0xe0) == 0xc0 && k + 1 < t.size() && c <= 0xc3) {
+            out.push_back(static_cast<char>(((c & 0x03) << 6) | (static_cast<uint8_t>(t[k + 1]) & 0x3f)));
+            ++k;
+        } else {
+            fail("_codecs.encode text is not latin-1");
+        }
+    }
+    return make_str(Kind::bytes, std::move(out));
+}
+
+// torch_utils.persistence._reconstruct_persistent_obj(meta): an object of meta's class with meta's state.
+Value* Machine::reduce_persistent(const std::vector<Value*>& a) {
+    if (a.size() != 1 || a[0]->kind != Kind::dict) fail("_reconstruct_persistent_obj argument is not a dict");
+    const Value* meta = a[0];
+    const Value* type = meta->get("type");
+    const Value* cls = meta->get("class_name");
+    Value* state = const_cast<Value*>(meta->get("state"));
+    if (!type || !type->is_string("class") || !cls || cls->kind != Kind::string || !state)
+        fail("persistent object metadata lacks type/class_name/state");
+    Value* obj = make_str(Kind::object, cls->s);
+    obj->state = state;
+    obj->items.push_back(a[0]);
+    return obj;
+}
+
 Value* Machine::reduce(Value* callable, Value* args) {
     if (callable->kind != Kind::global) fail("REDUCE on a value that is not an allowed global");
     if (args->kind != Kind::tuple) fail("REDUCE arguments are not a tuple");
     const std::string& g = callable->s;
     const auto& a = args->items;
-    if (g == "collections.OrderedDict" || g == "dnnlib.util.EasyDict" || g == "dnnlib.EasyDict" || g == "builtins.dict") {
-        Value* d = make(Kind::dict);
-        if (!a.empty()) {
-            if (a.size() != 1) fail(g + " takes one argument");
-            if (a[0]->kind == Kind::dict) {
-                spend(a[0]->items.size());
-                d->items = a[0]->items;
-            } else if (a[0]->kind == Kind::list || a[0]->kind == Kind::tuple) {
-                spend(a[0]->items.size() * 2);
-                for (Value* pair : a[0]->items) {
-                    if ((pair->kind != Kind::tuple && pair->kind != Kind::list) || pair->items.size() != 2) fail(g + " items are not pairs");
-                    d->items.push_back(pair->items[0]);
-                    d->items.push_back(pair->items[1]);
-                }
-            } else {
-                fail(g + " argument is not a mapping");
-            }
-        }
-        return d;
-    }
-    if (g == "builtins.set" || g == "builtins.frozenset" || g == "torch.Size") {
-        Value* s = make(g == "torch.Size" ? Kind::tuple : Kind::set);
-        if (!a.empty()) {
-            if (a.size() != 1 || (a[0]->kind != Kind::list && a[0]->kind != Kind::tuple && a[0]->kind != Kind::set))
-                fail(g + " argument is not a sequence");
-            spend(a[0]->items.size());
-            s->items = a[0]->items;
-        }
-        return s;
-    }
-    if (g == "_codecs.encode") {
-        if (a.size() != 2 || a[0]->kind != Kind::string || a[1]->kind != Kind::string) fail("_codecs.encode arguments");
-        if (a[1]->s != "latin1" && a[1]->s != "latin-1") fail("_codecs.encode with encoding " + a[1]->s);
-        // The text is UTF-8 of code points < 256: map each back to one byte.
-        std::string out;
-        const std::string& t = a[0]->s;
-        for (size_t k = 0; k < t.size(); ++k) {
-            const auto c = static_cast<uint8_t>(t[k]);
-            if (c < 0x80) {
-                out.push_back(static_cast<char>(c));
-            } else if ((c & 0xe0) == 0xc0 && k + 1 < t.size() && c <= 0xc3) {
-                out.push_back(static_cast<char>(((c & 0x03) << 6) | (static_cast<uint8_t>(t[k + 1]) & 0x3f)));
-                ++k;
-            } else {
-                fail("_codecs.encode text is not latin-1");
-            }
-        }
-        return make_str(Kind::bytes, std::move(out));
-    }
+    if (g == "collections.OrderedDict" || g == "dnnlib.util.EasyDict" || g == "dnnlib.EasyDict" || g == "builtins.dict") return reduce_dict(g, a);
+    if (g == "builtins.set" || g == "builtins.frozenset" || g == "torch.Size") return reduce_sequence(g, a);
+    if (g == "_codecs.encode") return reduce_latin1(a);
     if (g == "torch._utils._rebuild_tensor_v2" || g == "torch._utils._rebuild_tensor") return rebuild_tensor(a);
     if (g == "torch._utils._rebuild_parameter" || g == "torch._utils._rebuild_parameter_with_state") {
         if (a.empty() || a[0]->kind != Kind::tensor) fail(g + " without a tensor");
@@ -71,19 +92,7 @@ Value* Machine::reduce(Value* callable, Value* args) {
         std::string().swap(a[0]->s);  // the payload has been copied into the storage: free it
         return storage;
     }
-    if (g == "torch_utils.persistence._reconstruct_persistent_obj") {
-        if (a.size() != 1 || a[0]->kind != Kind::dict) fail("_reconstruct_persistent_obj argument is not a dict");
-        const Value* meta = a[0];
-        const Value* type = meta->get("type");
-        const Value* cls = meta->get("class_name");
-        Value* state = const_cast<Value*>(meta->get("state"));
-        if (!type || !type->is_string("class") || !cls || cls->kind != Kind::string || !state)
-            fail("persistent object metadata lacks type/class_name/state");
-        Value* obj = make_str(Kind::object, cls->s);
-        obj->state = state;
-        obj->items.push_back(a[0]);
-        return obj;
-    }
+    if (g == "torch_utils.persistence._reconstruct_persistent_obj") return reduce_persistent(a);
     if (g == "numpy.dtype") {
         if (a.empty() || a[0]->kind != Kind::string) fail("numpy.dtype without a type code");
         Value* obj = make_str(Kind::object, g);

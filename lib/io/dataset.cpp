@@ -206,12 +206,8 @@ std::vector<float> ImageDataset::label(size_t index) const {
 // Dataset tool
 
 DatasetTransform parse_dataset_transform(const std::string& t) {
-    if (t == "none") return DatasetTransform::none;
-    if (t == "center-crop") return DatasetTransform::center_crop;
-    if (t == "center-crop-wide") return DatasetTransform::center_crop_wide;
-    if (t == "pad") return DatasetTransform::pad;
-    if (t == "face-align") return DatasetTransform::face_align;
-    throw ArgumentError("unknown transform '" + t + "' (none, center-crop, center-crop-wide, pad, face-align)");
+    if (const auto transform = option_from_name<DatasetTransform>(t)) return *transform;
+    throw ArgumentError("unknown transform '" + t + "' (" + option_choices<DatasetTransform>() + ")");
 }
 
 uint64_t perceptual_hash(const Image8& image) {
@@ -222,7 +218,9 @@ uint64_t perceptual_hash(const Image8& image) {
     return h;
 }
 
-DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool(size_t, size_t)>& progress) {
+namespace {
+
+void check_dataset_options(const DatasetOptions& o) {
     if (!LATENTKIT_HAVE_OPENCV)
         throw Error("building a dataset resizes images, which needs OpenCV, and this build of latentkit has none "
                     "(build the dataset with a full build; training reads its zip without OpenCV)");
@@ -231,222 +229,288 @@ DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool
     if (o.channels != 1 && o.channels != 3) throw ArgumentError("DatasetOptions.channels must be 1 or 3");
     if (o.every_nth < 1) throw ArgumentError("DatasetOptions.every_nth must be at least 1");
     if (o.dest.empty()) throw ArgumentError("no DatasetOptions.dest given");
-    const bool to_zip = lower(fs::path(o.dest).extension().string()) == ".zip";
-    std::error_code ec;
-    if (!to_zip && fs::exists(o.dest, ec) && !(fs::is_directory(o.dest, ec) && fs::is_empty(o.dest, ec)))
-        throw IoError(o.dest + ": already exists and is not an empty folder; choose another DatasetOptions.dest");
-    if (to_zip && fs::is_directory(o.dest, ec)) throw IoError(o.dest + ": is a folder");
+}
 
-    std::unique_ptr<FaceDetector> detector;
-    if (o.transform == DatasetTransform::face_align)
-        detector = std::make_unique<FaceDetector>(o.landmark_model.empty() ? default_landmark_model_path() : o.landmark_model);
-
-    DatasetSummary sum;
-    std::vector<uint64_t> hashes;
-    std::vector<std::pair<std::string, json>> out_labels;
-    std::map<std::string, int> class_index;
-
-    // Output: zip writer or a temporary folder renamed at the end.
-    std::unique_ptr<ZipWriter> zip;
-    std::string temp_dir;
-    if (to_zip) {
-        zip = std::make_unique<ZipWriter>(o.dest);
-    } else {
-        const fs::path parent = fs::absolute(o.dest).parent_path();
+// Where the kept images go: a zip archive, or a temporary folder renamed into place at the end.
+// Destroyed unfinished, it leaves nothing behind.
+class DatasetSink {
+public:
+    explicit DatasetSink(const std::string& dest) : dest_(dest) {
+        std::error_code ec;
+        const bool to_zip = lower(fs::path(dest).extension().string()) == ".zip";
+        if (!to_zip && fs::exists(dest, ec) && !(fs::is_directory(dest, ec) && fs::is_empty(dest, ec)))
+            throw IoError(dest + ": already exists and is not an empty folder; choose another DatasetOptions.dest");
+        if (to_zip && fs::is_directory(dest, ec)) throw IoError(dest + ": is a folder");
+        if (to_zip) {
+            zip_ = std::make_unique<ZipWriter>(dest);
+            return;
+        }
+        const fs::path parent = fs::absolute(dest).parent_path();
         fs::create_directories(parent, ec);
-        temp_dir = (parent / (".tmp-" + fs::path(o.dest).filename().string() + "-" + std::to_string(std::random_device{}()))).string();
-        if (!fs::create_directory(temp_dir, ec)) throw IoError(o.dest + ": cannot create the output folder: " + ec.message());
+        temp_dir_ = (parent / (".tmp-" + fs::path(dest).filename().string() + "-" + std::to_string(std::random_device{}()))).string();
+        if (!fs::create_directory(temp_dir_, ec)) throw IoError(dest + ": cannot create the output folder: " + ec.message());
     }
-    struct Cleanup {
-        std::string dir;
-        ~Cleanup() {
-            std::error_code e;
-            if (!dir.empty()) fs::remove_all(dir, e);
-        }
-    } cleanup{temp_dir};
+    ~DatasetSink() {
+        std::error_code ec;
+        if (!temp_dir_.empty()) fs::remove_all(temp_dir_, ec);
+    }
+    DatasetSink(const DatasetSink&) = delete;
+    DatasetSink& operator=(const DatasetSink&) = delete;
 
-    auto emit = [&](Image8 img, const std::string& name, const std::optional<json>& label) {
+    void add(const std::string& name, const std::string& bytes) {
+        if (zip_) {
+            zip_->add(name, bytes);
+            return;
+        }
+        std::error_code ec;
+        fs::create_directories(fs::path(temp_dir_) / fs::path(name).parent_path(), ec);
+        write_file_atomic((fs::path(temp_dir_) / name).string(), bytes.data(), bytes.size());
+    }
+    // Adds dataset.json and puts the dataset in place.
+    void finish(const std::string& dataset_json) {
+        add("dataset.json", dataset_json);
+        if (zip_) {
+            zip_->finish();
+            return;
+        }
+        std::error_code ec;
+        if (fs::exists(dest_, ec)) fs::remove(dest_, ec);  // the empty folder checked above
+        fs::rename(temp_dir_, dest_, ec);
+        if (ec) throw IoError(dest_ + ": cannot move the finished dataset into place: " + ec.message());
+        temp_dir_.clear();
+    }
+
+private:
+    std::string dest_, temp_dir_;
+    std::unique_ptr<ZipWriter> zip_;
+};
+
+// An image made square at the dataset's resolution by the transform, or nothing when it is dropped
+// (counted in `sum`).
+std::optional<Image8> square_image(const Image8& img, const std::string& name, const DatasetOptions& o, FaceDetector* detector,
+                                   DatasetSummary& sum) {
+    const int r = o.resolution;
+    switch (o.transform) {
+        case DatasetTransform::none:
+            if (img.width != img.height) {
+                ++sum.not_square;
+                sum.unreadable.emplace_back(name, fmt::format("not square ({}x{}); use DatasetOptions.transform center-crop or pad", img.width, img.height));
+                return std::nullopt;
+            }
+            return resize_image(img, r, r, o.filter);
+        case DatasetTransform::center_crop: {
+            const int s = std::min(img.width, img.height);
+            return resize_image(crop_image(img, (img.width - s) / 2, (img.height - s) / 2, s, s), r, r, o.filter);
+        }
+        case DatasetTransform::center_crop_wide: {
+            const int w = std::min(img.width, img.height * 2), h = std::max(w / 2, 1);
+            const Image8 band = resize_image(crop_image(img, (img.width - w) / 2, (img.height - h) / 2, w, h), r, r / 2, o.filter);
+            Image8 sq = canvas(r, r, o.background);
+            paste(sq, band, 0, r / 4);
+            return sq;
+        }
+        case DatasetTransform::pad: {
+            const int s = std::max(img.width, img.height);
+            Image8 c = canvas(s, s, o.background);
+            paste(c, img, (s - img.width) / 2, (s - img.height) / 2);
+            return resize_image(c, r, r, o.filter);
+        }
+        case DatasetTransform::face_align:
+            try {
+                return align_image(img, name, AlignMode::face, r, detector).image;
+            } catch (const Error&) {
+                ++sum.no_face;
+                return std::nullopt;
+            }
+    }
+    return std::nullopt;
+}
+
+// Squares, deduplicates and writes images one by one, keeping the labels of those kept.
+class DatasetBuilder {
+public:
+    explicit DatasetBuilder(const DatasetOptions& o) : o_(o), sink_(o.dest) {
+        if (o.transform == DatasetTransform::face_align)
+            detector_ = std::make_unique<FaceDetector>(o.landmark_model.empty() ? default_landmark_model_path() : o.landmark_model);
+    }
+
+    void emit(const Image8& img, const std::string& name, const std::optional<json>& label) {
         ++sum.examined;
-        Image8 sq;
-        switch (o.transform) {
-            case DatasetTransform::none:
-                if (img.width != img.height) {
-                    ++sum.not_square;
-                    sum.unreadable.emplace_back(name, fmt::format("not square ({}x{}); use DatasetOptions.transform center-crop or pad", img.width, img.height));
-                    return;
-                }
-                sq = resize_image(img, r, r, o.filter);
-                break;
-            case DatasetTransform::center_crop: {
-                const int s = std::min(img.width, img.height);
-                sq = resize_image(crop_image(img, (img.width - s) / 2, (img.height - s) / 2, s, s), r, r, o.filter);
-                break;
-            }
-            case DatasetTransform::center_crop_wide: {
-                const int w = std::min(img.width, img.height * 2), h = std::max(w / 2, 1);
-                const Image8 band = resize_image(crop_image(img, (img.width - w) / 2, (img.height - h) / 2, w, h), r, r / 2, o.filter);
-                sq = canvas(r, r, o.background);
-                paste(sq, band, 0, r / 4);
-                break;
-            }
-            case DatasetTransform::pad: {
-                const int s = std::max(img.width, img.height);
-                Image8 c = canvas(s, s, o.background);
-                paste(c, img, (s - img.width) / 2, (s - img.height) / 2);
-                sq = resize_image(c, r, r, o.filter);
-                break;
-            }
-            case DatasetTransform::face_align:
-                try {
-                    sq = align_image(img, name, AlignMode::face, r, detector.get()).image;
-                } catch (const Error&) {
-                    ++sum.no_face;
-                    return;
-                }
-                break;
-        }
-        if (o.channels == 1) sq = convert_channels(sq, 1);
-        if (o.dedupe_bits >= 0) {
-            const uint64_t h = perceptual_hash(sq);
-            for (uint64_t k : hashes)
-                if (__builtin_popcountll(h ^ k) <= o.dedupe_bits) {
-                    ++sum.duplicates;
-                    return;
-                }
-            hashes.push_back(h);
-        }
-        if (o.max_images > 0 && sum.kept >= o.max_images) {
+        std::optional<Image8> sq = square_image(img, name, o_, detector_.get(), sum);
+        if (!sq) return;
+        if (o_.channels == 1) *sq = convert_channels(*sq, 1);
+        if (duplicate(*sq)) return;
+        if (full()) {
             ++sum.over_limit;
             return;
         }
         const std::string out = output_name(sum.kept);
-        const std::string png = encode_png(sq);
-        if (zip) {
-            zip->add(out, png);
-        } else {
-            fs::create_directories(fs::path(temp_dir) / out.substr(0, 5), ec);
-            write_file_atomic((fs::path(temp_dir) / out).string(), png.data(), png.size());
-        }
-        if (label) out_labels.emplace_back(out, *label);
+        sink_.add(out, encode_png(*sq));
+        if (label) labels_.emplace_back(out, *label);
         ++sum.kept;
-    };
-    auto cancelled = [&](size_t done, size_t total) { return progress && !progress(done, total); };
-    const ReadImageOptions rgb{3, o.background};
-
-    if (is_video_name(o.source) && !fs::is_directory(o.source, ec)) {
-        if (o.labels_from_folders) throw ArgumentError("DatasetOptions.labels_from_folders needs a folder source, not a video");
-        VideoReader video(o.source);
-        const double fps = video.fps() > 0 ? video.fps() : 25;
-        Image8 frame;
-        int64_t f = 0, taken = 0;
-        double next_time = o.start_s;
-        while (true) {
-            try {
-                if (!video.read(frame)) break;
-            } catch (const Error& e) {
-                sum.unreadable.emplace_back(fmt::format("{} frame {}", o.source, f), e.what());
-                break;
-            }
-            const double t = f / fps;
-            ++f;
-            if (t + 1e-9 < o.start_s) continue;
-            if (o.end_s >= 0 && t > o.end_s + 1e-9) break;
-            bool take;
-            if (o.video_fps > 0) {
-                take = t + 1e-9 >= next_time;
-                if (take) next_time += 1.0 / o.video_fps;
-            } else {
-                take = (f - 1 - static_cast<int64_t>(std::ceil(o.start_s * fps - 1e-9))) % o.every_nth == 0;
-            }
-            if (!take) continue;
-            ++taken;
-            emit(frame, fmt::format("{} frame {}", o.source, f - 1), std::nullopt);
-            if (cancelled(static_cast<size_t>(taken), 0)) throw CancelledError(fmt::format("dataset preparation stopped: {} was not written", o.dest));
-            if (o.max_images > 0 && sum.kept >= o.max_images) break;
-        }
-    } else {
-        Source src(o.source);
-        if (src.names.empty()) throw Error(o.source + ": no images found (png, jpg, jpeg, webp, bmp, tif)");
-        Labels labels = o.labels_from_folders ? Labels{} : parse_labels(src.dataset_json, o.source);
-        if (o.labels_from_folders) {
-            std::vector<std::string> classes;
-            for (const auto& n : src.names) {
-                const auto slash = n.find('/');
-                if (slash != std::string::npos) classes.push_back(n.substr(0, slash));
-            }
-            std::sort(classes.begin(), classes.end());
-            classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
-            for (size_t k = 0; k < classes.size(); ++k) class_index[classes[k]] = static_cast<int>(k);
-            sum.classes = classes;
-            sum.label_dim = static_cast<int>(classes.size());
-        }
-        for (size_t k = 0; k < src.names.size(); ++k) {
-            if (cancelled(k, src.names.size())) throw CancelledError(fmt::format("dataset preparation stopped: {} was not written", o.dest));
-            if (o.max_images > 0 && sum.kept >= o.max_images) {
-                sum.over_limit += src.names.size() - k;
-                break;
-            }
-            std::optional<json> label;
-            if (o.labels_from_folders) {
-                const auto slash = src.names[k].find('/');
-                if (slash == std::string::npos) {
-                    sum.unreadable.emplace_back(src.member_name(k), "not inside a class folder (DatasetOptions.labels_from_folders)");
-                    continue;
-                }
-                label = class_index.at(src.names[k].substr(0, slash));
-            } else if (labels.present) {
-                auto it = labels.by_name.find(src.names[k]);
-                if (it != labels.by_name.end()) {
-                    label = it->second;
-                } else if (o.keep_unlabeled) {
-                    ++sum.unlabeled;
-                } else {
-                    sum.unreadable.emplace_back(src.member_name(k), "has no label in dataset.json (DatasetOptions.keep_unlabeled keeps it)");
-                    continue;
-                }
-            }
-            Image8 img;
-            try {
-                img = decode_image(src.bytes(k), src.member_name(k), rgb);
-            } catch (const Error& e) {
-                std::string why = e.what();
-                const std::string prefix = src.member_name(k) + ": ";
-                if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
-                sum.unreadable.emplace_back(src.member_name(k), why);
-                continue;
-            }
-            emit(std::move(img), src.member_name(k), label);
-        }
-        if (progress) progress(src.names.size(), src.names.size());
     }
-    if (sum.kept == 0) throw Error(o.source + ": no image was kept (" + std::to_string(sum.examined) + " examined); nothing written");
-    if (sum.unlabeled > 0) out_labels.clear();  // as the reference: one image without a label, no labels at all
-    if (sum.label_dim == 0 && !out_labels.empty()) {
-        int max_class = -1;
-        for (const auto& [n, l] : out_labels)
-            if (l.is_number_integer()) max_class = std::max<int>(max_class, static_cast<int>(l.get<int64_t>()));
-        sum.label_dim = max_class + 1;
-    }
-    json meta;
-    if (out_labels.empty()) {
+    bool full() const { return o_.max_images > 0 && sum.kept >= o_.max_images; }
+    // dataset.json, then the dataset in place.
+    void finish() {
+        if (sum.kept == 0) throw Error(o_.source + ": no image was kept (" + std::to_string(sum.examined) + " examined); nothing written");
+        if (sum.unlabeled > 0) labels_.clear();  // as the reference: one image without a label, no labels at all
+        if (sum.label_dim == 0 && !labels_.empty()) {
+            int max_class = -1;
+            for (const auto& [n, l] : labels_)
+                if (l.is_number_integer()) max_class = std::max<int>(max_class, static_cast<int>(l.get<int64_t>()));
+            sum.label_dim = max_class + 1;
+        }
+        json meta;
         meta["labels"] = nullptr;
-    } else {
-        meta["labels"] = json::array();
-        for (const auto& [n, l] : out_labels) meta["labels"].push_back({n, l});
+        if (!labels_.empty()) {
+            meta["labels"] = json::array();
+            for (const auto& [n, l] : labels_) meta["labels"].push_back({n, l});
+        }
+        if (!sum.classes.empty()) meta["class_names"] = sum.classes;
+        sink_.finish(meta.dump());
     }
-    if (!sum.classes.empty()) meta["class_names"] = sum.classes;
-    const std::string text = meta.dump();
-    if (zip) {
-        zip->add("dataset.json", text);
-        zip->finish();
-    } else {
-        write_file_atomic((fs::path(temp_dir) / "dataset.json").string(), text.data(), text.size());
-        if (fs::exists(o.dest, ec)) fs::remove(o.dest, ec);  // the empty folder checked above
-        fs::rename(temp_dir, o.dest, ec);
-        if (ec) throw IoError(o.dest + ": cannot move the finished dataset into place: " + ec.message());
-        cleanup.dir.clear();
+
+    DatasetSummary sum;
+
+private:
+    bool duplicate(const Image8& sq) {
+        if (o_.dedupe_bits < 0) return false;
+        const uint64_t h = perceptual_hash(sq);
+        for (uint64_t k : hashes_)
+            if (__builtin_popcountll(h ^ k) <= o_.dedupe_bits) {
+                ++sum.duplicates;
+                return true;
+            }
+        hashes_.push_back(h);
+        return false;
     }
-    return sum;
+
+    const DatasetOptions& o_;
+    DatasetSink sink_;
+    std::unique_ptr<FaceDetector> detector_;
+    std::vector<uint64_t> hashes_;
+    std::vector<std::pair<std::string, json>> labels_;
+};
+
+using Progress = std::function<bool(size_t, size_t)>;
+
+[[noreturn]] void stopped(const DatasetOptions& o) { throw CancelledError(fmt::format("dataset preparation stopped: {} was not written", o.dest)); }
+
+// Frames of a video: every nth, or at --video-fps, between start and end.
+void read_video(const DatasetOptions& o, DatasetBuilder& b, const Progress& progress) {
+    if (o.labels_from_folders) throw ArgumentError("DatasetOptions.labels_from_folders needs a folder source, not a video");
+    VideoReader video(o.source);
+    const double fps = video.fps() > 0 ? video.fps() : 25;
+    Image8 frame;
+    int64_t f = 0, taken = 0;
+    double next_time = o.start_s;
+    while (true) {
+        try {
+            if (!video.read(frame)) break;
+        } catch (const Error& e) {
+            b.sum.unreadable.emplace_back(fmt::format("{} frame {}", o.source, f), e.what());
+            break;
+        }
+        const double t = f / fps;
+        ++f;
+        if (t + 1e-9 < o.start_s) continue;
+        if (o.end_s >= 0 && t > o.end_s + 1e-9) break;
+        bool take;
+        if (o.video_fps > 0) {
+            take = t + 1e-9 >= next_time;
+            if (take) next_time += 1.0 / o.video_fps;
+        } else {
+            take = (f - 1 - static_cast<int64_t>(std::ceil(o.start_s * fps - 1e-9))) % o.every_nth == 0;
+        }
+        if (!take) continue;
+        ++taken;
+        b.emit(frame, fmt::format("{} frame {}", o.source, f - 1), std::nullopt);
+        if (progress && !progress(static_cast<size_t>(taken), 0)) stopped(o);
+        if (b.full()) break;
+    }
+}
+
+// Class folders as labels: their sorted names, numbered.
+std::map<std::string, int> folder_classes(const Source& src, DatasetSummary& sum) {
+    std::vector<std::string> classes;
+    for (const auto& n : src.names) {
+        const auto slash = n.find('/');
+        if (slash != std::string::npos) classes.push_back(n.substr(0, slash));
+    }
+    std::sort(classes.begin(), classes.end());
+    classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
+    std::map<std::string, int> index;
+    for (size_t k = 0; k < classes.size(); ++k) index[classes[k]] = static_cast<int>(k);
+    sum.classes = classes;
+    sum.label_dim = static_cast<int>(classes.size());
+    return index;
+}
+
+// The label of image k: its class folder, its dataset.json entry, or none; false when the image is skipped.
+bool image_label(const DatasetOptions& o, const Source& src, size_t k, const Labels& labels, const std::map<std::string, int>& classes,
+                 DatasetSummary& sum, std::optional<json>& label) {
+    if (o.labels_from_folders) {
+        const auto slash = src.names[k].find('/');
+        if (slash == std::string::npos) {
+            sum.unreadable.emplace_back(src.member_name(k), "not inside a class folder (DatasetOptions.labels_from_folders)");
+            return false;
+        }
+        label = classes.at(src.names[k].substr(0, slash));
+        return true;
+    }
+    if (!labels.present) return true;
+    auto it = labels.by_name.find(src.names[k]);
+    if (it != labels.by_name.end()) {
+        label = it->second;
+    } else if (o.keep_unlabeled) {
+        ++sum.unlabeled;
+    } else {
+        sum.unreadable.emplace_back(src.member_name(k), "has no label in dataset.json (DatasetOptions.keep_unlabeled keeps it)");
+        return false;
+    }
+    return true;
+}
+
+// The images of a folder or zip, with their labels.
+void read_images(const DatasetOptions& o, DatasetBuilder& b, const Progress& progress) {
+    Source src(o.source);
+    if (src.names.empty()) throw Error(o.source + ": no images found (png, jpg, jpeg, webp, bmp, tif)");
+    const Labels labels = o.labels_from_folders ? Labels{} : parse_labels(src.dataset_json, o.source);
+    const std::map<std::string, int> classes = o.labels_from_folders ? folder_classes(src, b.sum) : std::map<std::string, int>{};
+    const ReadImageOptions rgb{3, o.background};
+    for (size_t k = 0; k < src.names.size(); ++k) {
+        if (progress && !progress(k, src.names.size())) stopped(o);
+        if (b.full()) {
+            b.sum.over_limit += src.names.size() - k;
+            break;
+        }
+        std::optional<json> label;
+        if (!image_label(o, src, k, labels, classes, b.sum, label)) continue;
+        Image8 img;
+        try {
+            img = decode_image(src.bytes(k), src.member_name(k), rgb);
+        } catch (const Error& e) {
+            std::string why = e.what();
+            const std::string prefix = src.member_name(k) + ": ";
+            if (why.rfind(prefix, 0) == 0) why = why.substr(prefix.size());
+            b.sum.unreadable.emplace_back(src.member_name(k), why);
+            continue;
+        }
+        b.emit(img, src.member_name(k), label);
+    }
+    if (progress) progress(src.names.size(), src.names.size());
+}
+
+}  // namespace
+
+DatasetSummary prepare_dataset(const DatasetOptions& o, const std::function<bool(size_t, size_t)>& progress) {
+    check_dataset_options(o);
+    DatasetBuilder builder(o);
+    std::error_code ec;
+    if (is_video_name(o.source) && !fs::is_directory(o.source, ec)) read_video(o, builder, progress);
+    else read_images(o, builder, progress);
+    builder.finish();
+    return builder.sum;
 }
 
 }  // namespace latentkit::io

@@ -128,6 +128,40 @@ std::array<Point2, 4> ffhq_quad(const std::array<Point2, 68>& lm) {
             Point2{c.x + x.x + y.x, c.y + x.y + y.y}, Point2{c.x + x.x - y.x, c.y + x.y - y.y}};
 }
 
+#if LATENTKIT_HAVE_FACE_ALIGN
+namespace {
+// Blurs the reflected padding of f toward its edges and fades it to the median colour (the FFHQ recipe).
+void fade_padding(cv::Mat& f, const std::array<int, 4>& pad, double qsize) {
+    const int w = f.cols, h = f.rows;
+    const double pl = pad[0], pt = pad[1], pr = pad[2], pb = pad[3];
+    cv::Mat mask(h, w, CV_32F);
+    for (int yy = 0; yy < h; ++yy) {
+        float* m = mask.ptr<float>(yy);
+        const double my = 1.0 - std::min(yy / pt, (h - 1 - yy) / pb);
+        for (int xx = 0; xx < w; ++xx) m[xx] = static_cast<float>(std::max(1.0 - std::min(xx / pl, (w - 1 - xx) / pr), my));
+    }
+    const double sigma = std::max(qsize * 0.02, 0.1);
+    const int radius = static_cast<int>(4.0 * sigma + 0.5);
+    cv::Mat blurred;
+    cv::GaussianBlur(f, blurred, cv::Size(2 * radius + 1, 2 * radius + 1), sigma, sigma, cv::BORDER_REFLECT);
+    std::vector<cv::Mat> ch, bch;
+    cv::split(f, ch);
+    cv::split(blurred, bch);
+    cv::Mat wblur, wmed;
+    cv::min(cv::max(mask * 3.0 + 1.0, 0.0), 1.0, wblur);
+    cv::min(cv::max(mask, 0.0), 1.0, wmed);
+    for (size_t c = 0; c < ch.size(); ++c) {
+        ch[c] += (bch[c] - ch[c]).mul(wblur);
+        std::vector<float> values(ch[c].begin<float>(), ch[c].end<float>());
+        std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
+        const float median = values[values.size() / 2];
+        ch[c] += (median - ch[c]).mul(wmed);
+    }
+    cv::merge(ch, f);
+}
+}  // namespace
+#endif
+
 Image8 crop_quad(const Image8& image, const std::array<Point2, 4>& quad_in, int size) {
     if (size < 1) throw ArgumentError("crop_quad: the size must be positive");
 #if !LATENTKIT_HAVE_FACE_ALIGN
@@ -168,32 +202,7 @@ Image8 crop_quad(const Image8& image, const std::array<Point2, 4>& quad_in, int 
         for (auto& p : pad) p = std::max(p, least);
         cv::copyMakeBorder(f, f, pad[1], pad[3], pad[0], pad[2], f.cols >= 2 && f.rows >= 2 ? cv::BORDER_REFLECT_101 : cv::BORDER_REPLICATE);
         for (auto& p : quad) p.x += pad[0], p.y += pad[1];
-        const int w = f.cols, h = f.rows;
-        const double pl = pad[0], pt = pad[1], pr = pad[2], pb = pad[3];
-        cv::Mat mask(h, w, CV_32F);
-        for (int yy = 0; yy < h; ++yy) {
-            float* m = mask.ptr<float>(yy);
-            const double my = 1.0 - std::min(yy / pt, (h - 1 - yy) / pb);
-            for (int xx = 0; xx < w; ++xx) m[xx] = static_cast<float>(std::max(1.0 - std::min(xx / pl, (w - 1 - xx) / pr), my));
-        }
-        const double sigma = std::max(qsize * 0.02, 0.1);
-        const int radius = static_cast<int>(4.0 * sigma + 0.5);
-        cv::Mat blurred;
-        cv::GaussianBlur(f, blurred, cv::Size(2 * radius + 1, 2 * radius + 1), sigma, sigma, cv::BORDER_REFLECT);
-        std::vector<cv::Mat> ch, bch;
-        cv::split(f, ch);
-        cv::split(blurred, bch);
-        cv::Mat wblur, wmed;
-        cv::min(cv::max(mask * 3.0 + 1.0, 0.0), 1.0, wblur);
-        cv::min(cv::max(mask, 0.0), 1.0, wmed);
-        for (size_t c = 0; c < ch.size(); ++c) {
-            ch[c] += (bch[c] - ch[c]).mul(wblur);
-            std::vector<float> values(ch[c].begin<float>(), ch[c].end<float>());
-            std::nth_element(values.begin(), values.begin() + values.size() / 2, values.end());
-            const float median = values[values.size() / 2];
-            ch[c] += (median - ch[c]).mul(wmed);
-        }
-        cv::merge(ch, f);
+        fade_padding(f, pad, qsize);
     }
 
     // Resample the quad at 4x the output size, then average down.

@@ -15,9 +15,9 @@ namespace latentkit {
 namespace {
 Implementation initial_implementation() {
     const char* env = std::getenv("LATENTKIT_IMPL");
-    if (env && std::string(env) == "reference") return Implementation::reference;
-    if (env && *env && std::string(env) != "fast")
-        log_warn(fmt::format("LATENTKIT_IMPL={}: not 'reference' or 'fast'; using the fast implementation", env));
+    if (!env || !*env) return Implementation::fast;
+    if (const auto impl = option_from_name<Implementation>(env)) return *impl;
+    log_warn(fmt::format("LATENTKIT_IMPL={}: not {}; using the fast implementation", env, option_choices<Implementation>()));
     return Implementation::fast;
 }
 std::atomic<Implementation>& current_implementation() {
@@ -28,7 +28,7 @@ std::atomic<Implementation>& current_implementation() {
 
 void set_implementation(Implementation impl) { current_implementation() = impl; }
 Implementation implementation() { return current_implementation(); }
-const char* implementation_name(Implementation impl) { return impl == Implementation::reference ? "reference" : "fast"; }
+const char* implementation_name(Implementation impl) { return option_name(impl); }
 }  // namespace latentkit
 
 namespace latentkit::ops {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "latentkit/networks.h"
+#include "latentkit/implementation.h"
 
 namespace latentkit::ops {
 

@@ -13,5 +13,9 @@ template <>
 struct OptionNames<LatentSpace> {
     static constexpr const char* names[] = {"w", "w+"};
 };
+template <>
+struct OptionAliases<LatentSpace> {
+    static constexpr std::pair<const char*, LatentSpace> entries[] = {{"W", LatentSpace::w}, {"W+", LatentSpace::w_plus}, {"wplus", LatentSpace::w_plus}};
+};
 
 }  // namespace latentkit

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/implementation.h"
 #include "latentkit/model_config.h"
 #include "latentkit/noise_mode.h"
 #include "latentkit/option_names.h"
@@ -172,18 +173,6 @@ private:
     std::shared_ptr<MappingNetwork> mapping_;
     std::shared_ptr<DiscriminatorEpilogue> epilogue_;
 };
-
-/// How the networks compute resampling convolutions and filters. `reference`: the reference
-/// formulation (stride-2 transposed convolutions, then 2-D FIR passes over the whole image); `fast`:
-/// the same function through polyphase stride-1 convolutions, separable filters and strided
-/// filtering, several times faster on the CPU. Process-wide; `fast` unless LATENTKIT_IMPL=reference.
-enum class Implementation { reference, fast };
-/// Chooses the implementation for everything computed afterwards (all threads).
-void set_implementation(Implementation impl);
-/// The implementation in use.
-Implementation implementation();
-/// "reference" or "fast".
-const char* implementation_name(Implementation impl);
 
 /// A copy of a generator (parameters and buffers) on the same device, in eval mode.
 std::shared_ptr<Generator> clone_generator(const Generator& G);

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace latentkit {
 
@@ -11,13 +12,19 @@ namespace latentkit {
 template <class E>
 struct OptionNames;
 
+/// Optionally specialised: other spellings accepted on input, e.g. {"W+", LatentSpace::w_plus}.
+template <class E>
+struct OptionAliases {
+    static constexpr std::pair<const char*, E> entries[] = {{nullptr, E{}}};
+};
+
 /// The name of an option value.
 template <class E>
 const char* option_name(E value) {
     return OptionNames<E>::names[static_cast<size_t>(value)];
 }
 
-/// The value called `name`, or nothing.
+/// The value called `name` (or one of its aliases), or nothing.
 template <class E>
 std::optional<E> option_from_name(std::string_view name) {
     size_t k = 0;
@@ -25,6 +32,8 @@ std::optional<E> option_from_name(std::string_view name) {
         if (name == n) return static_cast<E>(k);
         ++k;
     }
+    for (const auto& [alias, value] : OptionAliases<E>::entries)
+        if (alias && name == alias) return value;
     return std::nullopt;
 }
 

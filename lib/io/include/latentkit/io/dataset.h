@@ -46,6 +46,14 @@ enum class DatasetTransform {
     pad,                ///< whole image letterboxed on the background colour
     face_align          ///< FFHQ face alignment (dlib landmarks); images without a face are skipped
 };
+}  // namespace latentkit::io
+namespace latentkit {
+template <>
+struct OptionNames<io::DatasetTransform> {
+    static constexpr const char* names[] = {"none", "center-crop", "center-crop-wide", "pad", "face-align"};
+};
+}  // namespace latentkit
+namespace latentkit::io {
 
 /// Parses none, center-crop, center-crop-wide, pad, face-align; throws ArgumentError otherwise.
 DatasetTransform parse_dataset_transform(const std::string& text);
