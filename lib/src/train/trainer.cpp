@@ -149,7 +149,7 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
     const double gain = ph.interval;
     const auto fo = torch::TensorOptions().device(device_);
     auto add = [&](Stat s, const Tensor& v) { stats[s] += v.detach().sum().to(torch::kFloat32); };
-    if (ph.id == 0) {  // Gmain
+    if (ph.kind == PhaseKind::g_main) {
         const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
         const Tensor c = random_labels(b);
         const GeneratorRun g = run_g(z, c, true, &w_means);
@@ -159,7 +159,7 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         add(kLoss, loss);
         stats[kLossCount] += double(b);
         add(kFakeScore, logits);
-    } else if (ph.id == 1) {  // Greg: path length
+    } else if (ph.kind == PhaseKind::g_reg) {  // path length
         const int64_t pb = std::max<int64_t>(b / o_.pl_batch_shrink, 1);
         const Tensor z = torch::randn({pb, G_->config.z_dim}, fo);
         const GeneratorRun g = run_g(z, random_labels(pb), true, &w_means);
@@ -168,7 +168,7 @@ void Trainer::run_chunk(const Phase& ph, const Tensor& real, const Tensor& real_
         chunk_objective(g.img.select(1, 0).select(1, 0).select(1, 0) * 0 + penalty * r_.pl_weight, gain).backward();
         add(kLoss, penalty);
         stats[kLossCount] += double(pb);
-    } else if (ph.id == 2) {  // Dmain
+    } else if (ph.kind == PhaseKind::d_main) {
         const Tensor z = torch::randn({b, G_->config.z_dim}, fo);
         const Tensor c = random_labels(b);
         const Tensor fake = run_g(z, c, false, &w_means).img;
@@ -242,7 +242,7 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
     // chunks adds exactly what the all-reduce adds across processes.
     std::vector<Tensor> params = net.parameters(true), sums(params.size());
     for (int round = 0; round < rounds; ++round) {
-        torch::manual_seed(mix(o_.seed, static_cast<uint64_t>(batch_idx_), static_cast<uint64_t>(ph.id), static_cast<uint64_t>(chunk_of(round))));
+        torch::manual_seed(mix(o_.seed, static_cast<uint64_t>(batch_idx_), static_cast<uint64_t>(ph.id()), static_cast<uint64_t>(chunk_of(round))));
         run_chunk(ph, reals[round], real_c[round], stats, w_means);
         torch::NoGradGuard no_grad;
         for (size_t k = 0; k < params.size(); ++k) {
@@ -273,9 +273,9 @@ void Trainer::run_phase(const Phase& ph, std::vector<Tensor>& reals, std::vector
 void Trainer::accumulate_tick(const Phase& ph, const Tensor& stats) {
     torch::NoGradGuard no_grad;
     const Tensor st = stats.to(torch::kFloat64);
-    acc_[kAccLoss + ph.id] += st[kLoss] / st[kLossCount].clamp_min(1);
-    acc_[kAccLossN + ph.id] += 1;
-    if (ph.id == 2) {  // Dmain: the scores
+    acc_[kAccLoss + ph.id()] += st[kLoss] / st[kLossCount].clamp_min(1);
+    acc_[kAccLossN + ph.id()] += 1;
+    if (ph.kind == PhaseKind::d_main) {  // the scores
         acc_[kAccReal] += st[kRealScore] / st[kScoreCount];
         acc_[kAccFake] += st[kFakeScore] / st[kScoreCount];
         acc_[kAccScoreN] += 1;
@@ -338,8 +338,8 @@ void Trainer::train_minibatch(const std::vector<Phase>& phases) {
     for (int round = 0; round < rounds; ++round) load_reals(chunk_of(round), reals[round], real_c[round]);
     for (const Phase& ph : phases) {
         if (batch_idx_ % ph.interval != 0) continue;
-        if (ph.id == 1 && r_.pl_weight == 0) continue;
-        if (ph.id == 3 && r_.gamma == 0) continue;
+        if (ph.kind == PhaseKind::g_reg && r_.pl_weight == 0) continue;
+        if (ph.kind == PhaseKind::d_reg && r_.gamma == 0) continue;
         run_phase(ph, reals, real_c);
     }
     update_ema();  // with the image count before this minibatch, as the reference's ramp-up
@@ -388,7 +388,10 @@ TrainEnd Trainer::run() {
         log_info(fmt::format("the run is already at {:.3f} kimg (TrainOptions.kimg {})", cur_nimg_ / 1000.0, o_.kimg));
         return TrainEnd::finished;
     }
-    const std::vector<Phase> phases{{"G", 0, true, 1}, {"path length", 1, true, o_.g_reg_interval}, {"D", 2, false, 1}, {"R1", 3, false, o_.d_reg_interval}};
+    const std::vector<Phase> phases{{"G", PhaseKind::g_main, true, 1},
+                                     {"path length", PhaseKind::g_reg, true, o_.g_reg_interval},
+                                     {"D", PhaseKind::d_main, false, 1},
+                                     {"R1", PhaseKind::d_reg, false, o_.d_reg_interval}};
     auto tick_start = std::chrono::steady_clock::now();
     auto last = tick_start;
     while (true) {

@@ -100,11 +100,21 @@ Tensor chunk_objective(const Tensor& per_sample_loss, double gain);
 /// w_avg moved towards each mean in turn with weight 1 - beta (the reference's update per mapping call).
 void update_w_avg(Tensor& w_avg, const std::vector<Tensor>& means, double beta = 0.995);
 
+/// The reference's four training phases, in their order (the values seed each phase's random draws).
+enum class PhaseKind : int {
+    g_main = 0,  ///< Gmain: the generator's adversarial loss
+    g_reg = 1,   ///< Greg: the path-length penalty
+    d_main = 2,  ///< Dmain: the discriminator on fakes and reals
+    d_reg = 3,   ///< Dreg: R1 on reals
+};
+
+/// One phase of a minibatch.
 struct Phase {
     const char* name;
-    int id;
-    bool g;         // updates G (else D)
-    int interval;   // every this many minibatches
+    PhaseKind kind;
+    bool g;         ///< updates G (else D)
+    int interval;   ///< every this many minibatches
+    int id() const { return static_cast<int>(kind); }
 };
 
 /// One training run: state, phases and run-folder files (trainer.cpp: the loop; trainer_files.cpp:
