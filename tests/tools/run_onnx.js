@@ -1,13 +1,12 @@
 // Runs an ONNX model in ONNX Runtime for Node.js (the npm registry's onnxruntime-node, CPU execution
-// provider, all graph optimisations on), for latentkit's tests and `bench generate --onnx`.
+// provider, all graph optimisations on), for latentkit's tests (scripts/bench_onnx.js times models).
 //
 //   node run_onnx.js MODEL.onnx REQUEST.json
 //
 // REQUEST.json: {"inputs": {"z": {"type": "float32", "dims": [4, 64], "file": "z.bin"}, ...},
-//                "outputs": {"img": "img.bin"}, "repeat": 1}
+//                "outputs": {"img": "img.bin"}}
 // Input files and the output files written hold raw little-endian float32 (or int64) values. Prints one
-// JSON line: {"ms_per_run": ..., "load_ms": ..., "dims": {"img": [...]}}. Exits 1 with a one-line
-// message on any error.
+// JSON line: {"dims": {"img": [...]}}. Exits 1 with a one-line message on any error.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -30,17 +29,8 @@ async function main() {
         const data = spec.type === 'int64' ? new BigInt64Array(buffer) : new Float32Array(buffer);
         feeds[name] = new ort.Tensor(spec.type || 'float32', data, spec.dims);
     }
-    const started = process.hrtime.bigint();
     const session = await ort.InferenceSession.create(modelPath, {graphOptimizationLevel: 'all', executionProviders: ['cpu']});
-    const loadMs = Number(process.hrtime.bigint() - started) / 1e6;
-    const repeat = Math.max(1, request.repeat || 1);
-    let results;
-    let runMs = 0;
-    for (let k = 0; k < repeat; ++k) {
-        const t0 = process.hrtime.bigint();
-        results = await session.run(feeds);
-        runMs += Number(process.hrtime.bigint() - t0) / 1e6;
-    }
+    const results = await session.run(feeds);
     const dims = {};
     for (const [name, file] of Object.entries(request.outputs || {})) {
         const tensor = results[name];
@@ -48,7 +38,7 @@ async function main() {
         fs.writeFileSync(path.resolve(base, file), Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
         dims[name] = tensor.dims;
     }
-    process.stdout.write(JSON.stringify({ms_per_run: runMs / repeat, load_ms: loadMs, dims}) + '\n');
+    process.stdout.write(JSON.stringify({dims}) + '\n');
 }
 
 main().catch((e) => {
