@@ -11,7 +11,7 @@ threads=$(nproc)
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$cli" export "$model" "$tmp/model.onnx" >/dev/null 2>&1
+"$cli" -q export "$model" "$tmp/model.onnx"
 lk=$("$cli" --threads "$threads" bench generate -m "$model" --batch "$batch" --iters "$iters" --warmup 3 2>&1 | sed -n 's/.*per image *\([0-9.]*\) ms.*/\1/p')
 ort=$(node "$here/bench_onnx.js" "$tmp/model.onnx" --batch "$batch" --iters "$iters" --warmup 3 --threads "$threads" | sed -n 's/^per image *\([0-9.]*\) ms.*/\1/p')
 awk -v m="$model" -v b="$batch" -v t="$threads" -v lk="$lk" -v ort="$ort" 'BEGIN {

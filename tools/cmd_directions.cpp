@@ -144,7 +144,7 @@ void run_sample(const SampleOpts& o) {
         torch::NoGradGuard no_grad;
         const Renderer renderer(G);
         for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(o.batch)) {
-            throw_if_stopped(fmt::format("directions sample ({} of {} samples; {} was not written)", start, seeds.size(), o.out));
+            if (stop_requested()) throw CancelledError(fmt::format("directions sample interrupted ({} of {} samples; {} was not written)", start, seeds.size(), o.out));
             const int64_t n = std::min<int64_t>(o.batch, static_cast<int64_t>(seeds.size() - start));
             RenderSpec spec;
             spec.ws = s.w.narrow(0, static_cast<int64_t>(start), n);  // w, broadcast to every layer

@@ -125,7 +125,7 @@ void run(const Opts& o) {
         auto sink = io::make_async(io::open_frame_sink(o.out, res * static_cast<int>(rows), res, vo));
         ProgressBar bar("edit", o.frames, "frame");
         for (int f = 0; f < o.frames; ++f) {
-            throw_if_stopped(fmt::format("edit (frame {} of {}; {} was not written)", f, o.frames, o.out));
+            if (stop_requested()) throw CancelledError(fmt::format("edit interrupted (frame {} of {}; {} was not written)", f, o.frames, o.out));
             const auto images = render(edited(from + (to - from) * f / (o.frames - 1)));
             std::vector<Image8> rgb;
             for (const auto& im : images) rgb.push_back(io::convert_channels(im, 3));

@@ -71,7 +71,7 @@ void run(const Opts& o) {
     auto sink = io::make_async(io::open_frame_sink(o.out, res * grid.cols, res * grid.rows, vo));
     ProgressBar bar("morph", renderer.frame_count(), "frames");
     for (int64_t f = 0; f < renderer.frame_count();) {
-        throw_if_stopped(fmt::format("morph (frame {} of {}; {} was not written)", f, renderer.frame_count(), o.out));
+        if (stop_requested()) throw CancelledError(fmt::format("morph interrupted (frame {} of {}; {} was not written)", f, renderer.frame_count(), o.out));
         const int64_t n = std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count() - f);
         const std::vector<Image8> cells = io::images_from_batch(renderer.render(f, n));
         for (int64_t k = 0; k < n; ++k) {
