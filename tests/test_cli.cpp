@@ -12,6 +12,7 @@
 #include "latentkit/io/config.h"
 #include "latentkit/io/image.h"
 #include "latentkit/png.h"
+#include "latentkit/png.h"
 #include "latentkit/io/video.h"
 #include "latentkit/latent.h"
 
@@ -114,7 +115,11 @@ TEST_CASE("cli: bad input gives one error line, the right exit code, and no outp
     check_error(run({"train", "--data", model, "--outdir", out, "--cfg", "paper9"}), 2, "--cfg: paper9 not in");
     check_error(run({"train", "--data", model, "--outdir", out, "--metrics", "fid10k"}), 2, "--metrics fid10k: unknown metric");
     check_error(run({"generate", "-m", model, "--projected-w", data_path("numpy_projected_w.npz"), "-o", out}), 1, "numpy_projected_w.npz");
-    if (!torch::cuda::is_available()) check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--device", "cuda"}), 2, "CUDA");
+    if (!torch::cuda::is_available()) check_error(run({"generate", "-m", model, "-s", "1", "-o", out, "--device", "cuda"}), 2, "--device cuda: no CUDA");
+    // Library errors name their option as data; the tool writes it as its flag.
+    latentkit::write_png(dir / "wide.png", latentkit::Image8{40, 30, 3, std::vector<uint8_t>(40 * 30 * 3, 128)});
+    check_error(run({"project", "-m", model, "-t", dir / "wide.png", "--align", "none", "--steps", "1", "-o", dir / "p"}), 2,
+                "wide.png: --align none needs a square image, this one is 40x30 (use --align center)");
     CHECK_FALSE(fs::exists(out));
     lktest::write_bytes(dir / "file", "x");
     check_error(run({"generate", "-m", model, "-s", "1", "-o", dir / "file"}), 1, "file");
@@ -124,7 +129,8 @@ TEST_CASE("cli: bad input gives one error line, the right exit code, and no outp
     lktest::write_bytes(dir / "keep.safetensors", "precious");
     check_error(run({"convert", dir / "junk.pkl", dir / "keep.safetensors"}), 1, "junk.pkl");
     CHECK(latentkit::read_file(dir / "keep.safetensors") == "precious");
-    CHECK(count_files(dir.path()) == 3);  // file, junk.pkl, keep.safetensors: no temporary left over
+    CHECK(count_files(dir.path()) == 4);  // file, wide.png, junk.pkl, keep.safetensors: no temporary left over
+    CHECK_FALSE(fs::exists(dir / "p"));
 
     check_error(run({"info", data_path("golden/README.md")}), 1, "README.md");
     check_error(run({}), 2, "subcommand");

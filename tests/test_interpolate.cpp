@@ -87,9 +87,9 @@ TEST_CASE("morph renderer: keyframes, grids, held layers and looping noise") {
     auto G = m.G_ema;
     const torch::Tensor ws = lktest::golden_tensor("tiny32.expected.safetensors", "ws_psi1.0");
     MorphSpec spec;
-    spec.seeds = {0, 1, 42, 1000};
+    spec.render.seeds = {0, 1, 42, 1000};
     spec.path.frames_per_transition = 4;
-    MorphRenderer r(G, spec, torch::kCPU);
+    MorphRenderer r(G, spec);
     CHECK(r.frame_count() == 13);
     CHECK(max_abs_diff(r.latents(0, 1)[0], ws[0]) <= 1e-5);
     CHECK(max_abs_diff(r.latents(8, 1)[0], ws[2]) <= 1e-5);
@@ -98,7 +98,7 @@ TEST_CASE("morph renderer: keyframes, grids, held layers and looping noise") {
 
     spec.cells = 2;  // cells get seeds {0, 1} and {42, 1000}
     spec.layers = {0, 1, 2};
-    MorphRenderer grid(G, spec, torch::kCPU);
+    MorphRenderer grid(G, spec);
     CHECK(grid.frame_count() == 5);
     const torch::Tensor l = grid.latents(2, 1);
     CHECK(l.size(0) == 2);
@@ -107,15 +107,31 @@ TEST_CASE("morph renderer: keyframes, grids, held layers and looping noise") {
     CHECK(max_abs_diff(l[1].narrow(0, 0, 3), ((ws[2] + ws[3]) * 0.5).narrow(0, 0, 3)) <= 1e-5);
 
     spec.cells = 3;
-    CHECK_THROWS_AS(MorphRenderer(G, spec, torch::kCPU), ArgumentError);
+    CHECK_THROWS_AS(MorphRenderer(G, spec), ArgumentError);
 
     MorphSpec noisy;
-    noisy.seeds = {5, 5};
+    noisy.render.seeds = {5, 5};
     noisy.path.frames_per_transition = 6;
     noisy.path.loop = true;
-    noisy.noise = NoiseMode::custom;
-    MorphRenderer n(G, noisy, torch::kCPU);
+    noisy.loop_noise = true;
+    MorphRenderer n(G, noisy);
     const torch::Tensor frames = n.render(0, n.frame_count());
     CHECK(max_abs_diff(frames[0], frames[1]) > 1e-3);  // same latent, moving noise
     CHECK(max_abs_diff(frames[0], n.render(0, 1)[0]) <= 1e-4);  // deterministic (up to batching)
+
+    // The render spec's edits act on every frame, after the path.
+    MorphSpec plain;
+    plain.render.seeds = {0, 1};
+    plain.path.frames_per_transition = 4;
+    MorphSpec edited = plain;
+    RenderEdit e;
+    e.vector.assign(static_cast<size_t>(G->config.w_dim), 0.0f);
+    e.vector[3] = 1.0f;
+    e.strength = 2.0;
+    e.scale = 1.5;
+    edited.render.edits = {e};
+    MorphRenderer pr(G, plain), er(G, edited);
+    const torch::Tensor moved = er.latents(2, 1) - pr.latents(2, 1);
+    CHECK(max_abs_diff(moved.select(2, 3), torch::full_like(moved.select(2, 3), 3.0)) <= 1e-5);
+    CHECK(moved.narrow(2, 4, moved.size(2) - 4).abs().max().item<double>() <= 1e-6);
 }

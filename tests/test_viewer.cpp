@@ -14,6 +14,7 @@
 #include "latentkit/png.h"
 #include "latentkit/latent.h"
 #include "dispatcher.h"
+#include "error_text.h"
 #include "files.h"
 #include "latentkit/log.h"
 #include "latentkit/npz.h"
@@ -83,7 +84,7 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
     RenderWorker worker(store);
     RenderRequest r;
     r.model_path = data_path("golden/tiny32.pkl");
-    r.seed_x = 42;
+    r.spec.seeds = {42};
     RenderResult res = worker.render_now(r);
     REQUIRE_MESSAGE(res.error.empty(), res.error);
     REQUIRE(res.model.has_value());
@@ -92,7 +93,7 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
 
     for (uint64_t id = 1; id <= 6; ++id) {
         r.id = id;
-        r.seed_x = static_cast<double>(id);
+        r.spec.seeds = {static_cast<uint32_t>(id)};
         worker.submit(r);
     }
     std::optional<RenderResult> last;
@@ -106,7 +107,7 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
 
     // Layer view: a block's features instead of the output.
     RenderRequest layer = r;
-    layer.seed_x = 42;
+    layer.spec.seeds = {42};
     layer.view_block = 1;  // 8x8
     RenderResult lr = worker.render_now(layer);
     REQUIRE_MESSAGE(lr.error.empty(), lr.error);
@@ -135,7 +136,7 @@ TEST_CASE("viewer: the render worker reproduces generate, keeps only the newest 
 
     // Device output: CUDA images stay on the device for CUDA-GL interop; on the CPU nothing changes.
     RenderRequest on_device = r;
-    on_device.seed_x = 42;
+    on_device.spec.seeds = {42};
     on_device.device_output = true;
     RenderResult dr = worker.render_now(on_device);
     REQUIRE_MESSAGE(dr.error.empty(), dr.error);
@@ -165,8 +166,18 @@ TEST_CASE("viewer: --device auto picks CUDA only when LibTorch sees a GPU, and c
         CHECK(resolve_device("auto") == "cuda");
     } else {
         CHECK(resolve_device("auto") == "cpu");
-        CHECK_THROWS_WITH_AS(resolve_device("cuda:0"), doctest::Contains("--device cuda:0: no CUDA device"), ArgumentError);
+        try {
+            resolve_device("cuda:0");
+            FAIL("cuda:0 was accepted without CUDA");
+        } catch (const ArgumentError& e) {
+            CHECK(error_text(e).rfind("--device cuda:0: no CUDA device", 0) == 0);  // the viewer's flag
+        }
     }
+    // Fields the viewer has a widget for are named by the widget.
+    const ArgumentError lpips(Message() << "the LPIPS loss needs a VGG16 TorchScript file (" << field("Projector.lpips") << ")");
+    CHECK(error_text(lpips) == "the LPIPS loss needs a VGG16 TorchScript file (Projection > vgg16.pt)");
+    CHECK(std::string(lpips.what()) == "the LPIPS loss needs a VGG16 TorchScript file (Projector.lpips)");
+    CHECK(error_text(std::runtime_error("two\nlines")) == "two");
 }
 
 TEST_CASE("viewer: script lines edit the state, and requests compare by content") {
@@ -176,14 +187,25 @@ TEST_CASE("viewer: script lines edit the state, and requests compare by content"
     CHECK(s.seed_y == 2);
     CHECK(apply_script_line(s, "psi 0.7"));
     CHECK(apply_script_line(s, "noise none"));
-    CHECK(request_from(s).noise_mode == NoiseMode::none);
+    CHECK(request_from(s).spec.noise_mode == NoiseMode::none);
+    CHECK(apply_script_line(s, "noise random"));
+    CHECK(request_from(s).spec.noise_seed == 0u);  // the viewer's random noise is seeded
+    CHECK(apply_script_line(s, "noise none"));
+    CHECK(apply_script_line(s, "mix 7 0 2 1"));
+    CHECK(request_from(s).spec.mix_seed == 7u);
+    CHECK(request_from(s).spec.mix_layers == std::vector<int>{0, 2, 1});
+    CHECK(apply_script_line(s, "cutoff -1"));
+    CHECK_FALSE(request_from(s).spec.cutoff);
+    CHECK(request_from(s).spec.seed_blend == blend_seeds(3.5, 2));
     CHECK_THROWS_WITH_AS(apply_script_line(s, "noise custom"), doctest::Contains("const, random or none"), ArgumentError);
     CHECK_THROWS_WITH_AS(apply_script_line(s, "project a.png 10 sideways"), doctest::Contains("align must be none, center, face or auto"),
                          ArgumentError);
     CHECK(apply_script_line(s, "project a.png 10 center w+"));
     REQUIRE(s.project_request);
     CHECK(s.project_request->align == io::AlignMode::center);
-    CHECK(s.project_request->space == LatentSpace::w_plus);
+    CHECK(s.project_request->options.space == LatentSpace::w_plus);
+    CHECK(s.project_request->options.steps == 10);
+    CHECK_FALSE(s.project_request->options.optimize_noise);
     CHECK_FALSE(apply_script_line(s, "dance"));
     CHECK_THROWS_AS(apply_script_line(s, "slider 0 1"), ArgumentError);
     CHECK_THROWS_AS(apply_script_line(s, "psi"), ArgumentError);
@@ -191,8 +213,15 @@ TEST_CASE("viewer: script lines edit the state, and requests compare by content"
     RenderRequest b = a;
     b.id = 99;
     CHECK(same_render(a, b));
-    b.psi = 0.5;
+    b.spec.psi = 0.5;
     CHECK_FALSE(same_render(a, b));
+    b = a;
+    b.spec.ws = torch::zeros({1, 2, 3});
+    RenderRequest b2 = a;
+    b2.spec.ws = torch::zeros({1, 2, 3});  // another tensor with the same values
+    CHECK(same_render(b, b2));
+    b2.spec.ws[0][1][2] = 1;
+    CHECK_FALSE(same_render(b, b2));
     // Every field counts, down to a direction's scale.
     DirectionSlider d;
     d.direction.vector = {1, 0, 0};
@@ -203,10 +232,16 @@ TEST_CASE("viewer: script lines edit the state, and requests compare by content"
     const RenderRequest scaled = request_from(s);
     s.directions[0].direction.name = "renamed";  // not part of the image
     CHECK(same_render(scaled, request_from(s)));
-    s.morph_keys = {{"a", {1}}, {"b", {2}}};
+    s.morph.w_keys = {torch::zeros({1, 1, 3}), torch::ones({1, 1, 3})};
+    s.morph_labels = {"a", "b"};
     const RenderRequest no_preview = request_from(s);
     s.morph_preview = true;
-    CHECK_FALSE(same_render(no_preview, request_from(s)));
+    const RenderRequest preview = request_from(s);
+    CHECK_FALSE(same_render(no_preview, preview));
+    REQUIRE(preview.morph);
+    CHECK_FALSE(preview.morph->render.mix_seed);  // keyframes hold their own mixing and edits
+    s.morph.path.loop = true;
+    CHECK_FALSE(same_render(preview, request_from(s)));
 }
 
 namespace {
@@ -258,22 +293,29 @@ TEST_CASE("viewer: the dispatcher without a window: one model for every job, res
     CHECK(s.directions.size() == 3);
 
     // Projection, used and saved; a morph exported; still one load of the model.
-    s.project_request = ProjectionJob{"", dir / "target.png", "cpu", io::AlignMode::none, LatentSpace::w, "", 5, 200};
+    ProjectionJob job;
+    job.target_path = dir / "target.png";
+    job.align = io::AlignMode::none;
+    job.options.steps = 5;
+    job.options.w_avg_samples = 200;
+    s.project_request = job;
     settle(d, s);
     REQUIRE_MESSAGE(d.projection().done, d.projection().error);
     s.use_projection = true;
     s.project_save = dir / "p.npz";
     s.save_projection = true;
     settle(d, s);
-    CHECK_FALSE(s.base_ws.empty());
+    CHECK(s.spec.ws.defined());
     CHECK(read_projected_w(dir / "p.npz", s.model.num_ws, s.model.w_dim).shape[0] == 1);
     s.morph_add = true;
     settle(d, s);
-    s.base_ws.clear();
+    s.spec.ws = torch::Tensor();
     settle(d, s);
     s.morph_add = true;
     settle(d, s);
-    s.morph_export = MorphExportJob{"", dir / "frames/", "cpu", {}, false, false, 2};
+    CHECK(s.morph_labels == std::vector<std::string>{"projected / loaded latent (edited)", "seed 42.00, 0.00 (edited)"});
+    s.morph.path.frames_per_transition = 2;
+    s.morph_export = MorphExportJob{"", dir / "frames/"};
     settle(d, s);
     CHECK(d.export_state().done);
     CHECK(fs::exists(dir / "frames/frame000002.png"));
@@ -289,7 +331,7 @@ TEST_CASE("viewer: the dispatcher without a window: one model for every job, res
     // Files by kind, as a drop or the browser gives them.
     d.open_file(s, dir / "p.npz");
     settle(d, s);
-    CHECK_FALSE(s.base_ws.empty());
+    CHECK(s.spec.ws.defined());
     d.open_file(s, dir / "notes.txt");
     CHECK(s.error.find("notes.txt: not a model") != std::string::npos);
     d.open_file(s, dir / "target.png");

@@ -10,13 +10,24 @@
 #include "latentkit/networks.h"
 #include "latentkit/train.h"
 
+namespace latentkit {
+namespace tools {
+/// The random generators of `bench generate --random`, from the presets in train.h.
+enum class BenchArch { stylegan2, stylegan3_t, stylegan3_r };
+}  // namespace tools
+template <>
+struct OptionNames<tools::BenchArch> {
+    static constexpr const char* names[] = {"stylegan2", "stylegan3-t", "stylegan3-r"};
+};
+}  // namespace latentkit
+
 namespace latentkit::tools {
 
 /// Options every bench subcommand has.
 struct Opts {
     std::string model, device = "cpu";
     int random_resolution = 0;
-    std::string arch = "stylegan2";
+    BenchArch arch = BenchArch::stylegan2;
     int batch = 1, iters = 10, warmup = 2;
     bool compare = false;  ///< run the reference and the fast implementation in turn and print the speed-up
 };

@@ -13,7 +13,7 @@
 
 namespace latentkit::tools {
 void bench_directions(const Opts& o, const DirectionsOpts& p) {
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     std::string what;
     auto G = bench_generator(o, what);
     G->to(device);

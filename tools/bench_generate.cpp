@@ -28,26 +28,15 @@ std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what) {
         return load_model_arg(o.model).generator();
     }
     GeneratorConfig c;
-    c.img_resolution = o.random_resolution;
-    if (o.arch == "stylegan2") {
-        c.synthesis.channel_base = 16384;
-        c.synthesis.channel_max = 512;
-        c.synthesis.conv_clamp = 256;
-        c.synthesis.num_fp16_res = 4;
-        c.mapping.num_layers = 8;
+    if (o.arch == BenchArch::stylegan2) {
+        TrainOptions preset;
+        preset.cfg = TrainPreset::paper256;
+        c = training_generator_config(preset, o.random_resolution);
         what = fmt::format("random {0}x{0} StyleGAN2 generator, paper256 widths", o.random_resolution);
     } else {
-        c.family = GeneratorFamily::stylegan3;
-        c.mapping.num_layers = 2;
-        c.mapping.w_avg_beta = 0.998;
-        c.stylegan3.channel_base = 16384;
-        if (o.arch == "stylegan3-r") {
-            c.stylegan3.conv_kernel = 1;
-            c.stylegan3.use_radial_filters = true;
-            c.stylegan3.channel_base *= 2;
-            c.stylegan3.channel_max *= 2;
-        }
-        what = fmt::format("random {0}x{0} {1} generator, ffhqu-256 widths", o.random_resolution, o.arch == "stylegan3-r" ? "StyleGAN3-R" : "StyleGAN3-T");
+        const bool r = o.arch == BenchArch::stylegan3_r;
+        c = stylegan3_generator_config(r, o.random_resolution);
+        what = fmt::format("random {0}x{0} {1} generator, ffhqu-256 widths", o.random_resolution, r ? "StyleGAN3-R" : "StyleGAN3-T");
     }
     c.validate();
     return std::make_shared<Generator>(c);
@@ -74,7 +63,7 @@ double median(std::vector<double> v) {
 
 
 void bench_generate(const Opts& o) {
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     std::string what;
     auto G = bench_generator(o, what);
     G->to(device);
@@ -120,16 +109,17 @@ void bench_generate(const Opts& o) {
 }
 
 void bench_morph(const Opts& o, int frames) {
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     std::string what;
     auto G = bench_generator(o, what);
     G->to(device);
     G->eval();
     MorphSpec spec;
-    spec.seeds = {1, 2};
+    spec.render.seeds = {1, 2};
+    if (G->config.c_dim > 0) spec.render.class_index = 0;
     spec.path.frames_per_transition = frames - 1;
     spec.batch = o.batch;
-    MorphRenderer renderer(G, spec, device);
+    MorphRenderer renderer(G, spec);
     const int res = G->config.img_resolution;
     renderer.render(0, std::min<int64_t>(renderer.frames_per_batch(), renderer.frame_count()));  // warm-up
     // Without libav (a build on a machine without FFmpeg) the frames go to a PNG folder instead.

@@ -47,7 +47,7 @@ void report_quality(Projector& projector, ProjectorOptions po, const torch::Tens
 }  // namespace
 
 void bench_project(const Opts& o, const ProjectOpts& p) {
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     std::string what;
     const auto networks = bench_networks(o, what);
     const std::shared_ptr<Generator> G = networks.first;

@@ -38,7 +38,7 @@ private:
 }  // namespace
 
 void bench_train(const Opts& o, const TrainBenchOpts& b) {
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const RandomImages data(b.res, 1000);
     TrainOptions t;
     t.cfg = b.cfg;

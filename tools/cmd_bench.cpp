@@ -11,8 +11,7 @@ void register_bench(CLI::App& app) {
     auto* gen = bench->add_subcommand("generate", "Time mapping + synthesis (ms/image, images/s)");
     add_model_option(gen, o->model, "Model file or URL");
     gen->add_option("--random", o->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
-    gen->add_option("--arch", o->arch, "With --random: stylegan2 (paper256 widths), stylegan3-t or stylegan3-r (ffhqu-256 widths)")
-        ->check(CLI::IsMember({"stylegan2", "stylegan3-t", "stylegan3-r"}));
+    add_enum_option(gen, "--arch", o->arch, "With --random: stylegan2 (train --cfg paper256 widths), stylegan3-t or stylegan3-r (ffhqu-256 widths)");
     gen->add_option("--batch", o->batch, "Batch size")->check(above(0));
     gen->add_option("--iters", o->iters, "Timed iterations")->check(above(0));
     gen->add_option("--warmup", o->warmup, "Untimed warm-up iterations")->check(at_least(0));

@@ -53,7 +53,7 @@ void run(Opts& o) {
         return !stop_requested();
     });
     if (bar) bar->finish();
-    for (const auto& [file, why] : s.unreadable) log_warn(fmt::format("skipped {}: {}", file, why));
+    for (const auto& [file, why] : s.unreadable) log_warn(fmt::format("skipped {}: {}", file, describe(why)));
     if (s.unlabeled > 0) log_warn(fmt::format("{} image(s) have no label in dataset.json: the dataset is written without labels", s.unlabeled));
     std::string dropped;
     auto part = [&](size_t n, const char* what) {

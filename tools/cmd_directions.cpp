@@ -125,7 +125,7 @@ void run_sample(const SampleOpts& o) {
     }
     const bool scoring = !scorers.empty() || classifier;
     const std::string labels_path = !o.labels.empty() ? o.labels : fs::path(o.out).replace_extension(".csv").string();
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     G->to(device);
@@ -252,7 +252,7 @@ void run_pca(const PcaOpts& o) {
     const auto seeds = parse_seeds(o.seeds);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
-    G->to(parse_device(o.device));
+    G->to(device_from_name(o.device));
     G->eval();
     const auto layers = layer_range(o.layers, G->config.num_ws());
     ProgressBar bar("pca", static_cast<int64_t>(seeds.size()), "sample");

@@ -22,10 +22,9 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, seeds, w, strengths = "-3:3:7", layers, out, save_w, noise_mode = "const", device = "cpu";
+    std::string model, seeds, w, strengths = "-3:3:7", layers, out, save_w, device = "cpu";
     std::vector<std::string> directions;
-    double trunc = 1.0;
-    std::optional<int> class_index;
+    RenderSpec spec;  // psi, class and noise
     int frames = 60, fps = 30, batch = 8;
     bool any_model = false;
 };
@@ -77,8 +76,7 @@ void run(const Opts& o) {
     if (o.seeds.empty() == o.w.empty()) throw ArgumentError("give --seeds or --w");
     if (o.directions.empty()) throw ArgumentError("give at least one --direction");
     const std::vector<double> strengths = parse_strengths(o.strengths);
-    const NoiseMode noise = parse_noise_mode(o.noise_mode);
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const auto& cfg = G->config;
@@ -88,10 +86,7 @@ void run(const Opts& o) {
     G->eval();
     torch::NoGradGuard no_grad;
     const Renderer renderer(G);
-    RenderSpec spec;
-    spec.noise_mode = noise;
-    spec.psi = o.trunc;
-    spec.class_index = o.class_index;
+    RenderSpec spec = o.spec;
     torch::Tensor ws;
     if (!o.w.empty()) {
         ws = read_latents(o.w, cfg);
@@ -163,9 +158,8 @@ void register_edit(CLI::App& app) {
     cmd->add_option("--direction,-d", o->directions, "Direction: FILE, FILE#NAME or FILE#INDEX, optionally @WEIGHT (repeat to combine)")->required();
     cmd->add_option("--strengths", o->strengths, "FROM:TO:COUNT or a list, in units of the direction's scale");
     cmd->add_option("--layers", o->layers, "Apply only on these W+ layers (default: the direction's own range, else all)");
-    add_trunc_option(cmd, o->trunc, "Truncation psi of seed latents");
-    cmd->add_option("--class", o->class_index, "Class index for conditional models");
-    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
+    add_trunc_option(cmd, o->spec.psi, "Truncation psi of seed latents");
+    add_render_options(cmd, o->spec, kClass | kNoiseMode);
     cmd->add_option("--frames", o->frames, "Frames of a sweep video")->check(at_least(2));
     cmd->add_option("--fps", o->fps, "Frame rate of a sweep video")->check(above(0));
     cmd->add_option("--batch", o->batch, "Images per batch")->check(above(0));

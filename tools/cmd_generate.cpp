@@ -18,16 +18,14 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, seeds, projected_w, outdir, grid, noise_mode = "const", device = "cpu";
+    std::string model, seeds, projected_w, outdir, grid, device = "cpu";
     std::vector<double> truncs{1.0};
-    std::optional<int> trunc_cutoff, class_index;
     int batch = 8;
-    InputTransform transform;
+    RenderSpec spec;  // class, cutoff, noise and transform; the seeds and psi per image
 };
 
 
 void run(const Opts& o) {
-    const NoiseMode noise = parse_noise_mode(o.noise_mode);
     if (o.truncs.empty()) throw ArgumentError("--trunc needs a value");
     if (o.truncs.size() > 1 && !o.projected_w.empty()) throw ArgumentError("several --trunc values need --seeds");
     // One image per (seed, psi), seed by seed: with --grid COLS = the psi count, a truncation sweep.
@@ -36,18 +34,14 @@ void run(const Opts& o) {
         for (uint32_t seed : parse_seeds(o.seeds))
             for (double psi : o.truncs) items.emplace_back(seed, psi);
     const GridSize grid = parse_grid(o.grid);
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const auto& cfg = G->config;
-    RenderSpec spec;
-    spec.class_index = o.class_index;
-    spec.cutoff = o.trunc_cutoff;
-    spec.noise_mode = noise;
-    o.transform.apply_to(spec, cfg);
+    const RenderSpec& spec = o.spec;
     torch::Tensor projected;
+    check_render_options(spec, cfg, o.projected_w.empty());
     if (!o.projected_w.empty()) projected = read_latents(o.projected_w, cfg);
-    else class_labels(cfg.c_dim, o.class_index, 1);  // validates --class before any work
     ensure_output_dir(o.outdir);
     G->to(device);
     G->eval();
@@ -110,11 +104,8 @@ void register_generate(CLI::App& app) {
     seeds->excludes(pw);
     add_trunc_option(cmd, o->truncs, "Truncation psi (1 = none); several (0,0.5,1) render each seed at each psi")
         ->delimiter(',');
-    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws")->check(at_least(0));
-    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
+    add_render_options(cmd, o->spec, kTruncCutoff | kNoiseMode | kClass | kTransform);
     cmd->add_option("--grid", o->grid, "COLSxROWS: write all images as one OUTDIR/grid.png, row by row");
-    cmd->add_option("--class", o->class_index, "Class index for conditional models");
-    o->transform.add_options(cmd);
     cmd->add_option("--batch", o->batch, "Images per batch")->check(above(0));
     add_device_option(cmd, o->device);
     add_outdir_option(cmd, o->outdir, "Output folder");

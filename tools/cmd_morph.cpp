@@ -21,47 +21,35 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, noise_mode = "const", device = "cpu", out;
+    std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, device = "cpu", out;
     std::string preset = "medium";
     std::vector<std::string> w_files;
-    int frames = 60, fps = 30, crf = -1, batch = 8, size = 0;
+    int fps = 30, crf = -1, size = 0;
     io::ResizeFilter filter = io::ResizeFilter::automatic;
-    bool loop = false, noise_loop = false;
-    uint32_t noise_seed = 0;
-    double trunc = 1.0;
-    std::optional<int> trunc_cutoff, class_index;
-    InputTransform transform;
+    MorphSpec spec;  // the options that are its fields set them directly
 };
 
 void run(const Opts& o) {
-    MorphSpec spec;
+    MorphSpec spec = o.spec;
     spec.path.kind = parse_path_kind(o.kind);
     spec.path.easing = parse_easing(o.easing);
-    spec.path.frames_per_transition = o.frames;
-    spec.path.loop = o.loop;
     spec.space_z = o.space.empty() ? spec.path.kind == PathKind::spherical : o.space == "z";
     if (!o.space.empty() && o.space != "z" && o.space != "w") throw ArgumentError("--space " + o.space + ": expected z or w");
     if (spec.space_z && !o.w_files.empty()) throw ArgumentError("--w latents are in W: use --space w");
     const GridSize grid = parse_grid(o.grid);
     spec.cells = grid.cols * grid.rows;
-    spec.truncation_psi = o.trunc;
-    spec.truncation_cutoff = o.trunc_cutoff;
-    spec.noise = o.noise_loop ? NoiseMode::custom : parse_noise_mode(o.noise_mode);
-    spec.noise_seed = o.noise_seed;
-    spec.class_index = o.class_index;
-    spec.batch = o.batch;
-    if (!o.seeds.empty()) spec.seeds = parse_seeds(o.seeds);
-    if (spec.seeds.empty() && o.w_files.empty()) throw ArgumentError("give keyframes with --seeds and/or --w");
-    const torch::Device device = parse_device(o.device);
+    if (!o.seeds.empty()) spec.render.seeds = parse_seeds(o.seeds);
+    if (spec.render.seeds.empty() && o.w_files.empty()) throw ArgumentError("give keyframes with --seeds and/or --w");
+    const torch::Device device = device_from_name(o.device);
 
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     if (!o.layers.empty()) spec.layers = parse_layers(o.layers, G->config.num_ws());
-    spec.input_transform = o.transform.for_generator(G->config);
+    check_render_options(spec.render, G->config);
     for (const auto& f : o.w_files) spec.w_keys.push_back(read_latents(f, G->config));
     G->to(device);
     G->eval();
-    MorphRenderer renderer(G, spec, device);
+    MorphRenderer renderer(G, spec);
 
     io::VideoOptions vo;
     vo.fps = o.fps;
@@ -97,27 +85,23 @@ void register_morph(CLI::App& app) {
     add_model_option(cmd, o->model);
     add_seeds_option(cmd, o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
     cmd->add_option("--w", o->w_files, "Keyframe latents (.npz with 'w' [N, num_ws, w_dim], e.g. projected_w.npz), after the seeds");
-    cmd->add_option("--frames", o->frames, "Frames per transition")->check(above(0));
+    cmd->add_option("--frames", o->spec.path.frames_per_transition, "Frames per transition")->check(above(0));
     cmd->add_option("--kind", o->kind, "Interpolation: lerp, slerp or cubic (smooth curve through all keyframes)");
     cmd->add_option("--space", o->space, "Interpolate in z or w (default: z for slerp, else w)");
     cmd->add_option("--easing", o->easing, "Timing in each transition: linear or ease-in-out");
-    cmd->add_flag("--loop", o->loop, "Return from the last keyframe to the first (a seamless loop)");
+    cmd->add_flag("--loop", o->spec.path.loop, "Return from the last keyframe to the first (a seamless loop)");
     cmd->add_option("--grid", o->grid, "COLSxROWS grid of independent morphs in one video");
-    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
-    cmd->add_option("--trunc-cutoff", o->trunc_cutoff, "Truncate only the first N ws");
+    add_trunc_option(cmd, o->spec.render.psi, "Truncation psi (1 = none)");
     cmd->add_option("--layers", o->layers, "Only these ws move (e.g. 0-5); the others stay at the first keyframe");
-    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random (new every frame) or none");
-    cmd->add_flag("--noise-loop", o->noise_loop, "Noise that moves smoothly and loops with the video");
-    cmd->add_option("--noise-seed", o->noise_seed, "Seed of the --noise-loop noise");
-    cmd->add_option("--class", o->class_index, "Class index for conditional models");
-    o->transform.add_options(cmd);
+    add_render_options(cmd, o->spec.render, kTruncCutoff | kNoiseMode | kNoiseSeed | kClass | kTransform);
+    cmd->add_flag("--noise-loop", o->spec.loop_noise, "Noise that moves smoothly and loops with the video (from --noise-seed)");
     cmd->add_option("--size", o->size, "Pixels per cell side, resampled from the model's resolution (default: that resolution)")
         ->check(CLI::Range(4, 4096));
     add_enum_option(cmd, "--filter", o->filter, "Resampling filter for --size (auto: area down, Lanczos up)");
     cmd->add_option("--fps", o->fps, "Frames per second");
     cmd->add_option("--crf", o->crf, "Encoder quality, lower is better (default 18 for H.264, 32 for VP9)");
     cmd->add_option("--preset", o->preset, "x264 preset: ultrafast ... veryslow");
-    cmd->add_option("--batch", o->batch, "Images generated per batch")->check(above(0));
+    cmd->add_option("--batch", o->spec.batch, "Images generated per batch")->check(above(0));
     add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Output: .mp4, .mkv, .mov, .webm, .gif, or a folder/ of PNG frames")->required();
     cmd->callback([o]() { run(*o); });

@@ -24,8 +24,8 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, data, seeds = "0-63", out, json, noise_mode = "const", device = "cpu";
-    double trunc = 1.0;
+    std::string model, data, seeds = "0-63", out, json, device = "cpu";
+    RenderSpec spec;  // psi and noise
     int pairs_per_row = 8, reference = 64;
 };
 
@@ -64,11 +64,8 @@ std::vector<uint8_t> read_rows(const io::ImageDataset& data, int64_t dim) {
 }
 
 // The samples of the seeds, 16 at a time.
-std::vector<Image8> render_samples(const std::shared_ptr<Generator>& G, const std::vector<uint32_t>& seeds, double psi, NoiseMode noise) {
+std::vector<Image8> render_samples(const std::shared_ptr<Generator>& G, const std::vector<uint32_t>& seeds, RenderSpec spec) {
     const Renderer renderer(G);
-    RenderSpec spec;
-    spec.psi = psi;
-    spec.noise_mode = noise;
     std::vector<Image8> samples;
     for (size_t start = 0; start < seeds.size(); start += 16) {
         spec.seeds.assign(seeds.begin() + start, seeds.begin() + std::min(seeds.size(), start + 16));
@@ -91,9 +88,8 @@ NearestNeighbours reference_distances(const std::vector<uint8_t>& train, size_t 
 
 void run(const Opts& o) {
     if (o.out.size() < 4 || o.out.compare(o.out.size() - 4, 4, ".png") != 0) throw ArgumentError(o.out + ": the pairs are written as .png");
-    const NoiseMode noise = parse_noise_mode(o.noise_mode);
     const std::vector<uint32_t> seeds = parse_seeds(o.seeds);
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const auto& cfg = G->config;
@@ -107,7 +103,7 @@ void run(const Opts& o) {
     const std::vector<uint8_t> train = read_rows(data, dim);
     G->to(device);
     G->eval();
-    const std::vector<Image8> samples = render_samples(G, seeds, o.trunc, noise);
+    const std::vector<Image8> samples = render_samples(G, seeds, o.spec);
     std::vector<uint8_t> queries;
     for (const auto& s : samples) queries.insert(queries.end(), s.pixels.begin(), s.pixels.end());
     const NearestNeighbours nn = nearest_neighbours(queries, train, dim);
@@ -115,7 +111,7 @@ void run(const Opts& o) {
     const NearestNeighbours ref = reference_distances(train, data.size(), dim, n_ref);
 
     std::vector<Image8> cells;
-    nlohmann::json report = {{"model", model.path}, {"data", o.data}, {"trunc", o.trunc}, {"samples", nlohmann::json::array()}};
+    nlohmann::json report = {{"model", model.path}, {"data", o.data}, {"trunc", o.spec.psi}, {"samples", nlohmann::json::array()}};
     for (size_t k = 0; k < samples.size(); ++k) {
         cells.push_back(samples[k]);
         cells.push_back(dataset_image(data, nn.index[k]));
@@ -153,8 +149,8 @@ void register_nearest(CLI::App& app) {
     add_model_option(cmd, o->model);
     cmd->add_option("--data", o->data, "Training dataset (folder or .zip, as `latentkit dataset` writes)")->required();
     add_seeds_option(cmd, o->seeds, "Seeds of the samples");
-    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
-    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none")->check(CLI::IsMember({"const", "random", "none"}));
+    add_trunc_option(cmd, o->spec.psi, "Truncation psi (1 = none)");
+    add_render_options(cmd, o->spec, kNoiseMode);
     cmd->add_option("--reference", o->reference, "Training images compared with the rest of the set, for scale (0: none)")->check(at_least(0));
     cmd->add_option("--pairs-per-row", o->pairs_per_row, "Sample/neighbour pairs per row of the picture")->check(above(0));
     cmd->add_option("--json", o->json, "Also write the distances as JSON");

@@ -226,7 +226,7 @@ void write_target(const Opts& o, const Model& model, const ProjectorOptions& po,
 void run(const Opts& o) {
     if (o.targets.empty()) throw ArgumentError("give at least one --target image");
     if (o.tune_steps > 0 && o.batch != 1) throw ArgumentError("--tune-generator tunes one model per target: use --batch 1");
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const GeneratorConfig& cfg = G->config;

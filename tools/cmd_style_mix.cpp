@@ -15,20 +15,16 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, rows, cols, styles = "0-6", noise_mode = "const", device = "cpu", out;
-    double trunc = 1.0;
-    std::optional<int> class_index;
+    std::string model, rows, cols, styles = "0-6", device = "cpu", out;
+    RenderSpec spec;  // psi, class and noise
 };
 
 void run(const Opts& o) {
     const std::vector<uint32_t> rows = parse_seeds(o.rows, "--rows"), cols = parse_seeds(o.cols, "--cols");
-    RenderSpec spec;
-    spec.noise_mode = parse_noise_mode(o.noise_mode);
-    spec.psi = o.trunc;
-    spec.class_index = o.class_index;
+    RenderSpec spec = o.spec;
     const std::string& out = o.out;
     if (out.size() < 4 || out.compare(out.size() - 4, 4, ".png") != 0) throw ArgumentError(out + ": the grid is written as .png");
-    const torch::Device device = parse_device(o.device);
+    const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
     auto G = model.generator();
     const std::vector<int> styles = parse_layers(o.styles, G->config.num_ws(), "--styles");
@@ -74,9 +70,8 @@ void register_style_mix(CLI::App& app) {
     cmd->add_option("--rows", o->rows, "Row seeds, e.g. 85,100,75")->required();
     cmd->add_option("--cols", o->cols, "Column seeds, e.g. 55,821,1789")->required();
     cmd->add_option("--styles", o->styles, "ws taken from the column seed (default 0-6)");
-    add_trunc_option(cmd, o->trunc, "Truncation psi (1 = none)");
-    cmd->add_option("--noise-mode", o->noise_mode, "Noise: const, random or none");
-    cmd->add_option("--class", o->class_index, "Class index for conditional models");
+    add_trunc_option(cmd, o->spec.psi, "Truncation psi (1 = none)");
+    add_render_options(cmd, o->spec, kNoiseMode | kClass);
     add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Output .png")->required();
     cmd->callback([o]() { run(*o); });

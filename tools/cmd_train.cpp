@@ -82,7 +82,7 @@ void run(Opts& o, const DistributedEnv& env) {
     t.fp16 = !o.fp32;
     if (o.tf32 && o.no_tf32) throw ArgumentError("--tf32 and --no-tf32 contradict each other");
     t.allow_tf32 = o.tf32;
-    t.device = process_device(parse_device(t.device).str(), env);
+    t.device = process_device(device_from_name(t.device).str(), env);
     const torch::Device device(t.device);
     if (o.metrics == "auto") {
         if (t.inception.empty()) log_info("metrics: none (give --inception inception-2015-12-05.pt to compute FID/KID at snapshots)");

@@ -23,6 +23,7 @@
 #include "latentkit/io/download.h"
 #include "latentkit/npz.h"
 #include "latentkit/log.h"
+#include "latentkit/latent.h"
 #include "latentkit/networks.h"
 #include "latentkit/projector.h"
 #include "progress_bar.h"
@@ -84,64 +85,49 @@ GridSize parse_grid(const std::string& text, const std::string& option) {
     return g;
 }
 
-NoiseMode parse_noise_mode(const std::string& s) {
-    if (const auto m = option_from_name<NoiseMode>(s); m && *m != NoiseMode::custom) return *m;
-    throw ArgumentError("--noise-mode " + s + ": expected const, random or none");
-}
-
 namespace {
-// Library names that differ from "--" + the field with dashes (the rule for every other field).
-constexpr std::pair<const char*, const char*> kRenamedFields[] = {
-    {"TrainOptions.tick_kimg", "--tick"},
-    {"MetricOptions.detector", "--inception"},
+// The flag of every option field the library names in its errors. A field missing here is shown by its
+// library name ("Struct.member"), which still says what it is.
+constexpr std::pair<const char*, const char*> kFieldFlags[] = {
+    {"DatasetOptions.channels", "--gray"},
+    {"DatasetOptions.dest", "--dest"},
     {"DatasetOptions.every_nth", "--every"},
-    {"the any_model option", "--any-model"},
-    {"the model option", "--model"},
-    {"a class_index", "--class"},
-    {"the Projector's lpips network", "--vgg"},
-    {"alignment none", "--align none"},
-    {"alignment center", "--align center"},
-    {"face_index", "--face-index"},
+    {"DatasetOptions.keep_unlabeled", "--keep-unlabeled"},
+    {"DatasetOptions.labels_from_folders", "--labels-from-folders"},
+    {"DatasetOptions.resolution", "--resolution"},
+    {"DatasetOptions.transform", "--transform"},
+    {"directions.any_model", "--any-model"},
+    {"ExportOptions.g_ema_only", "--g-ema-only"},
+    {"MetricOptions.detector", "--inception"},
+    {"Projector.lpips", "--vgg"},
+    {"RenderSpec.class_index", "--class"},
+    {"TrainOptions.ada_kimg", "--ada-kimg"},
+    {"TrainOptions.aug", "--aug"},
+    {"TrainOptions.batch", "--batch"},
+    {"TrainOptions.batch_gpu", "--batch-gpu"},
+    {"TrainOptions.cond", "--cond"},
+    {"TrainOptions.device", "--device"},
+    {"TrainOptions.dist_backend", "--dist-backend"},
+    {"TrainOptions.kimg", "--kimg"},
+    {"TrainOptions.mbstd_group", "--mbstd-group"},
+    {"TrainOptions.outdir", "--outdir"},
+    {"TrainOptions.p", "--p"},
+    {"TrainOptions.resume", "--resume"},
+    {"TrainOptions.tick_kimg", "--tick"},
+    {"align.face_index", "--face-index"},
+    {"device", "--device"},
+    {"align.mode", "--align"},
+    {"model.path", "--model"},
 };
-
-bool field_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 }  // namespace
 
-std::string with_flag_names(const std::string& message) {
-    std::string out = message;
-    for (const auto& [field, flag] : kRenamedFields) {
-        const std::string f = field;
-        for (size_t at = out.find(f); at != std::string::npos; at = out.find(f, at)) {
-            if ((at > 0 && field_char(out[at - 1])) || (at + f.size() < out.size() && field_char(out[at + f.size()]))) {
-                at += f.size();
-                continue;
-            }
-            out.replace(at, f.size(), flag);
-            at += std::strlen(flag);
-        }
-    }
-    // StructOptions.some_field -> --some-field
-    std::string result;
-    size_t k = 0;
-    while (k < out.size()) {
-        const size_t dot = out.find("Options.", k);
-        if (dot == std::string::npos) break;
-        size_t begin = dot;
-        while (begin > k && std::isalpha(static_cast<unsigned char>(out[begin - 1]))) --begin;
-        size_t end = dot + 8;
-        while (end < out.size() && field_char(out[end])) ++end;
-        if (begin == dot || !std::isupper(static_cast<unsigned char>(out[begin])) || end == dot + 8) {
-            result += out.substr(k, dot + 8 - k);
-            k = dot + 8;
-            continue;
-        }
-        std::string flag = "--" + out.substr(dot + 8, end - dot - 8);
-        for (char& c : flag) if (c == '_') c = '-';
-        result += out.substr(k, begin - k) + flag;
-        k = end;
-    }
-    return result + out.substr(k);
+std::string flag_of(const std::string& field) {
+    for (const auto& [name, flag] : kFieldFlags)
+        if (field == name) return flag;
+    return field;
 }
+
+std::string describe(const Message& message) { return message.render(flag_of); }
 
 void check_finite_options(const CLI::App& app) {
     for (const CLI::Option* opt : app.get_options()) {
@@ -214,15 +200,6 @@ CLI::Option* add_outdir_option(CLI::App* cmd, std::string& dir, const std::strin
     return cmd->add_option("--outdir,-o", dir, help)->required();
 }
 
-c10::Device parse_device(const std::string& text) {
-    try {
-        return device_from_name(text);
-    } catch (const ArgumentError& e) {
-        const std::string what = e.what();
-        throw ArgumentError("--device " + text + what.substr(what.find("': ") + 1));  // the library names no flags
-    }
-}
-
 namespace {
 const CLI::App* g_invocation = nullptr;
 
@@ -246,25 +223,30 @@ bool option_given(const std::string& option) {
     return o && o->count() > 0;
 }
 
-void InputTransform::add_options(CLI::App* cmd) {
-    cmd->add_option("--translate", translate, "StyleGAN3: translate the output by X,Y (as gen_images.py)")->delimiter(',')->expected(2);
-    cmd->add_option("--rotate", rotate, "StyleGAN3: rotate the output by DEG degrees (as gen_images.py)");
+void add_render_options(CLI::App* cmd, RenderSpec& spec, unsigned which) {
+    if (which & kTruncCutoff) cmd->add_option("--trunc-cutoff", spec.cutoff, "Truncate only the first N ws")->check(at_least(0));
+    if (which & kClass) cmd->add_option("--class", spec.class_index, "Class index for conditional models");
+    if (which & kNoiseMode)
+        cmd->add_option_function<std::string>("--noise-mode", [&spec](const std::string& s) { spec.noise_mode = *option_from_name<NoiseMode>(s); },
+                                              "Noise: const, random or none")
+            ->check(CLI::IsMember({"const", "random", "none"}))
+            ->default_str(option_name(spec.noise_mode));
+    if (which & kNoiseSeed)
+        cmd->add_option("--noise-seed", spec.noise_seed, "With --noise-mode random: one noise from this seed for every image (default: new noise each time)");
+    if (which & kTransform) {
+        cmd->add_option_function<std::vector<double>>(
+               "--translate", [&spec](const std::vector<double>& v) { spec.translate_x = v.at(0), spec.translate_y = v.at(1); },
+               "StyleGAN3: translate the output by X,Y (as gen_images.py)")
+            ->delimiter(',')
+            ->expected(2);
+        cmd->add_option("--rotate", spec.rotate, "StyleGAN3: rotate the output by DEG degrees (as gen_images.py)");
+    }
 }
 
-torch::Tensor InputTransform::for_generator(const GeneratorConfig& config) const {
-    if (translate.empty() && rotate == 0) return {};
-    if (config.family != GeneratorFamily::stylegan3)
+void check_render_options(const RenderSpec& spec, const GeneratorConfig& config, bool mapped) {
+    if (config.family != GeneratorFamily::stylegan3 && (spec.translate_x != 0 || spec.translate_y != 0 || spec.rotate != 0))
         throw ArgumentError("--translate and --rotate move a StyleGAN3 network's input; this is a StyleGAN2 model, which has none");
-    if (!std::isfinite(rotate) || (!translate.empty() && (!std::isfinite(translate[0]) || !std::isfinite(translate[1]))))
-        throw ArgumentError("--translate and --rotate must be finite numbers");
-    return stylegan3_transform(translate.empty() ? 0 : translate[0], translate.empty() ? 0 : translate[1], rotate);
-}
-
-void InputTransform::apply_to(RenderSpec& spec, const GeneratorConfig& config) const {
-    if (!for_generator(config).defined()) return;
-    spec.translate_x = translate.empty() ? 0 : translate[0];
-    spec.translate_y = translate.empty() ? 0 : translate[1];
-    spec.rotate = rotate;
+    if (mapped) class_labels(config.c_dim, spec.class_index, 1);
 }
 
 io::DownloadProgress download_bar() {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/device.h"
+#include "latentkit/error.h"
 #include "latentkit/model_config.h"
 #include "latentkit/latent_files.h"
 #include "latentkit/model_io.h"
@@ -44,12 +46,6 @@ struct GridSize {
 /// Parses "COLSxROWS" for `option` (at most 256 cells); "" is 1x1. Throws ArgumentError otherwise.
 GridSize parse_grid(const std::string& text, const std::string& option = "--grid");
 
-/// Parses "const", "random" or "none".
-NoiseMode parse_noise_mode(const std::string& text);
-
-/// Parses "cpu", "cuda", "cuda:N" or "auto"; throws ArgumentError when CUDA is asked for but unavailable.
-c10::Device parse_device(const std::string& text);
-
 /// Help text of every --model option that falls back to the default model.
 inline constexpr const char* kModelHelp =
     "Model file or http(s) URL (.pkl, .pt or .safetensors; default: $LATENTKIT_MODEL, else the bundled emoji model)";
@@ -66,18 +62,21 @@ void set_invocation(const CLI::App& app);
 /// True when the command being run was given `option` (e.g. "--noise-mode").
 bool option_given(const std::string& option);
 
-/// StyleGAN3's input transform from --translate X,Y and --rotate DEG, as gen_images.py sets it.
-struct InputTransform {
-    std::vector<double> translate;  ///< X,Y in output-image units; empty = none
-    double rotate = 0;              ///< degrees
-    /// Adds --translate and --rotate to `cmd`.
-    void add_options(CLI::App* cmd);
-    /// The [3, 3] transform for SynthesisOptions::input_transform (undefined when neither option was
-    /// given); throws ArgumentError for a StyleGAN2 model, which has no input to transform.
-    at::Tensor for_generator(const GeneratorConfig& config) const;
-    /// Checks as for_generator, then sets the spec's translate and rotate.
-    void apply_to(RenderSpec& spec, const GeneratorConfig& config) const;
+/// The render options a command offers (add_render_options).
+enum RenderFlag : unsigned {
+    kTruncCutoff = 1,  ///< --trunc-cutoff -> RenderSpec::cutoff
+    kClass = 2,        ///< --class -> RenderSpec::class_index
+    kNoiseMode = 4,    ///< --noise-mode const|random|none -> RenderSpec::noise_mode
+    kNoiseSeed = 8,    ///< --noise-seed -> RenderSpec::noise_seed
+    kTransform = 16,   ///< --translate X,Y and --rotate DEG -> RenderSpec::translate_x/_y, rotate (StyleGAN3)
 };
+
+/// Adds the options in `which` (RenderFlag bits), each bound to its field of `spec`.
+void add_render_options(CLI::App* cmd, RenderSpec& spec, unsigned which);
+
+/// Checks the spec's options against the model before any work: --translate and --rotate only for
+/// StyleGAN3, and --class for its classes when latents are mapped (`mapped`). Throws ArgumentError.
+void check_render_options(const RenderSpec& spec, const GeneratorConfig& config, bool mapped = true);
 
 /// A model location as a local file: URLs are downloaded into the cache (with a progress bar).
 std::string model_file_arg(const std::string& location);
@@ -98,9 +97,12 @@ double peak_memory_mib(const c10::Device& device);
 /// Starts a new peak for peak_memory_mib on CUDA (no-op on the CPU).
 void reset_peak_memory(const c10::Device& device);
 
-/// Library messages name the fields of its option structs ("TrainOptions.batch_gpu") and a few
-/// parameters; this rewrites them as the flags of this tool ("--batch-gpu") for printing.
-std::string with_flag_names(const std::string& message);
+/// The flag that sets a library option field ("TrainOptions.batch_gpu" -> "--batch-gpu"); a field
+/// this tool has no flag for keeps its library name.
+std::string flag_of(const std::string& field);
+
+/// A library message with its fields written as this tool's flags.
+std::string describe(const Message& message);
 
 /// Throws ArgumentError naming the option when a floating-point option of `app` or its chosen
 /// subcommands was given NaN or an infinity.
@@ -115,7 +117,7 @@ CLI::Validator above(double min);
 /// --model,-m: a model file or URL (an empty value loads the default model).
 CLI::Option* add_model_option(CLI::App* cmd, std::string& model, const std::string& help = kModelHelp);
 
-/// --device: cpu, cuda, cuda:N or auto (checked for its form; parse_device checks CUDA when run).
+/// --device: cpu, cuda, cuda:N or auto (checked for its form; device_from_name checks CUDA when run).
 CLI::Option* add_device_option(CLI::App* cmd, std::string& device, const std::string& help = "cpu, cuda, cuda:N or auto");
 
 /// --seeds,-s: numbers and ranges such as 0-3,42, checked as parse_seeds reads them.

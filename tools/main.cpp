@@ -57,10 +57,10 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(logger);
     set_log_callback([](LogLevel level, const std::string& msg) {
         switch (level) {
-            case LogLevel::debug: spdlog::debug(tools::with_flag_names(msg)); break;
-            case LogLevel::info: spdlog::info(tools::with_flag_names(msg)); break;
-            case LogLevel::warn: spdlog::warn(tools::with_flag_names(msg)); break;
-            case LogLevel::error: spdlog::error(tools::with_flag_names(msg)); break;
+            case LogLevel::debug: spdlog::debug(msg); break;
+            case LogLevel::info: spdlog::info(msg); break;
+            case LogLevel::warn: spdlog::warn(msg); break;
+            case LogLevel::error: spdlog::error(msg); break;
         }
     });
 
@@ -85,14 +85,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "latentkit: interrupted: %s\n", e.what());
         return 130;
     } catch (const ArgumentError& e) {
-        std::fprintf(stderr, "latentkit: usage error: %s\n", tools::with_flag_names(e.what()).c_str());
+        std::fprintf(stderr, "latentkit: usage error: %s\n", tools::describe(e.message()).c_str());
         return 2;
     } catch (const Error& e) {
-        std::fprintf(stderr, "latentkit: error: %s\n", tools::with_flag_names(e.what()).c_str());
+        std::fprintf(stderr, "latentkit: error: %s\n", tools::describe(e.message()).c_str());
         return 1;
     } catch (const std::exception& e) {
         const std::string what = e.what();
-        std::fprintf(stderr, "latentkit: error: %s\n", tools::with_flag_names(what.substr(0, what.find('\n'))).c_str());
+        std::fprintf(stderr, "latentkit: error: %s\n", what.substr(0, what.find('\n')).c_str());
         return 1;
     }
 }

@@ -1,5 +1,6 @@
 // The viewer application: window, frame loop, script commands that need the window.
 #include "app.h"
+#include "error_text.h"
 
 #include <glad/gl.h>
 // glad's header first: it provides the GL declarations GLFW would otherwise include.
@@ -40,7 +41,7 @@ void load_settings(ViewerState& s) {
         s.recent_models = j.value("recent_models", std::vector<std::string>{});
         s.seed_x = j.value("seed_x", 0.0);
         s.seed_y = j.value("seed_y", 0.0);
-        s.psi = j.value("psi", 1.0);
+        s.spec.psi = j.value("psi", 1.0);
         s.vsync = j.value("vsync", true);
     } catch (const std::exception&) {
         // No settings yet (or unreadable ones): defaults.
@@ -51,7 +52,7 @@ void save_settings(const ViewerState& s) {
     try {
         fs::create_directories(settings_path().parent_path());
         const std::string text = nlohmann::json{{"recent_models", s.recent_models}, {"seed_x", s.seed_x}, {"seed_y", s.seed_y},
-                                                {"psi", s.psi}, {"vsync", s.vsync}}.dump(1);
+                                                {"psi", s.spec.psi}, {"vsync", s.vsync}}.dump(1);
         write_file_atomic(settings_path().string(), text.data(), text.size());
     } catch (const std::exception&) {
         // Settings are a convenience: failing to save them is not an error worth stopping for.
@@ -94,8 +95,8 @@ void App::write_state(const std::string& path) const {
         nlohmann::json{{"error", s_.error}, {"model", s_.model_path}, {"family", s_.model.family}, {"resolution", s_.model.resolution},
                        {"device", s_.device}, {"upload", s_.upload}, {"seed_x", s_.seed_x}, {"directions", s_.directions.size()},
                        {"projection", {{"done", p.done}, {"error", p.error}, {"step", p.step}, {"alignment", p.alignment}}},
-                       {"projected_latent", !s_.base_ws.empty()},
-                       {"morph", {{"keys", s_.morph_keys.size()}, {"done", e.done}, {"error", e.error}, {"frames", e.frames}}},
+                       {"projected_latent", s_.spec.ws.defined()},
+                       {"morph", {{"keys", s_.morph.w_keys.size()}, {"done", e.done}, {"error", e.error}, {"frames", e.frames}}},
                        {"model_loads", dispatcher_->models().loads()}, {"peak_rss_mib", peak_rss_mib()},
                        {"log", [&] {
                             std::vector<std::string> lines;
@@ -227,7 +228,7 @@ void App::run_script() {
         if (!line || run_app_command(*line)) return;
         if (!apply_script_line(s_, *line)) throw ArgumentError("script: unknown command '" + line->substr(0, line->find(' ')) + "'");
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "latentkit-viewer: error: %s\n", e.what());
+        std::fprintf(stderr, "latentkit-viewer: error: %s\n", error_text(e).c_str());
         rc_ = 1;
         quit_ = true;
     }

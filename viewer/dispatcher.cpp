@@ -1,5 +1,6 @@
 // The viewer's request dispatcher.
 #include "dispatcher.h"
+#include "error_text.h"
 
 #include <fmt/format.h>
 
@@ -66,21 +67,15 @@ void Dispatcher::open_file(ViewerState& s, const std::string& path) {
         case FileKind::model: s.model_path = s.model_input = path; break;
         case FileKind::directions: s.direction_files.push_back(path); break;
         case FileKind::photo: {
-            s.project_target = path;
-            ProjectionJob job;
-            job.target_path = path;
-            job.vgg = s.project_vgg;
-            job.align = s.project_align;
-            job.space = s.project_space;
-            job.steps = s.project_steps;
-            s.project_request = job;
+            s.project.target_path = path;
+            s.project_request = s.project;
             break;
         }
         case FileKind::latent:
             tasks_.run([path, model = s.model]() -> StateChange {
                 std::vector<float> ws = read_latent_file(path, model);
                 return [path, ws = std::move(ws)](ViewerState& st) {
-                    st.base_ws = ws;
+                    st.spec.ws = latent_tensor(st, ws);
                     st.status = "showing the latent of " + path;
                 };
             });
@@ -102,10 +97,11 @@ void Dispatcher::take_render(ViewerState& s, DispatchEvents& events) {
     s.render_ms = r->render_ms;
     if (r->error.empty()) {
         s.current_ws = r->ws;
-        s.current_label = !last_sent_.morph_keys.empty() ? "morph preview"
-                        : !last_sent_.base_ws.empty()  ? "projected / loaded latent"
-                                                       : fmt::format("seed {:.2f}, {:.2f}", last_sent_.seed_x, last_sent_.seed_y);
-        if (!last_sent_.edits.empty()) s.current_label += " (edited)";
+        s.current_label = last_sent_.morph                ? "morph preview"
+                        : last_sent_.spec.ws.defined()    ? "projected / loaded latent"
+                                                          : fmt::format("seed {:.2f}, {:.2f}", sent_seed_.first, sent_seed_.second);
+        const auto& edits = last_sent_.spec.edits;
+        if (std::any_of(edits.begin(), edits.end(), [](const RenderEdit& e) { return e.strength != 0; })) s.current_label += " (edited)";
         s.error.clear();
     } else {
         s.error = r->error;
@@ -135,8 +131,7 @@ void Dispatcher::run_jobs(ViewerState& s) {
                     }
                 };
             } catch (const std::exception& e) {
-                const std::string message = e.what();
-                return [message](ViewerState& st) { st.computing = false, st.error = message.substr(0, message.find('\n')); };
+                return [message = error_text(e)](ViewerState& st) { st.computing = false, st.error = message; };
             }
         });
     }
@@ -171,7 +166,7 @@ void Dispatcher::follow_projection(ViewerState& s, DispatchEvents& events) {
         events.projection_changed = true;
     }
     if (std::exchange(s.use_projection, false)) {
-        if (proj_snap_.done) s.base_ws = proj_snap_.ws;
+        if (proj_snap_.done) s.spec.ws = latent_tensor(s, proj_snap_.ws);
         else s.error = "no finished projection to use";
     }
     if (std::exchange(s.save_projection, false)) {
@@ -189,11 +184,11 @@ void Dispatcher::follow_projection(ViewerState& s, DispatchEvents& events) {
 void Dispatcher::follow_morph(ViewerState& s, double dt) {
     if (s.morph_add && (shown_id_ == last_sent_.id || !have_sent_)) {
         s.morph_add = false;
-        if (s.current_ws.empty()) s.error = "nothing rendered yet to add as a keyframe";
-        else s.morph_keys.emplace_back(s.current_label, s.current_ws);
+        add_morph_key(s);
     }
-    if (s.morph_play && s.morph_keys.size() >= 2) {
-        const double seconds = static_cast<double>(s.morph_keys.size() - (s.morph_loop ? 0 : 1)) * s.morph_frames / std::max(1, s.morph_fps);
+    if (s.morph_play && s.morph.w_keys.size() >= 2) {
+        const double transitions = static_cast<double>(s.morph.w_keys.size()) - (s.morph.path.loop ? 0 : 1);
+        const double seconds = transitions * static_cast<double>(s.morph.path.frames_per_transition) / std::max(1, s.morph_fps);
         s.morph_t = std::fmod(s.morph_t + dt / seconds, 1.0);
         s.morph_preview = true;
     }
@@ -201,13 +196,8 @@ void Dispatcher::follow_morph(ViewerState& s, double dt) {
         MorphExportJob job = *std::exchange(s.morph_export, std::nullopt);
         job.model_path = s.model_path;
         job.device = s.device;
-        job.cubic = s.morph_cubic;
-        job.loop = s.morph_loop;
+        job.spec = morph_from(s);
         job.fps = s.morph_fps;
-        job.translate_x = s.translate_x;
-        job.translate_y = s.translate_y;
-        job.rotate = s.rotate;
-        for (const auto& k : s.morph_keys) job.keys.push_back(k.second);
         exporter_.start(job);
     }
     if (std::exchange(s.cancel_export, false)) exporter_.cancel();
@@ -222,6 +212,7 @@ void Dispatcher::send_render(ViewerState& s) {
     want.id = next_id_++;
     worker_.submit(want);
     last_sent_ = std::move(want);
+    sent_seed_ = {s.seed_x, s.seed_y};
     have_sent_ = true;
 }
 

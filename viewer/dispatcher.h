@@ -62,6 +62,7 @@ private:
     ProjectionRunner runner_{store_};
     MorphExporter exporter_{store_};
     RenderRequest last_sent_;
+    std::pair<double, double> sent_seed_{0, 0};  // the seed position of last_sent_
     bool have_sent_ = false;
     uint64_t next_id_ = 1, shown_id_ = 0;
     ProjectionSnapshot proj_snap_;

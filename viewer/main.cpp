@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "error_text.h"
 #include "app.h"
 #include "latentkit/device.h"
 #include "render_worker.h"
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
         App app(o);
         return app.run();
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "latentkit-viewer: error: %s\n", e.what());
+        std::fprintf(stderr, "latentkit-viewer: error: %s\n", error_text(e).c_str());
         return 1;
     }
 }

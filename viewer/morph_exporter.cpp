@@ -1,5 +1,6 @@
 // The viewer's morph export thread: MorphRenderer + the video writer.
 #include "morph_exporter.h"
+#include "error_text.h"
 
 #include <torch/torch.h>
 
@@ -32,22 +33,10 @@ MorphExportState MorphExporter::state() const {
 
 void MorphExporter::run(MorphExportJob job) {
     try {
-        if (job.keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
+        if (job.spec.w_keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
         const std::shared_ptr<const OpenModel> model = models_.open(job.model_path, job.device);
-        const auto& G = model->G;
-        const auto& cfg = G->config;
-        MorphSpec spec;
-        spec.path.kind = job.cubic ? PathKind::cubic : PathKind::linear;
-        spec.path.loop = job.loop;
-        spec.path.frames_per_transition = job.frames_per_transition;
-        for (const auto& k : job.keys) {
-            if (static_cast<int64_t>(k.size()) != static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim) throw ShapeError("a keyframe does not fit this model");
-            spec.w_keys.push_back(torch::tensor(k).reshape({1, cfg.num_ws(), cfg.w_dim}));
-        }
-        if (cfg.family == GeneratorFamily::stylegan3 && (job.translate_x != 0 || job.translate_y != 0 || job.rotate != 0))
-            spec.input_transform = stylegan3_transform(job.translate_x, job.translate_y, job.rotate);
-        const torch::Device device(job.device);
-        MorphRenderer renderer(G, spec, device);
+        const auto& cfg = model->G->config;
+        MorphRenderer renderer(model->G, job.spec);
         {
             std::lock_guard<std::mutex> lock(mutex_);
             state_.frames = renderer.frame_count();
@@ -69,7 +58,7 @@ void MorphExporter::run(MorphExportJob job) {
         state_.running = false;
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        state_.error = e.what();
+        state_.error = error_text(e);
         if (state_.error.find('\n') != std::string::npos) state_.error.resize(state_.error.find('\n'));
         state_.running = false;
     }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/morph.h"
+
 #include "background_task.h"
 #include "model_store.h"
 
@@ -13,10 +15,8 @@ namespace latentkit::viewer {
 /// What to export.
 struct MorphExportJob {
     std::string model_path, out, device = "cpu";
-    std::vector<std::vector<float>> keys;  ///< W+ keyframes, each num_ws * w_dim
-    bool cubic = false, loop = false;
-    int frames_per_transition = 60, fps = 30;
-    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform of every frame
+    MorphSpec spec;  ///< W+ keyframes (spec.w_keys), the path, and how frames are synthesised (spec.render)
+    int fps = 30;
 };
 
 /// Progress of an export.

@@ -37,21 +37,13 @@ bool text_field(const char* label, std::string& value, ImGuiInputTextFlags flags
 void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
     if (p.running) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
     if (!ImGui::CollapsingHeader("Projection")) return;
-    text_field("photo", s.project_target);
-    text_field("vgg16.pt", s.project_vgg);
-    choice_combo("align", s.project_align, {io::AlignMode::automatic, io::AlignMode::face, io::AlignMode::center, io::AlignMode::none});
-    choice_combo("space", s.project_space, {LatentSpace::w, LatentSpace::w_plus});
-    ImGui::SliderInt("steps", &s.project_steps, 10, 2000);
+    text_field("photo", s.project.target_path);
+    text_field("vgg16.pt", s.project.vgg);
+    choice_combo("align", s.project.align, {io::AlignMode::automatic, io::AlignMode::face, io::AlignMode::center, io::AlignMode::none});
+    choice_combo("space", s.project.options.space, {LatentSpace::w, LatentSpace::w_plus});
+    ImGui::SliderInt("steps", &s.project.options.steps, 10, 2000);
     if (!p.running) {
-        if (ImGui::Button("Project")) {
-            ProjectionJob job;
-            job.target_path = s.project_target;
-            job.vgg = s.project_vgg;
-            job.align = s.project_align;
-            job.space = s.project_space;
-            job.steps = s.project_steps;
-            s.project_request = job;
-        }
+        if (ImGui::Button("Project")) s.project_request = s.project;
     } else if (ImGui::Button("Cancel")) {
         s.cancel_projection = true;
     }
@@ -86,7 +78,7 @@ void draw_labelling_panel(ViewerState& s, const GlImage& grid, bool& fresh) {
     s.label_first_seed = std::max(0, s.label_first_seed);
     s.label_count = std::clamp(s.label_count, 4, 64);
     ImGui::BeginDisabled(s.computing || s.model.w_dim == 0);
-    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, s.label_count, s.label_first_seed, s.psi};
+    if (ImGui::Button("Sample")) s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, s.label_count, s.label_first_seed, s.spec.psi};
     ImGui::EndDisabled();
     if (grid.empty() || s.label_seeds.empty()) return;
     ImGui::TextDisabled("left click: positive, right click: negative, again: clear");
@@ -125,22 +117,24 @@ void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
     if (!ImGui::CollapsingHeader("Morph")) return;
     if (ImGui::Button("Add the current latent")) s.morph_add = true;
     ImGui::SameLine();
-    if (ImGui::Button("Clear")) s.morph_keys.clear(), s.morph_preview = false;
+    if (ImGui::Button("Clear")) s.morph.w_keys.clear(), s.morph_labels.clear(), s.morph_preview = false;
     int remove = -1;
-    for (size_t k = 0; k < s.morph_keys.size(); ++k) {
+    for (size_t k = 0; k < s.morph_labels.size(); ++k) {
         ImGui::PushID(static_cast<int>(k));
         if (ImGui::SmallButton("x")) remove = static_cast<int>(k);
         ImGui::SameLine();
-        ImGui::Text("%zu: %s", k, s.morph_keys[k].first.c_str());
+        ImGui::Text("%zu: %s", k, s.morph_labels[k].c_str());
         ImGui::PopID();
     }
-    if (remove >= 0) s.morph_keys.erase(s.morph_keys.begin() + remove);
-    ImGui::Checkbox("cubic", &s.morph_cubic);
+    if (remove >= 0) remove_morph_key(s, static_cast<size_t>(remove));
+    bool cubic = s.morph.path.kind == PathKind::cubic;
+    if (ImGui::Checkbox("cubic", &cubic)) s.morph.path.kind = cubic ? PathKind::cubic : PathKind::linear;
     ImGui::SameLine();
-    ImGui::Checkbox("loop", &s.morph_loop);
-    ImGui::SliderInt("frames per key", &s.morph_frames, 2, 600);
+    ImGui::Checkbox("loop", &s.morph.path.loop);
+    int frames = static_cast<int>(s.morph.path.frames_per_transition);
+    if (ImGui::SliderInt("frames per key", &frames, 2, 600)) s.morph.path.frames_per_transition = frames;
     ImGui::SliderInt("fps", &s.morph_fps, 1, 120);
-    ImGui::BeginDisabled(s.morph_keys.size() < 2);
+    ImGui::BeginDisabled(s.morph.w_keys.size() < 2);
     ImGui::Checkbox("preview", &s.morph_preview);
     ImGui::SameLine();
     ImGui::Checkbox("play", &s.morph_play);
@@ -148,12 +142,11 @@ void draw_morph_panel(ViewerState& s, const MorphExportState& e) {
     if (ImGui::SliderFloat("position", &t, 0.0f, 1.0f)) s.morph_t = t, s.morph_preview = true;
     text_field("video", s.morph_out);
     if (s.model.family == "StyleGAN3")
-        ImGui::TextDisabled("frames use translate (%.3f, %.3f), rotate %.1f deg", s.translate_x, s.translate_y, s.rotate);
+        ImGui::TextDisabled("frames use translate (%.3f, %.3f), rotate %.1f deg", s.spec.translate_x, s.spec.translate_y, s.spec.rotate);
     if (!e.running) {
         if (ImGui::Button("Export")) {
             MorphExportJob job;
             job.out = s.morph_out;
-            job.frames_per_transition = s.morph_frames;
             s.morph_export = job;
         }
     } else if (ImGui::Button("Cancel export")) {
@@ -189,36 +182,53 @@ void draw_latent_panel(ViewerState& s) {
     float speed = static_cast<float>(s.speed);
     if (ImGui::SliderFloat("speed", &speed, 0.01f, 5.0f, "%.2f seeds/s")) s.speed = speed;
     ImGui::TextDisabled("drag in the image to move through seeds");
-    float psi = static_cast<float>(s.psi);
-    if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) s.psi = psi;
-    ImGui::SliderInt("cutoff", &s.cutoff, -1, std::max(1, s.model.num_ws), s.cutoff < 0 ? "all layers" : "%d");
+    RenderSpec& spec = s.spec;
+    float psi = static_cast<float>(spec.psi);
+    if (ImGui::SliderFloat("truncation psi", &psi, -1.0f, 2.0f)) spec.psi = psi;
+    int cutoff = spec.cutoff.value_or(-1);
+    if (ImGui::SliderInt("cutoff", &cutoff, -1, std::max(1, s.model.num_ws), cutoff < 0 ? "all layers" : "%d"))
+        spec.cutoff = cutoff >= 0 ? std::optional<int>(cutoff) : std::nullopt;
+    if (s.model.c_dim > 0) {
+        int c = spec.class_index.value_or(0);
+        if (ImGui::SliderInt("class", &c, 0, s.model.c_dim - 1)) spec.class_index = c;
+    }
     if (s.model.family == "StyleGAN3") {
         // As the stylegan3 visualizer: the input's translation and rotation (gen_images.py's options).
-        float t[2] = {static_cast<float>(s.translate_x), static_cast<float>(s.translate_y)};
-        if (ImGui::SliderFloat2("translate", t, -1.0f, 1.0f, "%.3f")) s.translate_x = t[0], s.translate_y = t[1];
-        float rot = static_cast<float>(s.rotate);
-        if (ImGui::SliderFloat("rotate", &rot, -180.0f, 180.0f, "%.1f deg")) s.rotate = rot;
-        if (ImGui::Button("Reset transform")) s.translate_x = s.translate_y = s.rotate = 0;
+        float t[2] = {static_cast<float>(spec.translate_x), static_cast<float>(spec.translate_y)};
+        if (ImGui::SliderFloat2("translate", t, -1.0f, 1.0f, "%.3f")) spec.translate_x = t[0], spec.translate_y = t[1];
+        float rot = static_cast<float>(spec.rotate);
+        if (ImGui::SliderFloat("rotate", &rot, -180.0f, 180.0f, "%.1f deg")) spec.rotate = rot;
+        if (ImGui::Button("Reset transform")) spec.translate_x = spec.translate_y = spec.rotate = 0;
         ImGui::TextDisabled("StyleGAN3 has no noise inputs");
     } else {
-        choice_combo("noise", s.noise_mode, {NoiseMode::constant, NoiseMode::random, NoiseMode::none});
-        if (s.noise_mode == NoiseMode::random) ImGui::InputInt("noise seed", &s.noise_seed);
+        choice_combo("noise", spec.noise_mode, {NoiseMode::constant, NoiseMode::random, NoiseMode::none});
+        if (spec.noise_mode == NoiseMode::random) {
+            int seed = static_cast<int>(spec.noise_seed.value_or(0));
+            if (ImGui::InputInt("noise seed", &seed) || !spec.noise_seed) spec.noise_seed = static_cast<uint32_t>(std::max(0, seed));
+        }
     }
-    if (!s.base_ws.empty()) {
+    if (spec.ws.defined()) {
         ImGui::TextColored(ImVec4(0.5f, 0.8f, 1.0f, 1.0f), "showing a projected or loaded latent");
-        if (ImGui::Button("Back to seeds")) s.base_ws.clear();
+        if (ImGui::Button("Back to seeds")) spec.ws = torch::Tensor();
     }
 }
 
 void draw_mixing_panel(ViewerState& s) {
     if (!ImGui::CollapsingHeader("Style mixing")) return;
-    ImGui::Checkbox("mix", &s.mix);
-    ImGui::InputInt("mix seed", &s.mix_seed);
-    if (s.mix_layers.size() != static_cast<size_t>(s.model.num_ws)) s.mix_layers.assign(static_cast<size_t>(std::max(0, s.model.num_ws)), false);
-    for (size_t l = 0; l < s.mix_layers.size(); ++l) {
-        bool on = s.mix_layers[l];
+    RenderSpec& spec = s.spec;
+    bool mix = spec.mix_seed.has_value();
+    if (ImGui::Checkbox("mix", &mix)) spec.mix_seed = mix ? std::optional<uint32_t>(1) : std::nullopt;
+    if (!mix) return;
+    int seed = static_cast<int>(*spec.mix_seed);
+    if (ImGui::InputInt("mix seed", &seed)) spec.mix_seed = static_cast<uint32_t>(std::max(0, seed));
+    auto& layers = spec.mix_layers;
+    for (int l = 0; l < s.model.num_ws; ++l) {
+        bool on = std::find(layers.begin(), layers.end(), l) != layers.end();
         if (l % 6) ImGui::SameLine();
-        if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) s.mix_layers[l] = on;
+        if (ImGui::Checkbox(fmt::format("{}##mix", l).c_str(), &on)) {
+            if (on) layers.insert(std::upper_bound(layers.begin(), layers.end(), l), l);
+            else layers.erase(std::remove(layers.begin(), layers.end(), l), layers.end());
+        }
     }
 }
 

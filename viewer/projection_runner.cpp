@@ -1,5 +1,6 @@
 // The viewer's projection thread.
 #include "projection_runner.h"
+#include "error_text.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -20,7 +21,7 @@ void ProjectionRunner::start(const ProjectionJob& job) {
         const uint64_t v = snap_.version;
         snap_ = ProjectionSnapshot{};
         snap_.running = true;
-        snap_.steps = job.steps;
+        snap_.steps = job.options.steps;
         snap_.version = v + 1;
     }
     task_.start([this, job] { run(job); });
@@ -57,11 +58,7 @@ void ProjectionRunner::run(ProjectionJob job) {
             lpips->to(device);
         }
         auto D = lpips ? nullptr : model->D;
-        ProjectorOptions o;
-        o.steps = job.steps;
-        o.space = job.space;
-        o.optimize_noise = false;
-        o.w_avg_samples = job.w_avg_samples;
+        ProjectorOptions o = job.options;
         o.loss = default_projection_loss(lpips != nullptr, D != nullptr);
         Projector projector(G, D, lpips);
         const ProjectionResult r = projector.project(io::tensor_from_image(target).unsqueeze(0), o, [&](const ProjectionStep& s) {
@@ -88,7 +85,7 @@ void ProjectionRunner::run(ProjectionJob job) {
         ++snap_.version;
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
-        snap_.error = e.what();
+        snap_.error = error_text(e);
         if (snap_.error.find('\n') != std::string::npos) snap_.error.resize(snap_.error.find('\n'));
         snap_.running = false;
         ++snap_.version;

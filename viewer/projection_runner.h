@@ -8,6 +8,7 @@
 
 #include "latentkit/io/face_align.h"
 #include "latentkit/latent_space.h"
+#include "latentkit/projector.h"
 #include "latentkit/png.h"
 
 #include "background_task.h"
@@ -15,14 +16,22 @@
 
 namespace latentkit::viewer {
 
+/// The projector options the viewer starts from: 300 steps, the model's constant noise kept.
+inline ProjectorOptions viewer_projector_options() {
+    ProjectorOptions o;
+    o.steps = 300;
+    o.optimize_noise = false;
+    return o;
+}
+
 /// What to project.
 struct ProjectionJob {
     std::string model_path, target_path, device = "cpu";
     io::AlignMode align = io::AlignMode::automatic;
-    LatentSpace space = LatentSpace::w;
     std::string vgg;             ///< optional LPIPS network (reference vgg16.pt)
-    int steps = 300;
-    int w_avg_samples = 10000;
+    /// Steps, space, W statistics, ... (the viewer keeps the model's constant noise: optimize_noise is
+    /// off, and the loss follows default_projection_loss).
+    ProjectorOptions options = viewer_projector_options();
 };
 
 /// The state of a running or finished projection.

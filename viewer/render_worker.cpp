@@ -1,5 +1,6 @@
 // The render worker: seed blending, truncation, style mixing, directions, the morph preview.
 #include "render_worker.h"
+#include "error_text.h"
 
 #include <fmt/format.h>
 #include <torch/cuda.h>
@@ -32,13 +33,14 @@ std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y) {
     return out;
 }
 
+bool same_render(const RenderRequest& a, const RenderRequest& b) {
+    return a.model_path == b.model_path && a.device == b.device && same_render_spec(a.spec, b.spec) &&
+           a.morph.has_value() == b.morph.has_value() && (!a.morph || same_morph_spec(*a.morph, *b.morph)) && a.morph_t == b.morph_t &&
+           a.view_block == b.view_block && a.view_channel == b.view_channel && a.device_output == b.device_output;
+}
+
 std::string resolve_device(const std::string& name) {
-    try {
-        return device_from_name(name).str();
-    } catch (const ArgumentError& e) {
-        const std::string what = e.what();
-        throw ArgumentError("--device " + name + what.substr(what.find("': ") + 1));  // the library names no flags
-    }
+    return device_from_name(name).str();
 }
 
 namespace {
@@ -64,44 +66,9 @@ std::shared_ptr<const DeviceImage> device_rgba(const torch::Tensor& img) {
     return d;
 }
 
-// The request as a render spec: its latents' source (a point on the morph path, a latent, or the
-// blend of the four seeds around the seed position), style mixing, edits, noise and input transform.
-RenderSpec render_spec(const Generator& G, const RenderRequest& r) {
-    const auto& cfg = G.config;
-    RenderSpec spec;
-    if (cfg.c_dim > 0) spec.class_index = 0;
-    spec.psi = r.psi;
-    if (r.cutoff >= 0) spec.cutoff = r.cutoff;
-    const int64_t size = static_cast<int64_t>(cfg.num_ws()) * cfg.w_dim;
-    if (r.morph_keys.size() >= 2) {
-        std::vector<torch::Tensor> keys;
-        for (const auto& k : r.morph_keys) {
-            if (static_cast<int64_t>(k.size()) != size) throw ShapeError("a morph keyframe does not fit this model");
-            keys.push_back(torch::tensor(k).reshape({1, cfg.num_ws(), cfg.w_dim}));
-        }
-        PathOptions o;
-        o.kind = r.morph_cubic ? PathKind::cubic : PathKind::linear;
-        o.loop = r.morph_loop;
-        o.frames_per_transition = std::max(1, r.morph_frames);
-        const double transitions = static_cast<double>(keys.size()) - (r.morph_loop ? 0.0 : 1.0);
-        spec.ws = path_sample(torch::stack(keys), o, std::clamp(r.morph_t, 0.0, 1.0) * transitions);
-    } else if (!r.base_ws.empty()) {
-        if (static_cast<int64_t>(r.base_ws.size()) != size) throw ShapeError("the latent does not fit this model");
-        spec.ws = torch::tensor(r.base_ws).reshape({1, cfg.num_ws(), cfg.w_dim});
-    } else {
-        spec.seed_blend = blend_seeds(r.seed_x, r.seed_y);
-    }
-    if (r.mix && !r.mix_layers.empty()) {
-        spec.mix_seed = r.mix_seed;
-        spec.mix_layers = r.mix_layers;
-    }
-    for (const auto& e : r.edits) spec.edits.push_back({e.vector, e.scale, e.strength, e.first_layer, e.last_layer});
-    spec.noise_mode = r.noise_mode;
-    if (r.noise_mode == NoiseMode::random) spec.noise_seed = r.noise_seed;
-    spec.translate_x = r.translate_x;
-    spec.translate_y = r.translate_y;
-    spec.rotate = r.rotate;
-    return spec;
+// The class every request of a conditional model needs: class 0 unless it names one.
+void default_class(RenderSpec& spec, const GeneratorConfig& cfg) {
+    if (cfg.c_dim > 0 && !spec.class_index) spec.class_index = 0;
 }
 
 // One synthesis block's features as an RGB image, each channel normalised by its own spread.
@@ -177,8 +144,17 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         if (model != last_model_) out.model = model->summary;
         last_model_ = model;
         const Renderer renderer(model->G);
-        const RenderSpec spec = render_spec(*model->G, r);
-        const torch::Tensor ws = renderer.latents(spec);
+        RenderSpec spec = r.spec;
+        torch::Tensor ws;
+        if (r.morph) {
+            MorphSpec morph = *r.morph;
+            default_class(morph.render, model->G->config);
+            ws = MorphRenderer(model->G, morph).latents_at(r.morph_t);
+            spec = morph.render;
+        } else {
+            default_class(spec, model->G->config);
+            ws = renderer.latents(spec);
+        }
         {
             const torch::Tensor flat = ws.to(torch::kCPU).contiguous();
             out.ws.assign(flat.data_ptr<float>(), flat.data_ptr<float>() + flat.numel());
@@ -189,7 +165,7 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         else if (r.device_output && img.is_cuda()) out.device_image = device_rgba(img);
         else out.image = io::convert_channels(io::images_from_batch(img.to(torch::kCPU))[0], 3);
     } catch (const std::exception& e) {
-        out.error = e.what();
+        out.error = error_text(e);
     }
     if (out.error.find('\n') != std::string::npos) out.error = out.error.substr(0, out.error.find('\n'));
     out.render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -11,66 +11,27 @@
 #include <thread>
 #include <vector>
 
-#include "latentkit/noise_mode.h"
+#include "latentkit/morph.h"
+#include "latentkit/render.h"
 #include "latentkit/png.h"
 #include "model_store.h"
 
 namespace latentkit::viewer {
 
-// The fields of a request are listed once, here: the struct and its comparison are made from the list,
-// so a new field cannot be left out of the comparison. (type, name, default)
-#define LATENTKIT_DIRECTION_EDIT_FIELDS(X) \
-    X(std::vector<float>, vector, {})      /* unit length, w_dim */ \
-    X(double, scale, 1.0)                  /* strength 1 moves this far (Direction::scale) */ \
-    X(double, strength, 0.0)               \
-    X(int, first_layer, 0)                 /* W+ layers it acts on */ \
-    X(int, last_layer, -1)                 /* -1: to the end */
-
-#define LATENTKIT_RENDER_REQUEST_FIELDS(X)                                                              \
-    X(std::string, model_path, {})                                                                      \
-    X(std::string, device, "cpu")                                                                       \
-    X(double, seed_x, 0.0)                 /* continuous seed position: integer points are seeds */     \
-    X(double, seed_y, 0.0)                 /* (x + 100 * y) */                                          \
-    X(double, psi, 1.0)                                                                                 \
-    X(int, cutoff, -1)                     /* truncate only the first `cutoff` layers (-1: all) */      \
-    X(NoiseMode, noise_mode, NoiseMode::constant) /* constant, random (seeded by noise_seed) or none */ \
-    X(uint32_t, noise_seed, 0u)                                                                         \
-    X(bool, mix, false)                                                                                 \
-    X(uint32_t, mix_seed, 0u)                                                                           \
-    X(std::vector<int>, mix_layers, {})    /* layers taken from mix_seed */                             \
-    X(std::vector<DirectionEdit>, edits, {})                                                            \
-    X(std::vector<float>, base_ws, {})     /* a W+ latent instead of the seeds (num_ws * w_dim) */      \
-    X(std::vector<std::vector<float>>, morph_keys, {}) /* 2 or more: show the morph path at morph_t */  \
-    X(bool, morph_cubic, false)                                                                         \
-    X(bool, morph_loop, false)                                                                          \
-    X(int, morph_frames, 60)                                                                            \
-    X(double, morph_t, 0.0)                /* 0..1 over the whole path */                               \
-    X(double, translate_x, 0.0)            /* StyleGAN3 input transform (gen_images.py) */              \
-    X(double, translate_y, 0.0)                                                                         \
-    X(double, rotate, 0.0)                                                                              \
-    X(int, view_block, -1)                 /* show this synthesis block's features (0 = 4x4) */         \
-    X(int, view_channel, -1)               /* that channel as gray, or -1: the first three as RGB */    \
-    X(bool, device_output, false)          /* on CUDA, hand back the image in device memory */
-
-#define LATENTKIT_DECLARE_FIELD(type, name, init) type name = init;
-#define LATENTKIT_SAME_FIELD(type, name, init) &&a.name == b.name
-
-/// One direction applied with a strength.
-struct DirectionEdit {
-    LATENTKIT_DIRECTION_EDIT_FIELDS(LATENTKIT_DECLARE_FIELD)
-};
-
-/// Whether two edits are the same (every field).
-inline bool operator==(const DirectionEdit& a, const DirectionEdit& b) { return true LATENTKIT_DIRECTION_EDIT_FIELDS(LATENTKIT_SAME_FIELD); }
-
 /// Everything needed to render one image, and its id.
 struct RenderRequest {
     uint64_t id = 0;
-    LATENTKIT_RENDER_REQUEST_FIELDS(LATENTKIT_DECLARE_FIELD)
+    std::string model_path, device = "cpu";
+    RenderSpec spec;                  ///< the image (class 0 for a conditional model that names none)
+    std::optional<MorphSpec> morph;   ///< set: show the point morph_t of this path instead of spec's latents
+    double morph_t = 0;               ///< 0..1 over the whole path
+    int view_block = -1;              ///< show this synthesis block's features (0 = 4x4)
+    int view_channel = -1;            ///< that channel as gray, or -1: the first three as RGB
+    bool device_output = false;       ///< on CUDA, hand back the image in device memory
 };
 
 /// Whether two requests render the same image: every field but the id.
-inline bool same_render(const RenderRequest& a, const RenderRequest& b) { return true LATENTKIT_RENDER_REQUEST_FIELDS(LATENTKIT_SAME_FIELD); }
+bool same_render(const RenderRequest& a, const RenderRequest& b);
 
 /// An RGBA8 image in CUDA device memory (rows packed, top row first), kept alive by `owner`.
 struct DeviceImage {

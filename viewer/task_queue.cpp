@@ -1,5 +1,6 @@
 // The viewer's task thread.
 #include "task_queue.h"
+#include "error_text.h"
 
 #include <string>
 
@@ -56,9 +57,7 @@ void TaskQueue::loop() {
         try {
             change = task();
         } catch (const std::exception& e) {
-            std::string message = e.what();
-            message = message.substr(0, message.find('\n'));
-            change = [message](ViewerState& s) { s.error = message; };
+            change = [message = error_text(e)](ViewerState& s) { s.error = message; };
         }
         std::lock_guard<std::mutex> lock(mutex_);
         done_.push_back(std::move(change));

@@ -17,30 +17,45 @@ RenderRequest request_from(const ViewerState& s) {
     RenderRequest r;
     r.model_path = s.model_path;
     r.device = s.device;
-    r.seed_x = s.seed_x;
-    r.seed_y = s.seed_y;
-    r.psi = s.psi;
-    r.cutoff = s.cutoff;
-    r.noise_mode = s.noise_mode;
-    r.noise_seed = static_cast<uint32_t>(s.noise_seed);
-    r.mix = s.mix;
-    r.mix_seed = static_cast<uint32_t>(s.mix_seed);
-    for (size_t k = 0; k < s.mix_layers.size(); ++k)
-        if (s.mix_layers[k]) r.mix_layers.push_back(static_cast<int>(k));
-    for (const auto& d : s.directions) r.edits.push_back({d.direction.vector, d.direction.scale, d.strength, d.first_layer, d.last_layer});
-    r.base_ws = s.base_ws;
-    if (s.morph_preview && s.morph_keys.size() >= 2) {
-        for (const auto& k : s.morph_keys) r.morph_keys.push_back(k.second);
-        r.morph_cubic = s.morph_cubic;
-        r.morph_loop = s.morph_loop;
-        r.morph_frames = s.morph_frames;
+    r.spec = s.spec;
+    if (!r.spec.ws.defined()) r.spec.seed_blend = blend_seeds(s.seed_x, s.seed_y);
+    for (const auto& d : s.directions) r.spec.edits.push_back({d.direction.vector, d.direction.scale, d.strength, d.first_layer, d.last_layer});
+    if (s.morph_preview && s.morph.w_keys.size() >= 2) {
+        r.morph = morph_from(s);
         r.morph_t = s.morph_t;
     }
-    r.translate_x = s.translate_x;
-    r.translate_y = s.translate_y;
-    r.rotate = s.rotate;
     if (s.layer_view) r.view_block = s.layer_block, r.view_channel = s.layer_channel;
     return r;
+}
+
+MorphSpec morph_from(const ViewerState& s) {
+    MorphSpec m = s.morph;
+    m.render = s.spec;
+    m.render.ws = torch::Tensor();
+    m.render.mix_seed.reset();
+    m.render.mix_layers.clear();
+    return m;
+}
+
+torch::Tensor latent_tensor(const ViewerState& s, const std::vector<float>& ws) {
+    if (s.model.w_dim == 0 || static_cast<int64_t>(ws.size()) != static_cast<int64_t>(s.model.num_ws) * s.model.w_dim)
+        throw ShapeError(fmt::format("the latent ({} values) does not fit the open model ({} x {})", ws.size(), s.model.num_ws, s.model.w_dim));
+    return torch::tensor(ws).reshape({1, s.model.num_ws, s.model.w_dim});
+}
+
+void add_morph_key(ViewerState& s) {
+    if (s.current_ws.empty()) {
+        s.error = "nothing rendered yet to add as a keyframe";
+        return;
+    }
+    s.morph.w_keys.push_back(latent_tensor(s, s.current_ws));
+    s.morph_labels.push_back(s.current_label);
+}
+
+void remove_morph_key(ViewerState& s, size_t k) {
+    if (k >= s.morph.w_keys.size()) return;
+    s.morph.w_keys.erase(s.morph.w_keys.begin() + static_cast<std::ptrdiff_t>(k));
+    s.morph_labels.erase(s.morph_labels.begin() + static_cast<std::ptrdiff_t>(k));
 }
 
 void add_direction_set(ViewerState& s, const DirectionSet& set, const std::string& source) {
@@ -85,38 +100,41 @@ struct ScriptLine {
     }
 };
 
-// seed, psi, translate, rotate, cutoff, noise, mix, layer, seeds, model
+// seed, psi, class, translate, rotate, cutoff, noise, mix, layer, seeds, model
 bool apply_latent_line(ViewerState& s, ScriptLine& l) {
     if (l.cmd == "seed") {
         s.seed_x = l.number("a seed");
         double y;
         s.seed_y = (l.in >> y) ? y : 0.0;
     } else if (l.cmd == "psi") {
-        s.psi = l.number("a value");
+        s.spec.psi = l.number("a value");
+    } else if (l.cmd == "class") {
+        s.spec.class_index = static_cast<int>(l.number("a class index"));
     } else if (l.cmd == "translate") {
-        s.translate_x = l.number("X and Y");
-        s.translate_y = l.number("X and Y");
+        s.spec.translate_x = l.number("X and Y");
+        s.spec.translate_y = l.number("X and Y");
     } else if (l.cmd == "rotate") {
-        s.rotate = l.number("degrees");
+        s.spec.rotate = l.number("degrees");
     } else if (l.cmd == "cutoff") {
-        s.cutoff = static_cast<int>(l.number("a layer count"));
+        const int cutoff = static_cast<int>(l.number("a layer count"));
+        s.spec.cutoff = cutoff >= 0 ? std::optional<int>(cutoff) : std::nullopt;
     } else if (l.cmd == "noise") {
         const NoiseMode m = l.choice<NoiseMode>(l.word(), "noise");
         if (m == NoiseMode::custom) throw ArgumentError("script: noise must be const, random or none");
-        s.noise_mode = m;
+        s.spec.noise_mode = m;
+        if (m == NoiseMode::random && !s.spec.noise_seed) s.spec.noise_seed = 0;
     } else if (l.cmd == "mix") {
-        s.mix_seed = static_cast<int>(l.number("a seed"));
-        s.mix = true;
-        s.mix_layers.assign(static_cast<size_t>(std::max(s.model.num_ws, 32)), false);
+        s.spec.mix_seed = static_cast<uint32_t>(l.number("a seed"));
+        s.spec.mix_layers.clear();
         for (int k; l.in >> k;)
-            if (k >= 0 && k < static_cast<int>(s.mix_layers.size())) s.mix_layers[static_cast<size_t>(k)] = true;
+            if (k >= 0) s.spec.mix_layers.push_back(k);
     } else if (l.cmd == "layer") {
         s.layer_block = static_cast<int>(l.number("a block index"));
         int channel;
         s.layer_channel = (l.in >> channel) ? channel : -1;
         s.layer_view = s.layer_block >= 0;
     } else if (l.cmd == "seeds") {
-        s.base_ws.clear();
+        s.spec.ws = torch::Tensor();
     } else if (l.cmd == "model") {
         std::string path;
         std::getline(l.in >> std::ws, path);
@@ -147,7 +165,7 @@ bool apply_directions_line(ViewerState& s, ScriptLine& l) {
     } else if (l.cmd == "label-samples") {
         s.label_first_seed = static_cast<int>(l.number("a first seed"));
         s.label_count = static_cast<int>(l.number("a count"));
-        s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, s.label_count, s.label_first_seed, s.psi};
+        s.job_request = DirectionsJob{DirectionsJobKind::samples, 0, s.label_count, s.label_first_seed, s.spec.psi};
     } else if (l.cmd == "mark") {
         const auto seed = static_cast<uint32_t>(l.number("a seed"));
         const std::string sign = l.word();
@@ -166,11 +184,11 @@ bool apply_directions_line(ViewerState& s, ScriptLine& l) {
 // project, save-projection, use-projection, key, morph-preview, export, browse, open
 bool apply_job_line(ViewerState& s, ScriptLine& l) {
     if (l.cmd == "project") {
-        ProjectionJob job;
+        ProjectionJob job = s.project;
         job.target_path = l.word();
-        job.steps = static_cast<int>(l.number("a number of steps"));
+        job.options.steps = static_cast<int>(l.number("a number of steps"));
         if (std::string align = l.word(); !align.empty()) job.align = l.choice<io::AlignMode>(align, "align");
-        if (std::string space = l.word(); !space.empty()) job.space = l.choice<LatentSpace>(space, "space");
+        if (std::string space = l.word(); !space.empty()) job.options.space = l.choice<LatentSpace>(space, "space");
         s.project_request = job;
     } else if (l.cmd == "save-projection") {
         s.project_save = l.word();
@@ -185,7 +203,7 @@ bool apply_job_line(ViewerState& s, ScriptLine& l) {
     } else if (l.cmd == "export") {
         MorphExportJob job;
         job.out = l.word();
-        job.frames_per_transition = static_cast<int>(l.number("frames per transition"));
+        s.morph.path.frames_per_transition = static_cast<int>(l.number("frames per transition"));
         s.morph_export = job;
     } else if (l.cmd == "browse") {
         std::getline(l.in >> std::ws, s.browse_dir);

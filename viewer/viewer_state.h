@@ -44,18 +44,13 @@ struct ViewerState {
     std::vector<std::string> recent_models;
     ModelSummary model;
     // Latent
-    double seed_x = 0, seed_y = 0;
+    double seed_x = 0, seed_y = 0;  ///< continuous seed position (the image when spec.ws is unset)
     bool animate = false;
     double speed = 0.25;  ///< seeds per second while animating
-    double psi = 1.0;
-    int cutoff = -1;
-    NoiseMode noise_mode = NoiseMode::constant;  ///< constant, random (seeded) or none
-    int noise_seed = 0;
-    double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform (degrees)
-    // Style mixing
-    bool mix = false;
-    int mix_seed = 1;
-    std::vector<bool> mix_layers;
+    /// What is shown, but for the seeds and the edits (the seed position and the sliders give those):
+    /// truncation, class, noise, StyleGAN3 transform, style mixing (on while spec.mix_seed is set), and
+    /// spec.ws [1, num_ws, w_dim] while a projected or loaded latent is shown.
+    RenderSpec spec;
     // Directions
     std::vector<DirectionSlider> directions;
     std::string direction_input;
@@ -64,13 +59,10 @@ struct ViewerState {
     bool computing = false;
     std::optional<DirectionsJob> job_request;  ///< set by a widget or script; the dispatcher runs it
     // Projection
-    std::string project_target, project_vgg, project_save = "projected_w.npz";
-    io::AlignMode project_align = io::AlignMode::automatic;
-    LatentSpace project_space = LatentSpace::w;
-    int project_steps = 300;
+    std::string project_save = "projected_w.npz";
+    ProjectionJob project;  ///< what the Project button starts (the model and device are filled in then)
     std::optional<ProjectionJob> project_request;
     bool cancel_projection = false, use_projection = false, save_projection = false;
-    std::vector<float> base_ws;  ///< the current latent when it comes from a projection or a file (empty: seeds)
     // Labelling: thumbnails of seeds, marked positive (+1) or negative (-1), fitted into a direction
     int label_first_seed = 0, label_count = 16;
     std::vector<uint32_t> label_seeds;
@@ -81,12 +73,13 @@ struct ViewerState {
     std::string label_name = "labels";
     bool fit_marks = false;              ///< set by the Fit button / script
     // Morph: keyframes are W+ latents taken from what is shown (seeds, edits, projections)
-    std::vector<std::pair<std::string, std::vector<float>>> morph_keys;
+    MorphSpec morph;                ///< the path and its keyframes (w_keys, each [1, num_ws, w_dim]); frames as `spec` renders them
+    std::vector<std::string> morph_labels;  ///< one per keyframe
     std::vector<float> current_ws;  ///< the latent of the image on screen (from the worker)
     std::string current_label;
-    bool morph_add = false, morph_preview = false, morph_play = false, morph_cubic = false, morph_loop = false;
+    bool morph_add = false, morph_preview = false, morph_play = false;
     double morph_t = 0;             ///< preview position, 0..1 over the whole path
-    int morph_frames = 60, morph_fps = 30;
+    int morph_fps = 30;
     std::string morph_out = "morph.mp4";
     std::optional<MorphExportJob> morph_export;
     bool cancel_export = false;
@@ -120,6 +113,18 @@ int grid_cols(size_t n);
 
 /// The render request for the state.
 RenderRequest request_from(const ViewerState& s);
+
+/// The morph of the state's keyframes, its frames rendered with the state's truncation, class, noise
+/// and transform (the keyframes already hold their mixing and edits).
+MorphSpec morph_from(const ViewerState& s);
+
+/// The state's latent as a tensor [1, num_ws, w_dim] from num_ws * w_dim floats; throws ShapeError
+/// when they do not fit the open model.
+torch::Tensor latent_tensor(const ViewerState& s, const std::vector<float>& ws);
+
+/// Adds the current latent as a morph keyframe; removes keyframe k.
+void add_morph_key(ViewerState& s);
+void remove_morph_key(ViewerState& s, size_t k);
 
 /// Adds sliders for the directions of a set (`source` names where they came from).
 void add_direction_set(ViewerState& s, const DirectionSet& set, const std::string& source);

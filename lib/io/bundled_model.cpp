@@ -15,8 +15,8 @@ DefaultModel default_model() {
     }
     for (const char* candidate : {LATENTKIT_SOURCE_MODEL, LATENTKIT_INSTALLED_MODEL})
         if (std::filesystem::is_regular_file(candidate)) return {candidate, "bundled"};
-    throw IoError(std::string("no model given and the bundled model is missing (looked for ") + LATENTKIT_SOURCE_MODEL +
-                  " and " + LATENTKIT_INSTALLED_MODEL + "): give a model file (the model option)");
+    throw IoError(Message() << std::string("no model given and the bundled model is missing (looked for ") + LATENTKIT_SOURCE_MODEL + " and " +
+                                      LATENTKIT_INSTALLED_MODEL + "): give a model file (" << field("model.path") << ")");
 }
 
 }  // namespace latentkit::io

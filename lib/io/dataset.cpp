@@ -225,10 +225,10 @@ void check_dataset_options(const DatasetOptions& o) {
         throw Error("building a dataset resizes images, which needs OpenCV, and this build of latentkit has none "
                     "(build the dataset with a full build; training reads its zip without OpenCV)");
     const int r = o.resolution;
-    if (r < 4 || (r & (r - 1)) != 0) throw ArgumentError(fmt::format("DatasetOptions.resolution {} is not a power of two of at least 4", r));
-    if (o.channels != 1 && o.channels != 3) throw ArgumentError("DatasetOptions.channels must be 1 or 3");
-    if (o.every_nth < 1) throw ArgumentError("DatasetOptions.every_nth must be at least 1");
-    if (o.dest.empty()) throw ArgumentError("no DatasetOptions.dest given");
+    if (r < 4 || (r & (r - 1)) != 0) throw ArgumentError(Message() << field("DatasetOptions.resolution") << fmt::format(" {} is not a power of two of at least 4", r));
+    if (o.channels != 1 && o.channels != 3) throw ArgumentError(Message() << field("DatasetOptions.channels") << " must be 1 or 3");
+    if (o.every_nth < 1) throw ArgumentError(Message() << field("DatasetOptions.every_nth") << " must be at least 1");
+    if (o.dest.empty()) throw ArgumentError(Message() << "no " << field("DatasetOptions.dest") << " given");
 }
 
 // Where the kept images go: a zip archive, or a temporary folder renamed into place at the end.
@@ -239,7 +239,7 @@ public:
         std::error_code ec;
         const bool to_zip = lower(fs::path(dest).extension().string()) == ".zip";
         if (!to_zip && fs::exists(dest, ec) && !(fs::is_directory(dest, ec) && fs::is_empty(dest, ec)))
-            throw IoError(dest + ": already exists and is not an empty folder; choose another DatasetOptions.dest");
+            throw IoError(Message() << dest + ": already exists and is not an empty folder; choose another " << field("DatasetOptions.dest"));
         if (to_zip && fs::is_directory(dest, ec)) throw IoError(dest + ": is a folder");
         if (to_zip) {
             zip_ = std::make_unique<ZipWriter>(dest);
@@ -294,7 +294,7 @@ std::optional<Image8> square_image(const Image8& img, const std::string& name, c
         case DatasetTransform::none:
             if (img.width != img.height) {
                 ++sum.not_square;
-                sum.unreadable.emplace_back(name, fmt::format("not square ({}x{}); use DatasetOptions.transform center-crop or pad", img.width, img.height));
+                sum.unreadable.emplace_back(name, Message() << fmt::format("not square ({}x{}); use ", img.width, img.height) << field("DatasetOptions.transform") << " center-crop or pad");
                 return std::nullopt;
             }
             return resize_image(img, r, r, o.filter);
@@ -398,7 +398,7 @@ using Progress = std::function<bool(size_t, size_t)>;
 
 // Frames of a video: every nth, or at --video-fps, between start and end.
 void read_video(const DatasetOptions& o, DatasetBuilder& b, const Progress& progress) {
-    if (o.labels_from_folders) throw ArgumentError("DatasetOptions.labels_from_folders needs a folder source, not a video");
+    if (o.labels_from_folders) throw ArgumentError(Message() << field("DatasetOptions.labels_from_folders") << " needs a folder source, not a video");
     VideoReader video(o.source);
     const double fps = video.fps() > 0 ? video.fps() : 25;
     Image8 frame;
@@ -408,7 +408,7 @@ void read_video(const DatasetOptions& o, DatasetBuilder& b, const Progress& prog
         try {
             if (!video.read(frame)) break;
         } catch (const Error& e) {
-            b.sum.unreadable.emplace_back(fmt::format("{} frame {}", o.source, f), e.what());
+            b.sum.unreadable.emplace_back(fmt::format("{} frame {}", o.source, f), e.message());
             break;
         }
         const double t = f / fps;
@@ -452,7 +452,7 @@ bool image_label(const DatasetOptions& o, const Source& src, size_t k, const Lab
     if (o.labels_from_folders) {
         const auto slash = src.names[k].find('/');
         if (slash == std::string::npos) {
-            sum.unreadable.emplace_back(src.member_name(k), "not inside a class folder (DatasetOptions.labels_from_folders)");
+            sum.unreadable.emplace_back(src.member_name(k), Message() << "not inside a class folder (" << field("DatasetOptions.labels_from_folders") << ")");
             return false;
         }
         label = classes.at(src.names[k].substr(0, slash));
@@ -465,7 +465,7 @@ bool image_label(const DatasetOptions& o, const Source& src, size_t k, const Lab
     } else if (o.keep_unlabeled) {
         ++sum.unlabeled;
     } else {
-        sum.unreadable.emplace_back(src.member_name(k), "has no label in dataset.json (DatasetOptions.keep_unlabeled keeps it)");
+        sum.unreadable.emplace_back(src.member_name(k), Message() << "has no label in dataset.json (" << field("DatasetOptions.keep_unlabeled") << " keeps it)");
         return false;
     }
     return true;

@@ -240,8 +240,8 @@ AlignMode parse_align_mode(const std::string& text) {
 AlignedImage align_image(const Image8& image, const std::string& name, AlignMode mode, int size, const FaceDetector* detector,
                          int face_index) {
     if (mode == AlignMode::none && image.width != image.height)
-        throw ArgumentError(fmt::format("{}: alignment none needs a square image, this one is {}x{} (use alignment center)", name,
-                                        image.width, image.height));
+        throw ArgumentError(Message() << name + ": " << field("align.mode") << fmt::format(" none needs a square image, this one is {}x{} (use ", image.width, image.height)
+                                        << field("align.mode") << " center)");
     if (!LATENTKIT_HAVE_OPENCV && mode != AlignMode::face && std::min(image.width, image.height) != size)
         throw Error(fmt::format("{}: this {}x{} image would need resizing to {}x{}, and this build of latentkit has no OpenCV to "
                                 "resize (give an image whose shorter side is {})", name, image.width, image.height, size, size, size));
@@ -252,10 +252,10 @@ AlignedImage align_image(const Image8& image, const std::string& name, AlignMode
     const std::vector<Face> faces = detector->detect(image);
     if (faces.empty()) {
         if (mode == AlignMode::automatic) return {center_crop(image, size), "center crop (no face found)"};
-        throw Error(fmt::format("{}: no face found (use alignment center or alignment none for other photos)", name));
+        throw Error(Message() << name + ": no face found (use " << field("align.mode") << " center or " << field("align.mode") << " none for other photos)");
     }
     if (face_index < 0 || face_index >= static_cast<int>(faces.size()))
-        throw Error(fmt::format("{}: face_index {} asked for, but {} face(s) were found", name, face_index, faces.size()));
+        throw Error(Message() << name + ": " << field("align.face_index") << fmt::format(" {} asked for, but {} face(s) were found", face_index, faces.size()));
     return {crop_quad(image, ffhq_quad(faces[face_index].landmarks), size), fmt::format("face {} of {}", face_index + 1, faces.size())};
 }
 

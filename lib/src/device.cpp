@@ -16,17 +16,17 @@ namespace latentkit {
 c10::Device device_from_name(const std::string& text) {
     if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     if (text == "cpu") return torch::Device(torch::kCPU);
-    if (text.rfind("cuda", 0) != 0) throw ArgumentError("device '" + text + "': expected cpu, cuda, cuda:N or auto");
+    if (text.rfind("cuda", 0) != 0) throw ArgumentError(Message() << field("device") << " " + text + ": expected cpu, cuda, cuda:N or auto");
     if (!torch::cuda::is_available())
-        throw ArgumentError("device '" + text + "': no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)");
+        throw ArgumentError(Message() << field("device") << " " + text + ": no CUDA device is available (this LibTorch has no CUDA, or no GPU is visible)");
     std::optional<torch::Device> device;
     try {
         device.emplace(text);
     } catch (const c10::Error&) {
-        throw ArgumentError("device '" + text + "': not a device name");
+        throw ArgumentError(Message() << field("device") << " " + text + ": not a device name");
     }
     if (device->has_index() && device->index() >= static_cast<int>(torch::cuda::device_count()))
-        throw ArgumentError(fmt::format("device '{}': only {} CUDA device(s) are visible", text, torch::cuda::device_count()));
+        throw ArgumentError(Message() << field("device") << fmt::format(" {}: only {} CUDA device(s) are visible", text, torch::cuda::device_count()));
     return *device;
 }
 

@@ -427,9 +427,9 @@ void check_directions_fit(const DirectionSet& set, const std::string& path, int 
     if (set.w_dim != w_dim)
         throw ShapeError(fmt::format("{}: the directions are for w_dim {}, this model has w_dim {}", path, set.w_dim, w_dim));
     if (!any_model && !set.model_fingerprint.empty() && set.model_fingerprint != fingerprint)
-        throw ModelFormatError(fmt::format("{}: the directions were made for another model (fingerprint {}, this model {}); "
-                                           "the any_model option applies them anyway",
-                                           path, set.model_fingerprint, fingerprint));
+        throw ModelFormatError(Message() << fmt::format("{}: the directions were made for another model (fingerprint {}, this model {}); ", path,
+                                                             set.model_fingerprint, fingerprint)
+                                             << field("directions.any_model") << " applies them anyway");
 }
 
 const Direction& select_direction(const DirectionSet& set, const std::string& which, const std::string& path) {

@@ -28,7 +28,7 @@ std::string model_fingerprint(Generator& G) {
 
 torch::Tensor sample_w(Generator& G, const std::vector<uint32_t>& seeds, double truncation_psi, int batch) {
     if (batch < 1) throw ArgumentError("the batch must be at least 1");
-    const auto device = G.mapping->parameters().front().device();
+    const auto device = device_of(*G.mapping);
     std::vector<torch::Tensor> out;
     for (size_t start = 0; start < seeds.size(); start += static_cast<size_t>(batch)) {
         const std::vector<uint32_t> chunk(seeds.begin() + static_cast<std::ptrdiff_t>(start),

@@ -21,10 +21,10 @@ torch::Tensor z_from_seeds(const std::vector<uint32_t>& seeds, int z_dim) {
 
 torch::Tensor class_labels(int c_dim, std::optional<int> class_index, int64_t batch) {
     if (c_dim == 0) {
-        if (class_index) throw ArgumentError("this model is unconditional: a class_index does not apply");
+        if (class_index) throw ArgumentError(Message() << "this model is unconditional: " << field("RenderSpec.class_index") << " does not apply");
         return {};
     }
-    if (!class_index) throw ArgumentError(fmt::format("this model is conditional ({} classes): give a class index", c_dim));
+    if (!class_index) throw ArgumentError(Message() << fmt::format("this model is conditional ({} classes): give ", c_dim) << field("RenderSpec.class_index"));
     if (*class_index < 0 || *class_index >= c_dim)
         throw ArgumentError(fmt::format("class {} is out of range: the model has classes 0 to {}", *class_index, c_dim - 1));
     auto c = torch::zeros({batch, c_dim}, torch::kFloat32);

@@ -38,7 +38,7 @@ void export_model(const std::string& path, const Model& model, const ExportOptio
             detail::write_rosinality(path, model, options.g_ema_only);
             return;
         case ExportFormat::pkl:
-            if (options.g_ema_only) throw ArgumentError(path + ": an NVIDIA .pkl holds G, D and G_ema (ExportOptions.g_ema_only does not apply)");
+            if (options.g_ema_only) throw ArgumentError(Message() << path + ": an NVIDIA .pkl holds G, D and G_ema (" << field("ExportOptions.g_ema_only") << " does not apply)");
             detail::write_nvidia_pkl(path, model);
             return;
         case ExportFormat::onnx:

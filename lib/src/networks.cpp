@@ -410,13 +410,17 @@ torch::Tensor Discriminator::forward(const torch::Tensor& img_in, const torch::T
 
 // ---------------------------------------------------------------------------------------------
 
+torch::Device device_of(const torch::nn::Module& module) {
+    const auto params = module.parameters();
+    return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
 std::shared_ptr<Generator> clone_generator(const Generator& G) {
     auto copy = std::make_shared<Generator>(G.config);
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     for (const auto& p : G.named_parameters(true)) tensors.emplace_back(p.key(), p.value().detach());
     for (const auto& b : G.named_buffers(true)) tensors.emplace_back(b.key(), b.value().detach());
-    const auto device = G.synthesis->parameters().front().device();
-    copy->to(device);
+    copy->to(device_of(*G.synthesis));
     load_state(*copy, tensors, "generator copy");
     copy->eval();
     return copy;

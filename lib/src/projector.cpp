@@ -89,7 +89,7 @@ const std::string& LpipsModel::path() const { return s_->path; }
 std::pair<torch::Tensor, double> w_statistics(Generator& G, int samples, uint32_t seed) {
     if (samples < 1) throw ArgumentError("the W statistics need at least one sample");
     torch::NoGradGuard no_grad;
-    const auto device = G.synthesis->parameters().front().device();
+    const auto device = device_of(*G.synthesis);
     NumpyRandomState rs(seed);
     const int z_dim = G.config.z_dim;
     torch::Tensor sum = torch::zeros({G.config.w_dim}, torch::kFloat64);
@@ -155,7 +155,7 @@ public:
     ImageDistance(const LossWeights& w, const torch::Tensor& targets255, Discriminator* D, LpipsModel* lpips) : w_(w), D_(D), lpips_(lpips) {
         if (w.lpips < 0 || w.discriminator < 0 || w.pixel < 0) throw ArgumentError("loss weights must not be negative");
         if (w.lpips == 0 && w.discriminator == 0 && w.pixel == 0) throw ArgumentError("at least one loss weight must be positive");
-        if (w.lpips > 0 && !lpips) throw ArgumentError("the LPIPS loss needs a VGG16 TorchScript file (the Projector's lpips network)");
+        if (w.lpips > 0 && !lpips) throw ArgumentError(Message() << "the LPIPS loss needs a VGG16 TorchScript file (" << field("Projector.lpips") << ")");
         if (w.discriminator > 0 && !D) throw ArgumentError("the discriminator loss needs a model file that contains D");
         torch::NoGradGuard no_grad;
         target_ = targets255 / 127.5 - 1.0;
@@ -193,8 +193,6 @@ private:
     torch::Tensor target_, target_lpips_;
     std::vector<torch::Tensor> target_d_;
 };
-
-torch::Device device_of(torch::nn::Module& m) { return m.parameters().front().device(); }
 
 void check_targets(const torch::Tensor& targets, const GeneratorConfig& cfg) {
     if (!targets.defined() || targets.dim() != 4 || targets.size(0) < 1 || targets.size(1) != cfg.img_channels ||

@@ -13,11 +13,6 @@
 namespace latentkit {
 
 namespace {
-torch::Device device_of(const Generator& G) {
-    const auto params = G.synthesis->parameters();
-    return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
-}
-
 // The labels of n images, or undefined for an unconditional model.
 torch::Tensor labels(const Generator& G, const RenderSpec& spec, int64_t n, const torch::Device& device) {
     torch::Tensor c = class_labels(G.config.c_dim, spec.class_index, n);
@@ -39,12 +34,42 @@ torch::Tensor apply_edits(torch::Tensor ws, const std::vector<RenderEdit>& edits
 }
 }  // namespace
 
-Renderer::Renderer(std::shared_ptr<Generator> G) : G_(std::move(G)), device_(device_of(*G_)) {}
+namespace {
+bool same_tensor(const torch::Tensor& a, const torch::Tensor& b) {
+    if (a.defined() != b.defined()) return false;
+    if (!a.defined() || a.is_same(b)) return true;
+    return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() && a.device() == b.device() && torch::equal(a, b);
+}
 
-// The seeds' latents from one mapping call.
-torch::Tensor Renderer::mapped(const std::vector<uint32_t>& seeds, const RenderSpec& spec) const {
-    const torch::Tensor z = z_from_seeds(seeds, G_->config.z_dim).to(device_);
-    return map_to_ws(*G_, z, labels(*G_, spec, z.size(0), device_), spec.psi, spec.cutoff);
+bool same_tensors(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), same_tensor);
+}
+
+bool same_edit(const RenderEdit& a, const RenderEdit& b) {
+    return a.vector == b.vector && a.scale == b.scale && a.strength == b.strength && a.first_layer == b.first_layer && a.last_layer == b.last_layer;
+}
+}  // namespace
+
+bool same_render_spec(const RenderSpec& a, const RenderSpec& b) {
+    return a.seeds == b.seeds && a.seed_blend == b.seed_blend && same_tensor(a.z, b.z) && same_tensor(a.ws, b.ws) &&
+           a.class_index == b.class_index && a.psi == b.psi && a.cutoff == b.cutoff && a.mix_seed == b.mix_seed &&
+           a.mix_layers == b.mix_layers && std::equal(a.edits.begin(), a.edits.end(), b.edits.begin(), b.edits.end(), same_edit) &&
+           a.noise_mode == b.noise_mode && a.noise_seed == b.noise_seed && same_tensors(a.noise, b.noise) &&
+           a.translate_x == b.translate_x && a.translate_y == b.translate_y && a.rotate == b.rotate;
+}
+
+Renderer::Renderer(std::shared_ptr<Generator> G) : G_(std::move(G)), device_(device_of(*G_->synthesis)) {}
+
+torch::Tensor Renderer::mapped(const torch::Tensor& z, const RenderSpec& spec) const {
+    torch::NoGradGuard no_grad;
+    return map_to_ws(*G_, z.to(device_), labels(*G_, spec, z.size(0), device_), spec.psi, spec.cutoff);
+}
+
+torch::Tensor Renderer::edited(torch::Tensor ws, const RenderSpec& spec) const {
+    torch::NoGradGuard no_grad;
+    if (spec.mix_seed && !spec.mix_layers.empty())
+        ws = mix_layers(ws, mapped(z_from_seeds({*spec.mix_seed}, G_->config.z_dim), spec).expand_as(ws), spec.mix_layers);
+    return apply_edits(ws, spec.edits, G_->synthesis->num_ws);
 }
 
 torch::Tensor Renderer::latents(const RenderSpec& spec) const {
@@ -58,26 +83,25 @@ torch::Tensor Renderer::latents(const RenderSpec& spec) const {
         if (ws.dim() != 3 || ws.size(1) != num_ws || ws.size(2) != cfg.w_dim)
             throw ShapeError(fmt::format("latents must have shape [N, {}, {}] or [N, {}] for this model", num_ws, cfg.w_dim, cfg.w_dim));
     } else if (spec.z.defined()) {
-        ws = map_to_ws(*G_, spec.z.to(device_), labels(*G_, spec, spec.z.size(0), device_), spec.psi, spec.cutoff);
+        ws = mapped(spec.z, spec);
     } else if (!spec.seed_blend.empty()) {
         for (const auto& [seed, weight] : spec.seed_blend) {
-            const torch::Tensor w = mapped({seed}, spec) * weight;
+            const torch::Tensor w = mapped(z_from_seeds({seed}, cfg.z_dim), spec) * weight;
             ws = ws.defined() ? ws + w : w;
         }
     } else if (!spec.seeds.empty()) {
-        ws = mapped(spec.seeds, spec);
+        ws = mapped(z_from_seeds(spec.seeds, cfg.z_dim), spec);
     } else {
         throw ArgumentError("nothing to render: give seeds, z or latents");
     }
-    if (spec.mix_seed && !spec.mix_layers.empty())
-        ws = mix_layers(ws, mapped({*spec.mix_seed}, spec).expand_as(ws), spec.mix_layers);
-    return apply_edits(ws, spec.edits, num_ws);
+    return edited(ws, spec);
 }
 
 torch::Tensor Renderer::synthesize(const torch::Tensor& ws, const RenderSpec& spec, std::vector<torch::Tensor>* block_outputs) const {
     torch::NoGradGuard no_grad;
     SynthesisOptions so;
     so.noise_mode = spec.noise_mode;
+    for (const auto& t : spec.noise) so.noise.push_back(t.to(device_));
     if (spec.noise_mode == NoiseMode::random && spec.noise_seed) {
         so.noise_mode = NoiseMode::custom;
         at::Generator gen = at::detail::createCPUGenerator(*spec.noise_seed);

@@ -155,6 +155,9 @@ public:
     std::shared_ptr<SynthesisNetwork> synthesis;
 };
 
+/// The device a module's parameters are on (the CPU for a module without parameters).
+torch::Device device_of(const torch::nn::Module& module);
+
 /// The discriminator: image (and label) -> logit [N, 1].
 class Discriminator : public torch::nn::Module {
 public:

@@ -43,8 +43,15 @@ struct RenderSpec {
     /// With NoiseMode::random: one noise map per layer drawn from this seed and shared by the batch; unset:
     /// fresh noise for every image and call.
     std::optional<uint32_t> noise_seed;
+    /// With NoiseMode::custom: one map per noise layer (SynthesisNetwork::noise_resolutions), each
+    /// [N, 1, R, R] or [R, R].
+    std::vector<torch::Tensor> noise;
     double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform (gen_images.py); ignored by StyleGAN2
 };
+
+/// Whether two specs render the same images: every field equal, tensors by value (a new field must be
+/// added here).
+bool same_render_spec(const RenderSpec& a, const RenderSpec& b);
 
 /// Renders specs with one generator, on the device its parameters are on, in eval mode and without
 /// gradients. Safe to use from one thread at a time.
@@ -59,13 +66,16 @@ public:
     torch::Tensor synthesize(const torch::Tensor& ws, const RenderSpec& spec, std::vector<torch::Tensor>* block_outputs = nullptr) const;
     /// synthesize(latents(spec), spec).
     torch::Tensor render(const RenderSpec& spec) const;
+    /// W+ latents [N, num_ws, w_dim] of z [N, z_dim] with the spec's class and truncation (no mixing or edits).
+    torch::Tensor mapped(const torch::Tensor& z, const RenderSpec& spec) const;
+    /// `ws` [N, num_ws, w_dim] with the spec's style mixing and edits applied.
+    torch::Tensor edited(torch::Tensor ws, const RenderSpec& spec) const;
     /// The generator rendered with.
     Generator& generator() const { return *G_; }
     /// Its device.
     torch::Device device() const { return device_; }
 
 private:
-    torch::Tensor mapped(const std::vector<uint32_t>& seeds, const RenderSpec& spec) const;
     std::shared_ptr<Generator> G_;
     torch::Device device_;
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "latentkit/metrics.h"
+#include "latentkit/model_config.h"
 #include "latentkit/option_names.h"
 
 namespace latentkit {
@@ -150,6 +151,14 @@ struct ResolvedTraining {
 /// The preset values for a dataset resolution and number of processes (reference train.py).
 /// Throws ArgumentError for an unknown preset or inconsistent overrides.
 ResolvedTraining resolve_training(const TrainOptions& options, int resolution, int world_size);
+
+/// The generator a run builds for `resolution` x `channels` images with `c_dim` labels: the preset's
+/// widths and mapping depth (resolve_training for one process), fp16 blocks and clamp with options.fp16.
+GeneratorConfig training_generator_config(const TrainOptions& options, int resolution, int channels = 3, int c_dim = 0);
+
+/// The generators of the stylegan3 repo's train.py (--cfg stylegan3-t or stylegan3-r, --map 2), which
+/// latentkit renders but does not train; channel_base 16384 is its ffhqu-256 runs' --cbase.
+GeneratorConfig stylegan3_generator_config(bool rotation_equivariant, int resolution, int channel_base = 16384);
 
 /// Trains on `data` until options.kimg, or until a callback or request_stop() (latentkit/stop.h) asks to
 /// stop (after the minibatch, with a snapshot: TrainEnd::stopped). Writes the run folder

@@ -39,11 +39,12 @@ std::string map_process_device(const std::string& device, const DistributedEnv& 
     // One visible GPU per process through CUDA_VISIBLE_DEVICES: each was given its own.
     if (visible_set && visible_gpus == 1) return "cuda:0";
     if (env.local_rank >= visible_gpus)
-        throw ArgumentError(fmt::format("TrainOptions.device {}: LOCAL_RANK {} but only {} CUDA device(s) are visible (give each process its own "
-                                        "GPU with CUDA_VISIBLE_DEVICES)", device, env.local_rank, visible_gpus));
+        throw ArgumentError(Message() << field("TrainOptions.device")
+                                                << fmt::format(" {}: LOCAL_RANK {} but only {} CUDA device(s) are visible (give each process its own "
+                                                               "GPU with CUDA_VISIBLE_DEVICES)", device, env.local_rank, visible_gpus));
     const std::string own = fmt::format("cuda:{}", env.local_rank);
     if (device != "cuda" && device != own)
-        log_warn(fmt::format("TrainOptions.device {}: with several processes each takes GPU LOCAL_RANK, so this one uses {} (to place them yourself, "
+        log_warn(fmt::format("device {}: with several processes each takes GPU LOCAL_RANK, so this one uses {} (to place them yourself, "
                              "give each process its own GPU with CUDA_VISIBLE_DEVICES)", device, own));
     return own;
 }
@@ -86,9 +87,9 @@ namespace training {
 Backend choose_backend(DistBackend requested, const torch::Device& device) {
     if (requested == DistBackend::gloo) return Backend::Gloo;
     if (requested == DistBackend::automatic) return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
-    if (!device.is_cuda()) throw ArgumentError("TrainOptions.dist_backend nccl needs a CUDA TrainOptions.device");
+    if (!device.is_cuda()) throw ArgumentError(Message() << field("TrainOptions.dist_backend") << " nccl needs a CUDA " << field("TrainOptions.device"));
     if (!nccl_available())
-        throw Error("TrainOptions.dist_backend nccl: this build of latentkit has no NCCL (LibTorch without it, or nccl.h not found at build time)");
+        throw Error(Message() << field("TrainOptions.dist_backend") << " nccl: this build of latentkit has no NCCL (LibTorch without it, or nccl.h not found at build time)");
     return Backend::Nccl;
 }
 

@@ -241,9 +241,9 @@ double kernel_inception_distance(const std::vector<float>& real, const std::vect
 std::vector<std::pair<std::string, double>> compute_metrics(Generator& G, const TrainingData& data, const std::vector<Metric>& metrics,
                                                             const MetricOptions& o) {
     if (metrics.empty()) return {};
-    if (o.detector.empty()) throw ArgumentError("metrics need a TorchScript Inception network (MetricOptions.detector: inception-2015-12-05.pt)");
+    if (o.detector.empty()) throw ArgumentError(Message() << "metrics need a TorchScript Inception network (" << field("MetricOptions.detector") << ": inception-2015-12-05.pt)");
     if (o.num_generated < 2) throw ArgumentError("metrics need at least 2 generated images");
-    if (o.processes > 1 && !o.sum_over_processes) throw ArgumentError("MetricOptions.processes > 1 needs MetricOptions.sum_over_processes");
+    if (o.processes > 1 && !o.sum_over_processes) throw ArgumentError(Message() << field("MetricOptions.processes") << " > 1 needs " << field("MetricOptions.sum_over_processes"));
     const torch::Device device(o.device);
     Detector det(o.detector, device);
     const Tensor real = real_features(det, data, o);

@@ -385,7 +385,7 @@ TrainEnd Trainer::run() {
         write_grid("fakes-init.png", false);
     }
     if (cur_nimg_ >= total) {
-        log_info(fmt::format("the run is already at {:.3f} kimg (TrainOptions.kimg {})", cur_nimg_ / 1000.0, o_.kimg));
+        log_info(fmt::format("the run is already at {:.3f} kimg, its length is {} kimg", cur_nimg_ / 1000.0, o_.kimg));
         return TrainEnd::finished;
     }
     const std::vector<Phase> phases{{"G", PhaseKind::g_main, true, 1},

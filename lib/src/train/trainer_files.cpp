@@ -84,14 +84,53 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     r.pl_weight = o.pl_weight >= 0 ? o.pl_weight : cifar ? 0 : 2;
     if (r.batch < 1 || r.batch_gpu < 1) throw ArgumentError("batch sizes must be positive");
     if (r.batch % (r.batch_gpu * gpus) != 0)
-        throw ArgumentError(fmt::format("TrainOptions.batch {} is not a multiple of TrainOptions.batch_gpu {} times {} process(es)", r.batch,
-                                        r.batch_gpu, gpus));
+        throw ArgumentError(Message() << field("TrainOptions.batch") << fmt::format(" {} is not a multiple of ", r.batch)
+                                                << field("TrainOptions.batch_gpu") << fmt::format(" {} times {} process(es)", r.batch_gpu, gpus));
     if (r.mbstd_group < 1 || r.batch_gpu % r.mbstd_group != 0)
-        throw ArgumentError(fmt::format("TrainOptions.batch_gpu {} is not a multiple of the minibatch-stddev group {} (TrainOptions.mbstd_group)",
-                                        r.batch_gpu, r.mbstd_group));
+        throw ArgumentError(Message() << field("TrainOptions.batch_gpu")
+                                                << fmt::format(" {} is not a multiple of the minibatch-stddev group {} (", r.batch_gpu, r.mbstd_group)
+                                                << field("TrainOptions.mbstd_group") << ")");
     if (r.gamma < 0 || r.lr_g <= 0 || r.lr_d <= 0 || r.ema_kimg < 0) throw ArgumentError("gamma, learning rates and EMA must be positive");
-    if (r.ada_kimg <= 0) throw ArgumentError(fmt::format("TrainOptions.ada_kimg {} must be positive", r.ada_kimg));
+    if (r.ada_kimg <= 0) throw ArgumentError(Message() << field("TrainOptions.ada_kimg") << fmt::format(" {} must be positive", r.ada_kimg));
     return r;
+}
+
+namespace {
+GeneratorConfig generator_config(const ResolvedTraining& r, bool fp16, int resolution, int channels, int c_dim) {
+    GeneratorConfig gc;
+    gc.z_dim = r.z_dim;
+    gc.w_dim = r.w_dim;
+    gc.c_dim = c_dim;
+    gc.img_resolution = resolution;
+    gc.img_channels = channels;
+    gc.mapping.num_layers = r.map_layers;
+    gc.synthesis.channel_base = r.channel_base;
+    gc.synthesis.channel_max = r.channel_max;
+    gc.synthesis.num_fp16_res = fp16 ? 4 : 0;
+    if (fp16) gc.synthesis.conv_clamp = 256;
+    gc.synthesis.fp16_channels_last = fp16;
+    return gc;
+}
+}  // namespace
+
+GeneratorConfig training_generator_config(const TrainOptions& options, int resolution, int channels, int c_dim) {
+    return generator_config(resolve_training(options, resolution, 1), options.fp16, resolution, channels, c_dim);
+}
+
+GeneratorConfig stylegan3_generator_config(bool rotation_equivariant, int resolution, int channel_base) {
+    GeneratorConfig c;
+    c.family = GeneratorFamily::stylegan3;
+    c.img_resolution = resolution;
+    c.mapping.num_layers = 2;
+    c.mapping.w_avg_beta = 0.998;
+    c.stylegan3.channel_base = channel_base;
+    if (rotation_equivariant) {  // train.py: stylegan3-r doubles the widths and uses 1x1 convolutions with radial filters
+        c.stylegan3.conv_kernel = 1;
+        c.stylegan3.use_radial_filters = true;
+        c.stylegan3.channel_base *= 2;
+        c.stylegan3.channel_max *= 2;
+    }
+    return c;
 }
 
 namespace training {
@@ -105,13 +144,13 @@ void Trainer::setup() {
     if (res < 4 || (res & (res - 1)) != 0) throw Error(fmt::format("{}: resolution {} is not a power of two >= 4", data_.name(), res));
     if (data_.channels() != 1 && data_.channels() != 3) throw Error(fmt::format("{}: {} channels (1 or 3 are supported)", data_.name(), data_.channels()));
     if (o_.cond && data_.label_dim() == 0)
-        throw Error(data_.name() + ": TrainOptions.cond needs labels, but the dataset has none (dataset.json with \"labels\")");
+        throw Error(Message() << data_.name() + ": " << field("TrainOptions.cond") << " needs labels, but the dataset has none (dataset.json with \"labels\")");
     c_dim_ = o_.cond ? data_.label_dim() : 0;
     num_items_ = static_cast<int64_t>(data_.size()) * (o_.mirror ? 2 : 1);
-    if (o_.aug == AugmentMode::fixed && !o_.p) throw ArgumentError("TrainOptions.aug fixed needs TrainOptions.p");
-    if (o_.p && (*o_.p < 0 || *o_.p > 1)) throw ArgumentError("TrainOptions.p must be in [0, 1]");
-    if (o_.kimg <= 0 || o_.tick_kimg <= 0) throw ArgumentError("TrainOptions.kimg and TrainOptions.tick_kimg must be positive");
-    if (device_.is_cuda() && !torch::cuda::is_available()) throw Error("TrainOptions.device " + o_.device + ": LibTorch has no CUDA here");
+    if (o_.aug == AugmentMode::fixed && !o_.p) throw ArgumentError(Message() << field("TrainOptions.aug") << " fixed needs " << field("TrainOptions.p"));
+    if (o_.p && (*o_.p < 0 || *o_.p > 1)) throw ArgumentError(Message() << field("TrainOptions.p") << " must be in [0, 1]");
+    if (o_.kimg <= 0 || o_.tick_kimg <= 0) throw ArgumentError(Message() << field("TrainOptions.kimg") << " and " << field("TrainOptions.tick_kimg") << " must be positive");
+    if (device_.is_cuda() && !torch::cuda::is_available()) throw Error(Message() << field("TrainOptions.device") << " " + o_.device + ": LibTorch has no CUDA here");
     if (device_.is_cuda()) {
         at::globalContext().setAllowTF32CuBLAS(o_.allow_tf32);
         at::globalContext().setAllowTF32CuDNN(o_.allow_tf32);
@@ -131,7 +170,8 @@ void Trainer::setup() {
         resume = latest_snapshot(o_.outdir);
         log_info(resume.empty() ? "resume auto: no snapshot in " + o_.outdir + ", starting a new run" : "resume auto: continuing from " + resume);
     } else if (resume.empty() && !latest_snapshot(o_.outdir).empty()) {
-        throw ArgumentError(o_.outdir + " already holds snapshots of a run: continue it (TrainOptions.resume auto), or choose another TrainOptions.outdir");
+        throw ArgumentError(Message() << o_.outdir + " already holds snapshots of a run: continue it (" << field("TrainOptions.resume")
+                                        << " auto), or choose another " << field("TrainOptions.outdir"));
     }
     torch::manual_seed(mix(o_.seed, 0xC0FFEE));
     build_networks();
@@ -187,18 +227,7 @@ void Trainer::write_training_options(const std::string& resume) {
 }
 
 void Trainer::build_networks() {
-    GeneratorConfig gc;
-    gc.z_dim = r_.z_dim;
-    gc.w_dim = r_.w_dim;
-    gc.c_dim = c_dim_;
-    gc.img_resolution = data_.resolution();
-    gc.img_channels = data_.channels();
-    gc.mapping.num_layers = r_.map_layers;
-    gc.synthesis.channel_base = r_.channel_base;
-    gc.synthesis.channel_max = r_.channel_max;
-    gc.synthesis.num_fp16_res = o_.fp16 ? 4 : 0;
-    if (o_.fp16) gc.synthesis.conv_clamp = 256;
-    gc.synthesis.fp16_channels_last = o_.fp16;
+    const GeneratorConfig gc = generator_config(r_, o_.fp16, data_.resolution(), data_.channels(), c_dim_);
     DiscriminatorConfig dc;
     dc.c_dim = c_dim_;
     dc.img_resolution = data_.resolution();
@@ -301,8 +330,9 @@ void Trainer::restore(const std::string& path) {
     DiscriminatorConfig dc = m.D->config;
     dc.freeze_layers = o_.freezed;
     if (dc.mbstd_group_size && r_.batch_gpu % *dc.mbstd_group_size != 0)
-        throw ArgumentError(fmt::format("TrainOptions.batch_gpu {} is not a multiple of the resumed discriminator's minibatch-stddev group {}", r_.batch_gpu,
-                                        *dc.mbstd_group_size));
+        throw ArgumentError(Message() << field("TrainOptions.batch_gpu")
+                                                << fmt::format(" {} is not a multiple of the resumed discriminator's minibatch-stddev group {}", r_.batch_gpu,
+                                                               *dc.mbstd_group_size));
     auto state_of = [](torch::nn::Module& net) {
         std::vector<std::pair<std::string, Tensor>> out;
         for (const auto& p : net.named_parameters(true)) out.emplace_back(p.key(), p.value());

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/error.h"
 #include "latentkit/io/image.h"
 #include "latentkit/train.h"
 
@@ -82,7 +83,7 @@ struct DatasetOptions {
 struct DatasetSummary {
     size_t examined = 0, kept = 0, duplicates = 0, no_face = 0, not_square = 0, over_limit = 0;
     size_t unlabeled = 0;  ///< kept without a label (keep_unlabeled): the dataset then has no labels
-    std::vector<std::pair<std::string, std::string>> unreadable;  ///< (file, reason)
+    std::vector<std::pair<std::string, Message>> unreadable;  ///< (file, reason)
     std::vector<std::string> classes;                             ///< folder-label names, by index
     int label_dim = 0;
 };
