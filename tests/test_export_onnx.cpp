@@ -106,8 +106,8 @@ TEST_CASE("export: ONNX Runtime renders StyleGAN2 generators of the 'orig' and '
     if (!onnx_export_available()) LKTEST_SKIP("this build has no ONNX export (libonnx-dev)");
     torch::NoGradGuard no_grad;
     torch::manual_seed(3);
-    for (const std::string arch : {"orig", "resnet"}) {
-        INFO(arch);
+    for (const Architecture arch : {Architecture::orig, Architecture::resnet}) {
+        INFO(option_name(arch));
         GeneratorConfig c;
         c.z_dim = c.w_dim = 16;
         c.img_resolution = 16;
@@ -122,7 +122,7 @@ TEST_CASE("export: ONNX Runtime renders StyleGAN2 generators of the 'orig' and '
         m.G_ema->mapping->w_avg.copy_(torch::randn({c.w_dim}) * 0.3);
         m.G_ema->eval();
         lktest::TempDir dir;
-        const std::string file = dir / (arch + ".safetensors");
+        const std::string file = dir / (std::string(option_name(arch)) + ".safetensors");
         save_model(file, m);
         const std::string onnx = export_onnx(file, dir);
         const Model back = load_model(file);

@@ -116,6 +116,20 @@ TEST_CASE("formats: the configurations come from each file's own rules") {
     CHECK(rosi.G_ema->config.channels_at(32) == 32);
     CHECK(rosi.D->config.mbstd_group_size == 4);
     CHECK(rosi.notes.empty());  // the file has latent_avg
+
+    // Architecture and activation are enums, written and read by their reference names.
+    GeneratorConfig c = tf.G_ema->config;
+    c.synthesis.activation = Activation::swish;
+    c.synthesis.architecture = Architecture::resnet;
+    const std::string text = c.to_kwargs_json();
+    CHECK(text.find("\"swish\"") != std::string::npos);
+    CHECK(text.find("\"resnet\"") != std::string::npos);
+    const GeneratorConfig back = GeneratorConfig::from_kwargs_json(text, "c.json");
+    CHECK(back.synthesis.activation == Activation::swish);
+    CHECK(back.synthesis.architecture == Architecture::resnet);
+    std::string bad = text;
+    bad.replace(bad.find("\"resnet\""), 8, "\"resnot\"");
+    CHECK_THROWS_WITH_AS(GeneratorConfig::from_kwargs_json(bad, "c.json"), doctest::Contains("c.json"), ModelFormatError);
 }
 
 TEST_CASE("formats: newer writers: protocol 5 with numpy _frombuffer arrays, numpy 2 names, PyTorch 2.x module attributes") {
@@ -189,13 +203,13 @@ TEST_CASE("formats: damaged and unexpected files get a one-line error naming the
 TEST_CASE("formats: other configurations of each kind: conditional, resnet/orig/skip, other widths, no latent_avg") {
     const Model tf = load_model(lktest::data_path("variants/tf_cond16.pkl"));
     CHECK(tf.G_ema->config.c_dim == 3);
-    CHECK(tf.G_ema->config.synthesis.architecture == "resnet");
-    CHECK(tf.D->config.architecture == "skip");
+    CHECK(tf.G_ema->config.synthesis.architecture == Architecture::resnet);
+    CHECK(tf.D->config.architecture == Architecture::skip);
     check_stylegan2_case("variants/tf_cond16", tf);
 
     const Model sg3 = load_model(lktest::data_path("variants/sg3sg2_cond16.pkl"));
     CHECK(sg3.format == "stylegan3-repo pickle");
-    CHECK(sg3.G_ema->config.synthesis.architecture == "orig");
+    CHECK(sg3.G_ema->config.synthesis.architecture == Architecture::orig);
     CHECK(sg3.G_ema->config.synthesis.fused_modconv_default == "true");
     check_stylegan2_case("variants/sg3sg2_cond16", sg3);
 

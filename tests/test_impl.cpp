@@ -84,7 +84,7 @@ TEST_CASE("impl: the fused modulated convolution + bias + activation equals the 
             INFO("batch " << n << ", up " << up);
             const torch::Tensor x = torch::randn({n, 8, 6, 6}), w = torch::randn({7, 8, 3, 3}), s = torch::randn({n, 8}) + 1;
             const torch::Tensor b = torch::randn({7}), noise = torch::randn({n, 1, 6 * up, 6 * up});
-            auto layer = [&](bool demodulate, const std::string& act, double gain, std::optional<double> clamp, bool with_noise) {
+            auto layer = [&](bool demodulate, Activation act, double gain, std::optional<double> clamp, bool with_noise) {
                 return [=](const std::vector<torch::Tensor>& v) {
                     const torch::Tensor nz = with_noise ? v[4] : torch::Tensor();
                     if (implementation() == Implementation::fast)
@@ -93,10 +93,10 @@ TEST_CASE("impl: the fused modulated convolution + bias + activation equals the 
                     return ops::bias_act(y, v[3], act, gain, clamp);
                 };
             };
-            check_same("demodulated lrelu, noise, clamp", {x, w, s, b, noise}, layer(true, "lrelu", std::sqrt(2.0), 0.5, true));
-            check_same("demodulated lrelu, resnet gain", {x, w, s, b, noise}, layer(true, "lrelu", std::sqrt(2.0) * std::sqrt(0.5), std::nullopt, false));
-            check_same("not demodulated, linear", {x, w, s, b, noise}, layer(false, "linear", 1.0, 0.3, false));
-            check_same("demodulated tanh (not folded)", {x, w, s, b, noise}, layer(true, "tanh", 1.0, std::nullopt, true));
+            check_same("demodulated lrelu, noise, clamp", {x, w, s, b, noise}, layer(true, Activation::lrelu, std::sqrt(2.0), 0.5, true));
+            check_same("demodulated lrelu, resnet gain", {x, w, s, b, noise}, layer(true, Activation::lrelu, std::sqrt(2.0) * std::sqrt(0.5), std::nullopt, false));
+            check_same("not demodulated, linear", {x, w, s, b, noise}, layer(false, Activation::linear, 1.0, 0.3, false));
+            check_same("demodulated tanh (not folded)", {x, w, s, b, noise}, layer(true, Activation::tanh, 1.0, std::nullopt, true));
         }
     }
 }

@@ -39,7 +39,9 @@ TEST_CASE("paths: frame counts and exact keyframes for every kind") {
     CHECK_THROWS_AS(path_frame_count(1, o), ArgumentError);
     o.frames_per_transition = 0;
     CHECK_THROWS_AS(path_frame_count(3, o), ArgumentError);
-    CHECK_THROWS_AS(parse_path_kind("zigzag"), ArgumentError);
+    CHECK_FALSE(option_from_name<PathKind>("zigzag"));
+    CHECK(option_from_name<PathKind>("linear") == PathKind::linear);  // an alias of lerp
+    CHECK(option_from_name<Easing>("ease-in-out") == Easing::ease_in_out);
 }
 
 TEST_CASE("paths: lerp in W is a + t(b - a) and slerp stays on the sphere") {

@@ -105,7 +105,8 @@ TEST_CASE("conditional networks: label embedding in G, cmap projection in D") {
 
 TEST_CASE("every architecture builds, runs forward and backward, and round-trips through a file") {
     lktest::TempDir dir;
-    for (const std::string arch : {"orig", "skip", "resnet"}) {
+    for (const Architecture a : {Architecture::orig, Architecture::skip, Architecture::resnet}) {
+        const std::string arch = option_name(a);
         INFO(arch);
         GeneratorConfig gc;
         gc.z_dim = 8;
@@ -115,13 +116,13 @@ TEST_CASE("every architecture builds, runs forward and backward, and round-trips
         gc.mapping.num_layers = 2;
         gc.synthesis.channel_base = 128;
         gc.synthesis.channel_max = 16;
-        gc.synthesis.architecture = arch;
+        gc.synthesis.architecture = a;
         gc.synthesis.conv_clamp = 256;
         DiscriminatorConfig dc;
         dc.img_resolution = 16;
         dc.channel_base = 128;
         dc.channel_max = 16;
-        dc.architecture = arch;
+        dc.architecture = a;
         dc.mbstd_group_size = 2;
         dc.freeze_layers = 2;
         Model m;
@@ -197,7 +198,7 @@ TEST_CASE("ops: channels-last activations (fp16 blocks on CUDA) give the results
         return max_abs_diff(a.contiguous(), b.contiguous());
     };
     const torch::Tensor b = torch::randn({6});
-    CHECK(same(ops::bias_act(x, b, "lrelu", std::nullopt, 256.0), ops::bias_act(xl, b, "lrelu", std::nullopt, 256.0)) == 0);
+    CHECK(same(ops::bias_act(x, b, Activation::lrelu, std::nullopt, 256.0), ops::bias_act(xl, b, Activation::lrelu, std::nullopt, 256.0)) == 0);
     CHECK(same(ops::upfirdn2d(x, f, 2, 1, {2, 1, 2, 1}), ops::upfirdn2d(xl, f, 2, 1, {2, 1, 2, 1})) < 1e-5);
     CHECK(same(ops::downsample2d(x, f), ops::downsample2d(xl, f)) < 1e-5);
     const torch::Tensor w = torch::randn({5, 6, 3, 3});
@@ -226,7 +227,7 @@ TEST_CASE("ops: another dtype and device, in channels-last and contiguous layout
         const torch::Tensor fd = f.to(device), sd = styles.to(device), wf = w.to(device);
         for (const torch::Tensor& in : {xd, xd.contiguous(torch::MemoryFormat::ChannelsLast)}) {
             INFO(device.str() << " " << dtype << ", channels-last input: " << !in.is_contiguous());
-            CHECK(rel(ops::bias_act(in, bd, "lrelu", std::nullopt, 256.0), ops::bias_act(x, b, "lrelu", std::nullopt, 256.0)) < tol);
+            CHECK(rel(ops::bias_act(in, bd, Activation::lrelu, std::nullopt, 256.0), ops::bias_act(x, b, Activation::lrelu, std::nullopt, 256.0)) < tol);
             CHECK(rel(ops::upfirdn2d(in, fd, 2, 1, {2, 1, 2, 1}), ops::upfirdn2d(x, f, 2, 1, {2, 1, 2, 1})) < tol);
             CHECK(rel(ops::downsample2d(in, fd), ops::downsample2d(x, f)) < tol);
             for (const auto& [up, down] : {std::pair<int64_t, int64_t>{1, 1}, {2, 1}, {1, 2}})

@@ -32,7 +32,7 @@ void describe_generator(const GeneratorConfig& c, Json& j) {
         j["num_fp16_res"] = t.num_fp16_res;
         j["conv_clamp"] = clamp_json(t.conv_clamp);
     } else {
-        j["architecture"] = c.synthesis.architecture;
+        j["architecture"] = option_name(c.synthesis.architecture);
         j["channel_base"] = c.synthesis.channel_base;
         j["channel_max"] = c.synthesis.channel_max;
         j["num_fp16_res"] = c.synthesis.num_fp16_res;

@@ -21,7 +21,7 @@ namespace latentkit::tools {
 namespace {
 
 struct Opts {
-    std::string model, seeds, kind = "lerp", space, easing = "linear", grid, layers, device = "cpu", out;
+    std::string model, seeds, space, grid, layers, device = "cpu", out;
     std::string preset = "medium";
     std::vector<std::string> w_files;
     int fps = 30, crf = -1, size = 0;
@@ -31,8 +31,6 @@ struct Opts {
 
 void run(const Opts& o) {
     MorphSpec spec = o.spec;
-    spec.path.kind = parse_path_kind(o.kind);
-    spec.path.easing = parse_easing(o.easing);
     spec.space_z = o.space.empty() ? spec.path.kind == PathKind::spherical : o.space == "z";
     if (!o.space.empty() && o.space != "z" && o.space != "w") throw ArgumentError("--space " + o.space + ": expected z or w");
     if (spec.space_z && !o.w_files.empty()) throw ArgumentError("--w latents are in W: use --space w");
@@ -86,9 +84,9 @@ void register_morph(CLI::App& app) {
     add_seeds_option(cmd, o->seeds, "Keyframe seeds, e.g. 1,2,3 (with --grid: split evenly between the cells)");
     cmd->add_option("--w", o->w_files, "Keyframe latents (.npz with 'w' [N, num_ws, w_dim], e.g. projected_w.npz), after the seeds");
     cmd->add_option("--frames", o->spec.path.frames_per_transition, "Frames per transition")->check(above(0));
-    cmd->add_option("--kind", o->kind, "Interpolation: lerp, slerp or cubic (smooth curve through all keyframes)");
+    add_enum_option(cmd, "--kind", o->spec.path.kind, "Interpolation: lerp, slerp or cubic (smooth curve through all keyframes)");
     cmd->add_option("--space", o->space, "Interpolate in z or w (default: z for slerp, else w)");
-    cmd->add_option("--easing", o->easing, "Timing in each transition: linear or ease-in-out");
+    add_enum_option(cmd, "--easing", o->spec.path.easing, "Timing in each transition: linear or ease-in-out");
     cmd->add_flag("--loop", o->spec.path.loop, "Return from the last keyframe to the first (a seamless loop)");
     cmd->add_option("--grid", o->grid, "COLSxROWS grid of independent morphs in one video");
     add_trunc_option(cmd, o->spec.render.psi, "Truncation psi (1 = none)");

@@ -135,7 +135,9 @@ CLI::Option* add_outdir_option(CLI::App* cmd, std::string& dir, const std::strin
 /// An option taking one of the names of an option enum (option_names.h), listed in the help text.
 template <class E>
 CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& value, const std::string& help) {
-    const std::vector<std::string> names(std::begin(OptionNames<E>::names), std::end(OptionNames<E>::names));
+    std::vector<std::string> names(std::begin(OptionNames<E>::names), std::end(OptionNames<E>::names));
+    for (const auto& [alias, v] : OptionAliases<E>::entries)
+        if (alias) names.emplace_back(alias);
     auto* opt = cmd->add_option_function<std::string>(name, [&value](const std::string& s) { value = *option_from_name<E>(s); },
                                                       help);
     opt->check(CLI::IsMember(names))->default_str(option_name(value));

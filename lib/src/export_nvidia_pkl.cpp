@@ -72,11 +72,11 @@ TfNet generator_network(Generator& G, const std::string& name, const std::string
     const auto& s = c.synthesis;
     TfNet net{name};
     net.kwargs = {{"latent_size", c.z_dim}, {"label_size", c.c_dim}, {"dlatent_size", c.w_dim}, {"resolution", c.img_resolution},
-                  {"num_channels", c.img_channels}, {"mapping_layers", c.mapping.num_layers}, {"mapping_nonlinearity", c.mapping.activation},
+                  {"num_channels", c.img_channels}, {"mapping_layers", c.mapping.num_layers}, {"mapping_nonlinearity", option_name(c.mapping.activation)},
                   {"mapping_lrmul", c.mapping.lr_multiplier}, {"w_avg_beta", *c.mapping.w_avg_beta},
                   {"fmap_base", fmap_base(s.channel_base, s.channel_max, c.img_resolution, path, [&](int r) { return c.channels_at(r); })},
-                  {"fmap_max", s.channel_max}, {"num_fp16_res", s.num_fp16_res}, {"architecture", s.architecture},
-                  {"resample_kernel", filter_json(s.resample_filter)}, {"use_noise", s.use_noise}, {"nonlinearity", s.activation}};
+                  {"fmap_max", s.channel_max}, {"num_fp16_res", s.num_fp16_res}, {"architecture", option_name(s.architecture)},
+                  {"resample_kernel", filter_json(s.resample_filter)}, {"use_noise", s.use_noise}, {"nonlinearity", option_name(s.activation)}};
     if (s.conv_clamp) net.kwargs["conv_clamp"] = *s.conv_clamp;
     if (c.mapping.embed_features) net.kwargs["label_fmaps"] = *c.mapping.embed_features;
     if (c.mapping.layer_features) net.kwargs["mapping_fmaps"] = *c.mapping.layer_features;
@@ -122,9 +122,9 @@ TfNet discriminator_network(Discriminator& D, const std::string& path) {
     TfNet net{"D"};
     const int cmap = c.cmap_dim.value_or(c.channels_at(4));
     net.kwargs = {{"label_size", c.c_dim}, {"resolution", c.img_resolution}, {"num_channels", c.img_channels},
-                  {"architecture", c.architecture},
+                  {"architecture", option_name(c.architecture)},
                   {"fmap_base", fmap_base(c.channel_base, c.channel_max, c.img_resolution, path, [&](int r) { return c.channels_at(r); })},
-                  {"fmap_max", c.channel_max}, {"num_fp16_res", c.num_fp16_res}, {"nonlinearity", c.activation},
+                  {"fmap_max", c.channel_max}, {"num_fp16_res", c.num_fp16_res}, {"nonlinearity", option_name(c.activation)},
                   {"resample_kernel", filter_json(c.resample_filter)}, {"freeze_layers", c.freeze_layers},
                   {"mbstd_num_features", c.mbstd_num_channels}};
     net.kwargs["mbstd_group_size"] = c.mbstd_group_size ? json(*c.mbstd_group_size) : json(nullptr);

@@ -13,6 +13,7 @@
 #include "latentkit/networks.h"
 #include "model_loading.h"
 #include "onnx_graph.h"
+#include "ops.h"
 
 namespace latentkit::detail {
 
@@ -46,7 +47,7 @@ private:
         auto it = tensors_.find(name);
         return it == tensors_.end() ? torch::Tensor() : it->second;
     }
-    std::string fc(const std::string& x, const std::string& name, const std::string& act, double lr_multiplier) {
+    std::string fc(const std::string& x, const std::string& name, Activation act, double lr_multiplier) {
         return fully_connected(g_, x, t(name + ".weight"), optional_t(name + ".bias"), name, act, lr_multiplier);
     }
     std::string ws_at(const std::string& ws, int64_t index) {
@@ -70,7 +71,7 @@ std::string GeneratorGraph::mapping(const std::string& z, const std::string& c) 
     const MappingConfig& m = config_.mapping;
     std::string x = normalize_2nd_moment(g_, z);
     if (config_.c_dim > 0) {
-        const std::string y = normalize_2nd_moment(g_, fc(c, "mapping.embed", "linear", 1.0));
+        const std::string y = normalize_2nd_moment(g_, fc(c, "mapping.embed", Activation::linear, 1.0));
         x = g_.op("Concat", {x, y}, {{"axis", int64_t{1}}});
     }
     for (int k = 0; k < m.num_layers; ++k) x = fc(x, fmt::format("mapping.fc{}", k), m.activation, m.lr_multiplier);
@@ -107,7 +108,7 @@ std::string GeneratorGraph::noise(const std::string& name, int res, bool noise_i
 Map GeneratorGraph::stylegan2_layer(const Map& x, const std::string& name, const std::string& w, int64_t up, int res, bool noise_inputs,
                                     double gain) {
     const SynthesisConfig& s = config_.synthesis;
-    const std::string styles = fc(w, name + ".affine", "linear", 1.0);
+    const std::string styles = fc(w, name + ".affine", Activation::linear, 1.0);
     const torch::Tensor& weight = t(name + ".weight");
     Map y = conv2d_resample(g_, scale_channels(g_, x, styles), weight, t(name + ".resample_filter"), up, weight.size(2) / 2, up == 1,
                             name);
@@ -118,7 +119,7 @@ Map GeneratorGraph::stylegan2_layer(const Map& x, const std::string& name, const
     if (s.use_noise) y.value = g_.op("Add", {y.value, noise(name, res, noise_inputs)}, {}, name);
     std::optional<double> clamp;
     if (s.conv_clamp) clamp = *s.conv_clamp * gain;
-    const double act_gain = s.activation == "lrelu" || s.activation == "relu" || s.activation == "swish" ? std::sqrt(2.0) : 1.0;
+    const double act_gain = ops::activation_defaults(s.activation).gain;
     y.value = bias_act(g_, y.value, 4, t(name + ".bias"), name, s.activation, act_gain * gain, clamp);
     return y;
 }
@@ -127,14 +128,14 @@ Map GeneratorGraph::stylegan2_layer(const Map& x, const std::string& name, const
 Map GeneratorGraph::stylegan2_torgb(const Map& x, const std::string& name, const std::string& w) {
     const torch::Tensor& weight = t(name + ".weight");
     const double weight_gain = 1.0 / std::sqrt(static_cast<double>(weight.size(1)));
-    const std::string styles = g_.op("Mul", {fc(w, name + ".affine", "linear", 1.0), g_.scalar(static_cast<float>(weight_gain))});
+    const std::string styles = g_.op("Mul", {fc(w, name + ".affine", Activation::linear, 1.0), g_.scalar(static_cast<float>(weight_gain))});
     Map y = conv2d(g_, scale_channels(g_, x, styles), weight, 0, 0, name);
-    y.value = bias_act(g_, y.value, 4, t(name + ".bias"), name, "linear", 1.0, config_.synthesis.conv_clamp);
+    y.value = bias_act(g_, y.value, 4, t(name + ".bias"), name, Activation::linear, 1.0, config_.synthesis.conv_clamp);
     return y;
 }
 
 Map GeneratorGraph::stylegan2(const std::string& ws, bool noise_inputs) {
-    const std::string& arch = config_.synthesis.architecture;
+    const Architecture arch = config_.synthesis.architecture;
     Map x, img;
     int64_t w_index = 0;
     for (int res = 4; res <= config_.img_resolution; res *= 2) {
@@ -144,11 +145,11 @@ Map GeneratorGraph::stylegan2(const std::string& ws, bool noise_inputs) {
             const torch::Tensor& constant = t(b + ".const");
             x = {g_.initializer(b + ".const", constant.unsqueeze(0)), constant.size(0), res, res};
             x = stylegan2_layer(x, b + ".conv1", ws_at(ws, wi++), 1, res, noise_inputs, 1.0);
-        } else if (arch == "resnet") {
+        } else if (arch == Architecture::resnet) {
             const torch::Tensor& skip_weight = t(b + ".skip.weight");
             const double skip_gain = 1.0 / std::sqrt(static_cast<double>(skip_weight.size(1)));
             Map y = conv2d_resample(g_, x, skip_weight * skip_gain, t(b + ".skip.resample_filter"), 2, 0, false, b + ".skip");
-            y.value = bias_act(g_, y.value, 4, {}, b + ".skip", "linear", std::sqrt(0.5), std::nullopt);
+            y.value = bias_act(g_, y.value, 4, {}, b + ".skip", Activation::linear, std::sqrt(0.5), std::nullopt);
             x = stylegan2_layer(x, b + ".conv0", ws_at(ws, wi++), 2, res, noise_inputs, 1.0);
             x = stylegan2_layer(x, b + ".conv1", ws_at(ws, wi++), 1, res, noise_inputs, std::sqrt(0.5));
             x.value = g_.op("Add", {y.value, x.value}, {}, b);
@@ -161,7 +162,7 @@ Map GeneratorGraph::stylegan2(const std::string& ws, bool noise_inputs) {
             const int64_t fw = f.size(-1), fh = f.size(0);
             img = upfirdn2d(g_, img, f, 2, 1, {(fw + 1) / 2, (fw - 2) / 2, (fh + 1) / 2, (fh - 2) / 2}, 4.0, b + ".img");
         }
-        if (res == config_.img_resolution || arch == "skip") {
+        if (res == config_.img_resolution || arch == Architecture::skip) {
             const Map y = stylegan2_torgb(x, b + ".torgb", ws_at(ws, wi));
             img = img.value.empty() ? y : Map{g_.op("Add", {img.value, y.value}, {}, b), y.c, y.h, y.w};
         }
@@ -174,7 +175,7 @@ Map GeneratorGraph::stylegan2(const std::string& ws, bool noise_inputs) {
 Map GeneratorGraph::stylegan3_input(const std::string& w, const std::string& transform) {
     const Stylegan3InputShape shape = dynamic_cast<const Stylegan3Synthesis&>(*G_.synthesis).input_shape();
     const std::string n = "synthesis.input";
-    const std::string t4 = fc(w, n + ".affine", "linear", 1.0);  // (r_c, r_s, t_x, t_y)
+    const std::string t4 = fc(w, n + ".affine", Activation::linear, 1.0);  // (r_c, r_s, t_x, t_y)
     const std::string rot = g_.op("Slice", {t4, g_.ints({0}), g_.ints({2}), g_.ints({1})});
     const std::string norm = g_.op("Sqrt", {g_.op("ReduceSum", {g_.op("Mul", {rot, rot}), g_.ints({1})}, {{"keepdims", int64_t{1}}})});
     const std::string tn = g_.op("Div", {t4, norm});
@@ -216,7 +217,7 @@ Map GeneratorGraph::stylegan3_layer(const Map& x, const Stylegan3LayerShape& sha
     const std::string n = "synthesis." + shape.name;
     const torch::Tensor& weight = t(n + ".weight");
     const float input_gain = t(n + ".magnitude_ema").rsqrt().item<float>();
-    std::string styles = fc(w, n + ".affine", "linear", 1.0);
+    std::string styles = fc(w, n + ".affine", Activation::linear, 1.0);
     Map y;
     if (shape.is_torgb) {
         const double weight_gain = 1.0 / std::sqrt(static_cast<double>(shape.in_channels * shape.kernel * shape.kernel));
@@ -232,9 +233,9 @@ Map GeneratorGraph::stylegan3_layer(const Map& x, const Stylegan3LayerShape& sha
         const std::string sum = g_.op("MatMul", {g_.op("Mul", {sn, sn}), square_sums});
         y = scale_channels(g_, y, g_.op("Reciprocal", {g_.op("Sqrt", {g_.op("Add", {sum, g_.scalar(1e-8f)})})}));
     }
-    y.value = bias_act(g_, y.value, 4, t(n + ".bias"), n, "linear", 1.0, std::nullopt);
+    y.value = bias_act(g_, y.value, 4, t(n + ".bias"), n, Activation::linear, 1.0, std::nullopt);
     y = upfirdn2d(g_, y, optional_t(n + ".up_filter"), shape.up, 1, shape.padding, static_cast<double>(shape.up * shape.up), n + ".up");
-    y.value = bias_act(g_, y.value, 4, {}, n, shape.is_torgb ? "linear" : "lrelu", shape.is_torgb ? 1.0 : std::sqrt(2.0),
+    y.value = bias_act(g_, y.value, 4, {}, n, shape.is_torgb ? Activation::linear : Activation::lrelu, shape.is_torgb ? 1.0 : std::sqrt(2.0),
                        config_.stylegan3.conv_clamp);
     return upfirdn2d(g_, y, optional_t(n + ".down_filter"), 1, shape.down, {0, 0, 0, 0}, 1.0, n + ".down");
 }

@@ -55,10 +55,11 @@ void check_generator(const GeneratorConfig& c, const std::string& where) {
     if (c.family != GeneratorFamily::stylegan2) refuse("a StyleGAN3 generator");
     if (c.c_dim > 0) refuse(fmt::format("a conditional generator ({} labels): its Generator takes none", c.c_dim));
     if (c.img_channels != 3) refuse(fmt::format("{}-channel images: its ToRGB layers make 3", c.img_channels));
-    if (c.synthesis.architecture != "skip") refuse(fmt::format("a '{}' generator: its Generator is 'skip'", c.synthesis.architecture));
+    if (c.synthesis.architecture != Architecture::skip)
+        refuse(fmt::format("a '{}' generator: its Generator is 'skip'", option_name(c.synthesis.architecture)));
     if (!c.synthesis.use_noise) refuse("a generator without noise inputs");
     if (c.synthesis.kernel_size != 3) refuse(fmt::format("{}x{} convolutions", c.synthesis.kernel_size, c.synthesis.kernel_size));
-    if (c.synthesis.activation != "lrelu" || c.mapping.activation != "lrelu") refuse("activations other than leaky ReLU");
+    if (c.synthesis.activation != Activation::lrelu || c.mapping.activation != Activation::lrelu) refuse("activations other than leaky ReLU");
     if (c.mapping.layer_features && *c.mapping.layer_features != c.w_dim) refuse("mapping layers of another width than w");
     if (c.z_dim != c.w_dim) refuse(fmt::format("z of {} values and w of {}: its style_dim is both", c.z_dim, c.w_dim));
     if (c.synthesis.resample_filter != std::vector<float>{1, 3, 3, 1})
@@ -119,10 +120,10 @@ std::vector<std::pair<std::string, Tensor>> generator_state(Generator& G, const 
 // Why rosinality's Discriminator cannot hold D, or "" when it can.
 std::string discriminator_misfit(const DiscriminatorConfig& c) {
     if (c.c_dim > 0) return "it is conditional";
-    if (c.architecture != "resnet") return fmt::format("it is a '{}' discriminator (rosinality's is 'resnet')", c.architecture);
+    if (c.architecture != Architecture::resnet) return fmt::format("it is a '{}' discriminator (rosinality's is 'resnet')", option_name(c.architecture));
     if (c.img_channels != 3) return "it takes gray images";
     if (c.mbstd_group_size != 4 || c.mbstd_num_channels != 1) return "its minibatch-stddev layer is not rosinality's (group 4, 1 channel)";
-    if (c.activation != "lrelu") return "its activation is not leaky ReLU";
+    if (c.activation != Activation::lrelu) return "its activation is not leaky ReLU";
     return "";
 }
 

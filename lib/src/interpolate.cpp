@@ -9,19 +9,6 @@
 
 namespace latentkit {
 
-PathKind parse_path_kind(const std::string& name) {
-    if (name == "lerp" || name == "linear") return PathKind::linear;
-    if (name == "slerp") return PathKind::spherical;
-    if (name == "cubic") return PathKind::cubic;
-    throw ArgumentError("path kind '" + name + "': expected lerp, slerp or cubic");
-}
-
-Easing parse_easing(const std::string& name) {
-    if (name == "linear") return Easing::linear;
-    if (name == "ease-in-out") return Easing::ease_in_out;
-    throw ArgumentError("easing '" + name + "': expected linear or ease-in-out");
-}
-
 int64_t path_frame_count(int64_t keys, const PathOptions& o) {
     if (o.frames_per_transition < 1) throw ArgumentError("frames per transition must be at least 1");
     if (keys < 2) throw ArgumentError(fmt::format("a path needs at least 2 keyframes, got {}", keys));

@@ -7,12 +7,11 @@
 
 namespace latentkit {
 
-FullyConnectedLayer::FullyConnectedLayer(int64_t in_features, int64_t out_features, bool has_bias, std::string activation,
+FullyConnectedLayer::FullyConnectedLayer(int64_t in_features, int64_t out_features, bool has_bias, Activation activation,
                                          double lr_multiplier, double bias_init)
-    : activation_(std::move(activation)),
+    : activation_(activation),
       weight_gain_(lr_multiplier / std::sqrt(static_cast<double>(in_features))),
       bias_gain_(lr_multiplier) {
-    ops::activation(activation_);
     weight = register_parameter("weight", torch::randn({out_features, in_features}) / lr_multiplier);
     if (has_bias) bias = register_parameter("bias", torch::full({out_features}, static_cast<float>(bias_init)));
 }
@@ -24,19 +23,19 @@ torch::Tensor FullyConnectedLayer::forward(const torch::Tensor& x) {
         b = b.to(x.dtype());
         if (bias_gain_ != 1) b = b * bias_gain_;
     }
-    if (activation_ == "linear" && b.defined()) return torch::addmm(b.unsqueeze(0), x, w.t());
+    if (activation_ == Activation::linear && b.defined()) return torch::addmm(b.unsqueeze(0), x, w.t());
     return ops::bias_act(x.matmul(w.t()), b, activation_);
 }
 
-Conv2dLayer::Conv2dLayer(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool has_bias, std::string activation,
+Conv2dLayer::Conv2dLayer(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool has_bias, Activation activation,
                          int64_t up, int64_t down, const std::vector<float>& filter, std::optional<double> conv_clamp, bool trainable)
-    : activation_(std::move(activation)),
+    : activation_(activation),
       up_(up),
       down_(down),
       padding_(kernel_size / 2),
       conv_clamp_(conv_clamp),
       weight_gain_(1.0 / std::sqrt(static_cast<double>(in_channels * kernel_size * kernel_size))),
-      act_gain_(ops::activation(activation_).def_gain) {
+      act_gain_(ops::activation_defaults(activation_).gain) {
     resample_filter = register_buffer("resample_filter", ops::setup_filter(filter));
     auto w = torch::randn({out_channels, in_channels, kernel_size, kernel_size});
     if (trainable) {
@@ -59,17 +58,17 @@ torch::Tensor Conv2dLayer::forward(const torch::Tensor& x, double gain) {
 }
 
 SynthesisLayer::SynthesisLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim, int64_t resolution, int64_t kernel_size,
-                               int64_t up, bool use_noise, std::string activation, const std::vector<float>& filter,
+                               int64_t up, bool use_noise, Activation activation, const std::vector<float>& filter,
                                std::optional<double> conv_clamp)
     : resolution_(resolution),
       up_(up),
       padding_(kernel_size / 2),
       use_noise_(use_noise),
-      activation_(std::move(activation)),
+      activation_(activation),
       conv_clamp_(conv_clamp),
-      act_gain_(ops::activation(activation_).def_gain) {
+      act_gain_(ops::activation_defaults(activation_).gain) {
     resample_filter = register_buffer("resample_filter", ops::setup_filter(filter));
-    affine = register_module("affine", std::make_shared<FullyConnectedLayer>(w_dim, in_channels, true, "linear", 1.0, 1.0));
+    affine = register_module("affine", std::make_shared<FullyConnectedLayer>(w_dim, in_channels, true, Activation::linear, 1.0, 1.0));
     weight = register_parameter("weight", torch::randn({out_channels, in_channels, kernel_size, kernel_size}));
     if (use_noise) {
         noise_const = register_buffer("noise_const", torch::randn({resolution, resolution}));
@@ -110,7 +109,7 @@ ops::WeightCache SynthesisLayer::weight_cache() {
 
 ToRGBLayer::ToRGBLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim, std::optional<double> conv_clamp)
     : conv_clamp_(conv_clamp), weight_gain_(1.0 / std::sqrt(static_cast<double>(in_channels))) {
-    affine = register_module("affine", std::make_shared<FullyConnectedLayer>(w_dim, in_channels, true, "linear", 1.0, 1.0));
+    affine = register_module("affine", std::make_shared<FullyConnectedLayer>(w_dim, in_channels, true, Activation::linear, 1.0, 1.0));
     weight = register_parameter("weight", torch::randn({out_channels, in_channels, 1, 1}));
     bias = register_parameter("bias", torch::zeros({out_channels}));
 }
@@ -118,9 +117,9 @@ ToRGBLayer::ToRGBLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim,
 torch::Tensor ToRGBLayer::forward(const torch::Tensor& x, const torch::Tensor& w, bool fused_modconv) {
     torch::Tensor styles = affine->forward(w) * weight_gain_;
     if (ops::fast_cpu(x))
-        return ops::modulated_conv2d_bias_act(x, weight, styles, {}, 1, 0, {}, false, true, bias, "linear", 1.0, conv_clamp_);
+        return ops::modulated_conv2d_bias_act(x, weight, styles, {}, 1, 0, {}, false, true, bias, Activation::linear, 1.0, conv_clamp_);
     torch::Tensor y = ops::modulated_conv2d(x, weight, styles, torch::Tensor(), 1, 0, torch::Tensor(), false, true, fused_modconv);
-    return ops::bias_act(y, bias.to(y.dtype()), "linear", std::nullopt, conv_clamp_);
+    return ops::bias_act(y, bias.to(y.dtype()), Activation::linear, std::nullopt, conv_clamp_);
 }
 
 torch::Tensor minibatch_stddev(const torch::Tensor& x, std::optional<int64_t> group_size, int64_t num_channels) {

@@ -14,21 +14,21 @@ namespace latentkit {
 /// Dense layer with equalised learning rate.
 class FullyConnectedLayer : public torch::nn::Module {
 public:
-    FullyConnectedLayer(int64_t in_features, int64_t out_features, bool bias = true, std::string activation = "linear",
+    FullyConnectedLayer(int64_t in_features, int64_t out_features, bool bias = true, Activation activation = Activation::linear,
                         double lr_multiplier = 1.0, double bias_init = 0.0);
     torch::Tensor forward(const torch::Tensor& x);
 
     torch::Tensor weight, bias;
 
 private:
-    std::string activation_;
+    Activation activation_;
     double weight_gain_, bias_gain_;
 };
 
 /// Convolution with equalised learning rate, optional resampling, bias, activation and clamp.
 class Conv2dLayer : public torch::nn::Module {
 public:
-    Conv2dLayer(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias = true, std::string activation = "linear",
+    Conv2dLayer(int64_t in_channels, int64_t out_channels, int64_t kernel_size, bool bias = true, Activation activation = Activation::linear,
                 int64_t up = 1, int64_t down = 1, const std::vector<float>& resample_filter = {1, 3, 3, 1},
                 std::optional<double> conv_clamp = std::nullopt, bool trainable = true);
     torch::Tensor forward(const torch::Tensor& x, double gain = 1.0);
@@ -36,7 +36,7 @@ public:
     torch::Tensor weight, bias, resample_filter;
 
 private:
-    std::string activation_;
+    Activation activation_;
     int64_t up_, down_, padding_;
     std::optional<double> conv_clamp_;
     double weight_gain_, act_gain_;
@@ -49,7 +49,7 @@ enum class NoiseMode;
 class SynthesisLayer : public torch::nn::Module {
 public:
     SynthesisLayer(int64_t in_channels, int64_t out_channels, int64_t w_dim, int64_t resolution, int64_t kernel_size, int64_t up,
-                   bool use_noise, std::string activation, const std::vector<float>& resample_filter, std::optional<double> conv_clamp);
+                   bool use_noise, Activation activation, const std::vector<float>& resample_filter, std::optional<double> conv_clamp);
     /// `custom_noise` is used with NoiseMode::custom (unit variance; scaled by noise_strength here).
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode, const torch::Tensor& custom_noise,
                           bool fused_modconv, double gain = 1.0);
@@ -68,7 +68,7 @@ private:
 
     int64_t resolution_, up_, padding_;
     bool use_noise_;
-    std::string activation_;
+    Activation activation_;
     std::optional<double> conv_clamp_;
     double act_gain_;
 };

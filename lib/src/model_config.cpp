@@ -9,6 +9,23 @@
 #include "latentkit/error.h"
 
 namespace latentkit {
+
+// Option enums in architecture descriptions are written by their names (option_names.h).
+template <class E>
+void enum_to_json(nlohmann::json& j, E value) {
+    j = option_name(value);
+}
+template <class E>
+void enum_from_json(const nlohmann::json& j, E& value) {
+    const auto v = option_from_name<E>(j.get<std::string>());
+    if (!v) throw std::invalid_argument("not one of " + option_choices<E>());
+    value = *v;
+}
+void to_json(nlohmann::json& j, Architecture a) { enum_to_json(j, a); }
+void from_json(const nlohmann::json& j, Architecture& a) { enum_from_json(j, a); }
+void to_json(nlohmann::json& j, Activation a) { enum_to_json(j, a); }
+void from_json(const nlohmann::json& j, Activation& a) { enum_from_json(j, a); }
+
 namespace {
 using json = nlohmann::json;
 
@@ -114,11 +131,6 @@ json parse_json(const std::string& text, const std::string& source) {
     }
 }
 
-void check_arch(const std::string& a, const char* what) {
-    if (a != "orig" && a != "skip" && a != "resnet")
-        throw ArgumentError(fmt::format("{} architecture '{}' is not one of orig, skip, resnet", what, a));
-}
-
 int block_index(int res) {
     int k = 0;
     while ((4 << k) < res) ++k;
@@ -194,7 +206,6 @@ void GeneratorConfig::validate() const {
             throw ArgumentError("StyleGAN3 synthesis options must be positive");
         return;
     }
-    check_arch(synthesis.architecture, "generator");
     check_table(synthesis.channels, img_resolution, "generator");
     for (int res = 4; res <= img_resolution; res *= 2)
         if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));
@@ -321,7 +332,6 @@ int DiscriminatorConfig::channels_at(int res) const { return table_or_rule(chann
 void DiscriminatorConfig::validate() const {
     if (!is_pow2(img_resolution)) throw ArgumentError(fmt::format("resolution {} is not a power of two >= 4", img_resolution));
     if (c_dim < 0 || img_channels <= 0) throw ArgumentError("discriminator dimensions must be positive");
-    check_arch(architecture, "discriminator");
     check_table(channels, img_resolution, "discriminator");
     for (int res = 4; res <= img_resolution; res *= 2)
         if (channels_at(res) <= 0) throw ArgumentError(fmt::format("no channels at resolution {}", res));

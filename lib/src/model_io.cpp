@@ -236,7 +236,9 @@ GeneratorConfig infer_generator(const TensorFile& file, const std::string& path)
     auto& s = c.synthesis;
     s.kernel_size = static_cast<int>(shape("synthesis.b4.conv1.weight").at(2));
     s.use_noise = file.find("synthesis.b4.conv1.noise_strength") != nullptr;
-    s.architecture = file.find("synthesis.b8.skip.weight") ? "resnet" : file.find("synthesis.b4.torgb.weight") && c.img_resolution > 4 ? "skip" : "orig";
+    s.architecture = file.find("synthesis.b8.skip.weight")                                  ? Architecture::resnet
+                     : file.find("synthesis.b4.torgb.weight") && c.img_resolution > 4 ? Architecture::skip
+                                                                                       : Architecture::orig;
     if (const auto rule = fit_channel_rule(channels)) {
         std::tie(s.channel_base, s.channel_max) = *rule;
     } else {

@@ -218,7 +218,7 @@ std::shared_ptr<Discriminator> rosinality_discriminator(const FileTensors& t) {
     channels[0] = static_cast<int>(dim(t, "final_conv.0.weight", 0, 4));
     channels[static_cast<size_t>(blocks)] = static_cast<int>(dim(t, "convs.0.0.weight", 0, 4));
     for (int k = 1; k <= blocks; ++k) channels[static_cast<size_t>(blocks - k)] = static_cast<int>(dim(t, fmt::format("convs.{}.conv2.1.weight", k), 0, 4));
-    c.architecture = "resnet";
+    c.architecture = Architecture::resnet;
     c.conv_clamp.reset();
     c.mbstd_group_size = 4;  // rosinality's stddev_group
     c.mbstd_num_channels = static_cast<int>(dim(t, "final_conv.0.weight", 1, 4)) - channels[0];

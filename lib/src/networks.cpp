@@ -97,12 +97,12 @@ public:
         conv1_ = register_module("conv1", std::make_shared<SynthesisLayer>(out_channels, out_channels, g.w_dim, resolution, s.kernel_size,
                                                                             1, s.use_noise, s.activation, s.resample_filter, s.conv_clamp));
         ++num_conv;
-        if (is_last || architecture_ == "skip") {
+        if (is_last || architecture_ == Architecture::skip) {
             torgb_ = register_module("torgb", std::make_shared<ToRGBLayer>(out_channels, g.img_channels, g.w_dim, s.conv_clamp));
             ++num_torgb;
         }
-        if (in_channels != 0 && architecture_ == "resnet")
-            skip_ = register_module("skip", std::make_shared<Conv2dLayer>(in_channels, out_channels, 1, false, "linear", 2, 1,
+        if (in_channels != 0 && architecture_ == Architecture::resnet)
+            skip_ = register_module("skip", std::make_shared<Conv2dLayer>(in_channels, out_channels, 1, false, Activation::linear, 2, 1,
                                                                            s.resample_filter));
     }
 
@@ -128,7 +128,7 @@ public:
         }
         if (in_channels_ == 0) {
             x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
-        } else if (architecture_ == "resnet") {
+        } else if (architecture_ == Architecture::resnet) {
             torch::Tensor y = skip_->forward(x, std::sqrt(0.5));
             x = conv0_->forward(x, next_w(), opt.noise_mode, next_noise(), fused);
             x = conv1_->forward(x, next_w(), opt.noise_mode, next_noise(), fused, std::sqrt(0.5));
@@ -166,7 +166,7 @@ private:
 
     int in_channels_, resolution_, img_channels_;
     bool is_last_;
-    std::string architecture_;
+    Architecture architecture_;
     bool use_fp16_, channels_last_;
     std::string fused_default_;
     torch::Tensor const_;
@@ -267,15 +267,15 @@ public:
           channels_last_(d.fp16_channels_last) {
         resample_filter = register_buffer("resample_filter", ops::setup_filter(d.resample_filter));
         auto trainable = [&]() { return first_layer_idx + num_layers++ >= d.freeze_layers; };
-        if (in_channels == 0 || architecture_ == "skip")
+        if (in_channels == 0 || architecture_ == Architecture::skip)
             fromrgb_ = register_module("fromrgb", std::make_shared<Conv2dLayer>(d.img_channels, tmp_channels, 1, true, d.activation, 1, 1,
                                                                                  d.resample_filter, d.conv_clamp, trainable()));
         conv0_ = register_module("conv0", std::make_shared<Conv2dLayer>(tmp_channels, tmp_channels, 3, true, d.activation, 1, 1,
                                                                           d.resample_filter, d.conv_clamp, trainable()));
         conv1_ = register_module("conv1", std::make_shared<Conv2dLayer>(tmp_channels, out_channels, 3, true, d.activation, 1, 2,
                                                                           d.resample_filter, d.conv_clamp, trainable()));
-        if (architecture_ == "resnet")
-            skip_ = register_module("skip", std::make_shared<Conv2dLayer>(tmp_channels, out_channels, 1, false, "linear", 1, 2,
+        if (architecture_ == Architecture::resnet)
+            skip_ = register_module("skip", std::make_shared<Conv2dLayer>(tmp_channels, out_channels, 1, false, Activation::linear, 1, 2,
                                                                            d.resample_filter, std::nullopt, trainable()));
     }
 
@@ -285,13 +285,13 @@ public:
         const auto dtype = half ? torch::kHalf : torch::kFloat32;
         const auto format = block_format(half, channels_last_);
         if (x.defined()) x = x.to(dtype).contiguous(format);
-        if (in_channels_ == 0 || architecture_ == "skip") {
+        if (in_channels_ == 0 || architecture_ == Architecture::skip) {
             img = img.to(dtype).contiguous(format);
             torch::Tensor y = fromrgb_->forward(img);
             x = x.defined() ? x + y : y;
-            img = architecture_ == "skip" ? ops::downsample2d(img, resample_filter) : torch::Tensor();
+            img = architecture_ == Architecture::skip ? ops::downsample2d(img, resample_filter) : torch::Tensor();
         }
-        if (architecture_ == "resnet") {
+        if (architecture_ == Architecture::resnet) {
             torch::Tensor y = skip_->forward(x, std::sqrt(0.5));
             x = conv0_->forward(x);
             x = conv1_->forward(x, std::sqrt(0.5));
@@ -308,7 +308,7 @@ public:
 
 private:
     int in_channels_, resolution_;
-    std::string architecture_;
+    Architecture architecture_;
     bool use_fp16_, channels_last_;
     std::shared_ptr<Conv2dLayer> fromrgb_, conv0_, conv1_, skip_;
 };
@@ -317,7 +317,7 @@ class DiscriminatorEpilogue : public torch::nn::Module {
 public:
     DiscriminatorEpilogue(int in_channels, int cmap_dim, const DiscriminatorConfig& d)
         : cmap_dim_(cmap_dim), architecture_(d.architecture), mbstd_group_(d.mbstd_group_size), mbstd_channels_(d.mbstd_num_channels) {
-        if (architecture_ == "skip")
+        if (architecture_ == Architecture::skip)
             fromrgb_ = register_module("fromrgb", std::make_shared<Conv2dLayer>(d.img_channels, in_channels, 1, true, d.activation));
         conv_ = register_module("conv", std::make_shared<Conv2dLayer>(in_channels + mbstd_channels_, in_channels, 3, true, d.activation, 1, 1,
                                                                        d.resample_filter, d.conv_clamp));
@@ -327,7 +327,7 @@ public:
 
     torch::Tensor forward(torch::Tensor x, torch::Tensor img, const torch::Tensor& cmap) {
         x = x.to(torch::kFloat32);
-        if (architecture_ == "skip") x = x + fromrgb_->forward(img.to(torch::kFloat32));
+        if (architecture_ == Architecture::skip) x = x + fromrgb_->forward(img.to(torch::kFloat32));
         if (mbstd_channels_ > 0) {
             const int64_t n = x.size(0);
             const int64_t g = mbstd_group_ ? std::min<int64_t>(*mbstd_group_, n) : n;
@@ -345,7 +345,7 @@ public:
 
 private:
     int cmap_dim_;
-    std::string architecture_;
+    Architecture architecture_;
     std::optional<int> mbstd_group_;
     int mbstd_channels_;
     std::shared_ptr<Conv2dLayer> fromrgb_, conv_;

@@ -188,7 +188,7 @@ public:
         const int tmp_rate = std::max(in_rate, out_rate) * (is_torgb ? 1 : t.lrelu_upsampling);
         kernel_ = is_torgb ? 1 : t.conv_kernel;
         conv_clamp_ = t.conv_clamp;
-        affine = register_module("affine", std::make_shared<FullyConnectedLayer>(g.w_dim, in_channels_, true, "linear", 1.0, 1.0));
+        affine = register_module("affine", std::make_shared<FullyConnectedLayer>(g.w_dim, in_channels_, true, Activation::linear, 1.0, 1.0));
         weight = register_parameter("weight", torch::randn({out_channels_, in_channels_, kernel_, kernel_}));
         bias = register_parameter("bias", torch::zeros({out_channels_}));
         magnitude_ema = register_buffer("magnitude_ema", torch::ones({}));
@@ -218,7 +218,7 @@ public:
         torch::Tensor x = modulated_conv(x_in.to(half ? torch::kHalf : torch::kFloat32), weight, styles, !is_torgb, kernel_ - 1, input_gain);
         x = ops::bias_act(x, bias.to(x.dtype()));
         x = ops::upfirdn2d(x, up_filter, up_, 1, padding_, false, static_cast<double>(up_ * up_));
-        x = ops::bias_act(x, {}, is_torgb ? "linear" : "lrelu", is_torgb ? 1.0 : std::sqrt(2.0), conv_clamp_);
+        x = ops::bias_act(x, {}, is_torgb ? Activation::linear : Activation::lrelu, is_torgb ? 1.0 : std::sqrt(2.0), conv_clamp_);
         return ops::upfirdn2d(x, down_filter, 1, down_);
     }
 

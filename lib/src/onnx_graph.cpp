@@ -111,22 +111,24 @@ void GraphBuilder::output(const std::string& value, const std::string& name, con
 }
 
 std::string bias_act(GraphBuilder& g, const std::string& x, int64_t rank, const torch::Tensor& bias, const std::string& name,
-                     const std::string& act, double gain, std::optional<double> clamp) {
+                     Activation act, double gain, std::optional<double> clamp) {
     std::string y = x;
     if (bias.defined()) {
         std::vector<int64_t> shape(static_cast<size_t>(rank), 1);
         shape[1] = bias.numel();
         y = g.op("Add", {y, g.initializer(name + ".bias", bias.reshape(shape))}, {}, name);
     }
-    if (act == "lrelu") y = g.op("LeakyRelu", {y}, {{"alpha", 0.2f}}, name);
-    else if (act == "relu") y = g.op("Relu", {y}, {}, name);
-    else if (act == "tanh") y = g.op("Tanh", {y}, {}, name);
-    else if (act == "sigmoid") y = g.op("Sigmoid", {y}, {}, name);
-    else if (act == "elu") y = g.op("Elu", {y}, {}, name);
-    else if (act == "selu") y = g.op("Selu", {y}, {}, name);
-    else if (act == "softplus") y = g.op("Softplus", {y}, {}, name);
-    else if (act == "swish") y = g.op("Mul", {g.op("Sigmoid", {y}, {}, name), y}, {}, name);
-    else if (act != "linear") throw ArgumentError("ONNX export: unknown activation function '" + act + "'");
+    switch (act) {
+        case Activation::linear: break;
+        case Activation::lrelu: y = g.op("LeakyRelu", {y}, {{"alpha", 0.2f}}, name); break;
+        case Activation::relu: y = g.op("Relu", {y}, {}, name); break;
+        case Activation::tanh: y = g.op("Tanh", {y}, {}, name); break;
+        case Activation::sigmoid: y = g.op("Sigmoid", {y}, {}, name); break;
+        case Activation::elu: y = g.op("Elu", {y}, {}, name); break;
+        case Activation::selu: y = g.op("Selu", {y}, {}, name); break;
+        case Activation::softplus: y = g.op("Softplus", {y}, {}, name); break;
+        case Activation::swish: y = g.op("Mul", {g.op("Sigmoid", {y}, {}, name), y}, {}, name); break;
+    }
     if (gain != 1) y = g.op("Mul", {y, g.scalar(static_cast<float>(gain))}, {}, name);
     if (clamp && *clamp >= 0)
         y = g.op("Clip", {y, g.scalar(static_cast<float>(-*clamp)), g.scalar(static_cast<float>(*clamp))}, {}, name);
@@ -134,7 +136,7 @@ std::string bias_act(GraphBuilder& g, const std::string& x, int64_t rank, const 
 }
 
 std::string fully_connected(GraphBuilder& g, const std::string& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                            const std::string& name, const std::string& act, double lr_multiplier) {
+                            const std::string& name, Activation act, double lr_multiplier) {
     const double weight_gain = lr_multiplier / std::sqrt(static_cast<double>(weight.size(1)));
     std::string y = g.op("MatMul", {x, g.initializer(name + ".weight", (weight.to(torch::kFloat32) * weight_gain).t())}, {}, name);
     if (bias.defined()) {
@@ -142,8 +144,7 @@ std::string fully_connected(GraphBuilder& g, const std::string& x, const torch::
         if (lr_multiplier != 1) b = b * lr_multiplier;
         y = g.op("Add", {y, g.initializer(name + ".bias", b)}, {}, name);
     }
-    const double gain = act == "lrelu" || act == "relu" || act == "swish" ? std::sqrt(2.0) : 1.0;  // ops::activation's gains
-    return bias_act(g, y, 2, {}, name, act, gain, std::nullopt);
+    return bias_act(g, y, 2, {}, name, act, ops::activation_defaults(act).gain, std::nullopt);
 }
 
 std::string normalize_2nd_moment(GraphBuilder& g, const std::string& x) {

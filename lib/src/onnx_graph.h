@@ -13,6 +13,8 @@
 #include <variant>
 #include <vector>
 
+#include "latentkit/model_config.h"
+
 namespace latentkit::onnx_export {
 
 /// One node attribute: an integer, a float, a list of integers or a string.
@@ -60,10 +62,10 @@ using Pad = std::array<int64_t, 4>;
 /// ops::bias_act: bias (broadcast along dim 1 of a rank-`rank` value; may be undefined), activation,
 /// gain, clamp.
 std::string bias_act(GraphBuilder& g, const std::string& x, int64_t rank, const torch::Tensor& bias, const std::string& name,
-                     const std::string& act, double gain, std::optional<double> clamp);
+                     Activation act, double gain, std::optional<double> clamp);
 /// A FullyConnectedLayer of the reference (weight [out, in], equalised learning rate): x [.., in] -> [.., out].
 std::string fully_connected(GraphBuilder& g, const std::string& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                            const std::string& name, const std::string& act, double lr_multiplier);
+                            const std::string& name, Activation act, double lr_multiplier);
 /// ops::normalize_2nd_moment along axis 1.
 std::string normalize_2nd_moment(GraphBuilder& g, const std::string& x);
 /// ops::upfirdn2d (filter undefined = identity): zero insertion, pad/crop, depthwise FIR, subsampling.

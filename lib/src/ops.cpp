@@ -42,34 +42,34 @@ bool fast() { return implementation() == Implementation::fast; }
 
 bool fast_cpu(const torch::Tensor& x) { return fast() && x.device().is_cpu() && x.scalar_type() == torch::kFloat32; }
 
-const Activation& activation(const std::string& name) {
-    static const Activation table[] = {
-        {"linear", 0, 1}, {"relu", 0, std::sqrt(2.0)}, {"lrelu", 0.2, std::sqrt(2.0)}, {"tanh", 0, 1}, {"sigmoid", 0, 1},
-        {"elu", 0, 1},    {"selu", 0, 1},              {"softplus", 0, 1},             {"swish", 0, std::sqrt(2.0)},
-    };
-    for (const auto& a : table)
-        if (a.name == name) return a;
-    throw ArgumentError("unknown activation function '" + name + "'");
+ActivationDefaults activation_defaults(Activation act) {
+    switch (act) {
+        case Activation::relu: return {0, std::sqrt(2.0)};
+        case Activation::lrelu: return {0.2, std::sqrt(2.0)};
+        case Activation::swish: return {0, std::sqrt(2.0)};
+        default: return {0, 1};
+    }
 }
 
-torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, const std::string& act, std::optional<double> gain,
-                       std::optional<double> clamp) {
-    const Activation& spec = activation(act);
+torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, Activation act, std::optional<double> gain, std::optional<double> clamp) {
+    const ActivationDefaults spec = activation_defaults(act);
     if (b.defined()) {
         std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
         shape[1] = -1;
         x = x + b.reshape(shape);
     }
-    const double alpha = spec.def_alpha;
-    if (act == "relu") x = torch::relu(x);
-    else if (act == "lrelu") x = F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(alpha));
-    else if (act == "tanh") x = torch::tanh(x);
-    else if (act == "sigmoid") x = torch::sigmoid(x);
-    else if (act == "elu") x = F::elu(x);
-    else if (act == "selu") x = torch::selu(x);
-    else if (act == "softplus") x = F::softplus(x);
-    else if (act == "swish") x = torch::sigmoid(x) * x;
-    const double g = gain.value_or(spec.def_gain);
+    switch (act) {
+        case Activation::linear: break;
+        case Activation::relu: x = torch::relu(x); break;
+        case Activation::lrelu: x = F::leaky_relu(x, F::LeakyReLUFuncOptions().negative_slope(spec.alpha)); break;
+        case Activation::tanh: x = torch::tanh(x); break;
+        case Activation::sigmoid: x = torch::sigmoid(x); break;
+        case Activation::elu: x = F::elu(x); break;
+        case Activation::selu: x = torch::selu(x); break;
+        case Activation::softplus: x = F::softplus(x); break;
+        case Activation::swish: x = torch::sigmoid(x) * x; break;
+    }
+    const double g = gain.value_or(spec.gain);
     if (g != 1) x = x * g;
     if (clamp && *clamp >= 0) x = x.clamp(-*clamp, *clamp);
     return x;
@@ -328,10 +328,10 @@ torch::Tensor modulated_conv2d(torch::Tensor x, torch::Tensor weight, torch::Ten
 
 torch::Tensor modulated_conv2d_bias_act(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& styles,
                                         const torch::Tensor& noise, int64_t up, int64_t padding, const torch::Tensor& resample_filter,
-                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, const std::string& act, double gain,
+                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, Activation act, double gain,
                                         std::optional<double> clamp, const WeightCache& cache) {
     const int64_t n = x.size(0), out = weight.size(0), in = weight.size(1), taps = weight.size(2) * weight.size(3);
-    const bool homogeneous = act == "linear" || act == "lrelu" || act == "relu";
+    const bool homogeneous = act == Activation::linear || act == Activation::lrelu || act == Activation::relu;
     const double g = homogeneous ? gain : 1.0;  // act(v) * g = act(v * g) for these: g goes into the scales
     torch::Tensor scale;
     if (demodulate) {
@@ -376,8 +376,8 @@ torch::Tensor modulated_conv2d_bias_act(const torch::Tensor& x, const torch::Ten
         const torch::Tensor b = (g != 1 ? bias * g : bias).reshape({1, out, 1, 1});
         y = in_place() ? y.add_(b) : y + b;
     }
-    if (act == "lrelu") y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(0.2).inplace(in_place()));
-    if (act == "relu") y = in_place() ? y.relu_() : y.relu();
+    if (act == Activation::lrelu) y = F::leaky_relu(y, F::LeakyReLUFuncOptions().negative_slope(0.2).inplace(in_place()));
+    if (act == Activation::relu) y = in_place() ? y.relu_() : y.relu();
     if (clamp && *clamp >= 0) y = in_place() ? y.clamp_(-*clamp, *clamp) : y.clamp(-*clamp, *clamp);
     return y;
 }

@@ -9,20 +9,20 @@
 #include <vector>
 
 #include "latentkit/implementation.h"
+#include "latentkit/model_config.h"
 
 namespace latentkit::ops {
 
-/// Activation function description (name, default alpha and gain).
-struct Activation {
-    std::string name;
-    double def_alpha = 0.0;
-    double def_gain = 1.0;
+/// An activation function's default alpha and gain (the reference's `activation_funcs`).
+struct ActivationDefaults {
+    double alpha = 0.0;
+    double gain = 1.0;
 };
-/// Looks up 'linear', 'relu', 'lrelu', 'tanh', 'sigmoid', 'elu', 'selu', 'softplus', 'swish'.
-const Activation& activation(const std::string& name);
+/// The defaults of `act`.
+ActivationDefaults activation_defaults(Activation act);
 
 /// Bias, activation, gain and clamp in that order (bias broadcast along dim 1).
-torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, const std::string& act = "linear",
+torch::Tensor bias_act(torch::Tensor x, const torch::Tensor& b, Activation act = Activation::linear,
                        std::optional<double> gain = std::nullopt, std::optional<double> clamp = std::nullopt);
 
 /// Once per process: compares a float32 CPU convolution through oneDNN with LibTorch's own kernels and
@@ -83,7 +83,7 @@ struct WeightCache {
 };
 torch::Tensor modulated_conv2d_bias_act(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& styles,
                                         const torch::Tensor& noise, int64_t up, int64_t padding, const torch::Tensor& resample_filter,
-                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, const std::string& act, double gain,
+                                        bool demodulate, bool flip_weight, const torch::Tensor& bias, Activation act, double gain,
                                         std::optional<double> clamp, const WeightCache& cache = {});
 
 /// x * rsqrt(mean(x^2, dim) + eps).

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/option_names.h"
+
 namespace latentkit {
 
 /// How consecutive keyframes are joined.
@@ -16,10 +18,23 @@ enum class PathKind {
     cubic       ///< Catmull-Rom through all keyframes: continuous position and velocity
 };
 
+template <>
+struct OptionNames<PathKind> {
+    static constexpr const char* names[] = {"lerp", "slerp", "cubic"};
+};
+template <>
+struct OptionAliases<PathKind> {
+    static constexpr std::pair<const char*, PathKind> entries[] = {{"linear", PathKind::linear}};
+};
+
 /// Timing within each transition.
 enum class Easing {
     linear,      ///< constant speed
     ease_in_out  ///< smoothstep t^2 (3 - 2t): slow at each keyframe
+};
+template <>
+struct OptionNames<Easing> {
+    static constexpr const char* names[] = {"linear", "ease-in-out"};
 };
 
 /// Path parameters.
@@ -29,11 +44,6 @@ struct PathOptions {
     int64_t frames_per_transition = 60;  ///< frames from one keyframe to the next
     bool loop = false;                   ///< the last keyframe flows back into the first
 };
-
-/// Parses "lerp" / "slerp" / "cubic"; throws ArgumentError otherwise.
-PathKind parse_path_kind(const std::string& name);
-/// Parses "linear" / "ease-in-out"; throws ArgumentError otherwise.
-Easing parse_easing(const std::string& name);
 
 /// Frames in a path through `keys` keyframes: K*F when looping (the first frame is not repeated),
 /// else (K-1)*F + 1 (the last keyframe is the last frame). Throws ArgumentError for too few keys or F < 1.

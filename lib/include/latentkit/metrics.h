@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "latentkit/option_names.h"
+#include "latentkit/training_data.h"
 
 namespace latentkit {
 
 class Generator;
-class TrainingData;
 
 /// The metrics (the reference's names): FID and KID against the whole dataset, 50k generated images.
 enum class Metric { fid50k_full, kid50k_full };

@@ -7,7 +7,27 @@
 #include <utility>
 #include <vector>
 
+#include "latentkit/option_names.h"
+
 namespace latentkit {
+
+/// How a StyleGAN2 network joins its blocks (reference `architecture`).
+enum class Architecture {
+    orig,    ///< each block feeds the next; RGB only at the end (G) or the start (D)
+    skip,    ///< RGB outputs (G) or inputs (D) at every resolution, summed
+    resnet,  ///< residual connections around each block
+};
+template <>
+struct OptionNames<Architecture> {
+    static constexpr const char* names[] = {"orig", "skip", "resnet"};
+};
+
+/// An activation function of bias_act (the reference's `activation_funcs`).
+enum class Activation { linear, relu, lrelu, tanh, sigmoid, elu, selu, softplus, swish };
+template <>
+struct OptionNames<Activation> {
+    static constexpr const char* names[] = {"linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"};
+};
 
 /// Which reference's constructor arguments a kwargs description follows. They differ in layout (the
 /// stylegan3 repo takes the synthesis options at the top level of Generator) and in defaults.
@@ -21,7 +41,7 @@ struct MappingConfig {
     int num_layers = 8;                     ///< number of fully connected layers
     std::optional<int> embed_features;      ///< label embedding size; unset = w_dim
     std::optional<int> layer_features;      ///< hidden layer size; unset = w_dim
-    std::string activation = "lrelu";       ///< activation of every layer
+    Activation activation = Activation::lrelu;  ///< activation of every layer
     double lr_multiplier = 0.01;            ///< learning-rate multiplier (scales weights and biases)
     std::optional<double> w_avg_beta = 0.995;  ///< w_avg tracking decay; unset = no w_avg
 };
@@ -31,13 +51,13 @@ struct SynthesisConfig {
     int channel_base = 32768;            ///< channels at resolution r = min(channel_base / r, channel_max)
     int channel_max = 512;               ///< upper bound on channels
     int num_fp16_res = 0;                ///< highest resolutions that run in fp16 (on CUDA only)
-    std::string architecture = "skip";   ///< 'orig', 'skip' or 'resnet'
+    Architecture architecture = Architecture::skip;
     std::vector<float> resample_filter{1, 3, 3, 1};  ///< FIR taps for resampling
     std::optional<double> conv_clamp;    ///< clamp conv outputs to +-X; unset = no clamping
     bool fp16_channels_last = false;     ///< channels-last memory format in fp16 blocks
     int kernel_size = 3;                 ///< convolution kernel size
     bool use_noise = true;               ///< per-pixel noise inputs
-    std::string activation = "lrelu";    ///< activation of the conv layers
+    Activation activation = Activation::lrelu;  ///< activation of the conv layers
     /// Channels of each block, 4x4 first, when they follow no channel_base/channel_max rule (files of
     /// other tools); empty = min(channel_base / r, channel_max).
     std::vector<int> channels;
@@ -107,13 +127,13 @@ struct DiscriminatorConfig {
     int c_dim = 0;
     int img_resolution = 1024;
     int img_channels = 3;
-    std::string architecture = "resnet";   ///< 'orig', 'skip' or 'resnet'
+    Architecture architecture = Architecture::resnet;
     int channel_base = 32768;
     int channel_max = 512;
     int num_fp16_res = 0;
     std::optional<double> conv_clamp;
     std::optional<int> cmap_dim;           ///< label projection size; unset = channels at 4x4
-    std::string activation = "lrelu";      ///< blocks and epilogue
+    Activation activation = Activation::lrelu;  ///< blocks and epilogue
     std::vector<float> resample_filter{1, 3, 3, 1};
     bool fp16_channels_last = false;
     int freeze_layers = 0;                 ///< first N layers are frozen (buffers, not parameters)

@@ -10,31 +10,11 @@
 #include <vector>
 
 #include "latentkit/metrics.h"
+#include "latentkit/training_data.h"
 #include "latentkit/model_config.h"
 #include "latentkit/option_names.h"
 
 namespace latentkit {
-
-/// Square 8-bit training images (and optional labels), in the reference dataset's layout.
-class TrainingData {
-public:
-    virtual ~TrainingData() = default;
-    /// Number of images.
-    virtual size_t size() const = 0;
-    /// Width and height of every image.
-    virtual int resolution() const = 0;
-    /// 1 (gray) or 3 (RGB).
-    virtual int channels() const = 0;
-    /// Label size (one-hot classes or label vectors); 0 when the data has no labels.
-    virtual int label_dim() const = 0;
-    /// Writes image `index` as channels x resolution x resolution bytes (CHW) to `out`.
-    /// Thread-safe. Throws IoError / ModelFormatError naming the file when it is damaged.
-    virtual void read_image(size_t index, uint8_t* out) const = 0;
-    /// Label of image `index` (label_dim values).
-    virtual std::vector<float> label(size_t index) const = 0;
-    /// Where the data comes from (a path), for messages and snapshot metadata.
-    virtual std::string name() const = 0;
-};
 
 /// The reference train.py's configuration presets.
 enum class TrainPreset { automatic, stylegan2, paper256, paper512, paper1024, cifar };
@@ -145,7 +125,7 @@ struct ResolvedTraining {
     double style_mixing = 0, pl_weight = 0;
     double ada_kimg = 500;
     int map_layers = 0, channel_base = 0, channel_max = 0, z_dim = 512, w_dim = 512;
-    std::string d_architecture = "resnet";
+    Architecture d_architecture = Architecture::resnet;
 };
 
 /// The preset values for a dataset resolution and number of processes (reference train.py).

@@ -60,7 +60,7 @@ ResolvedTraining resolve_training(const TrainOptions& o, int res, int gpus) {
     case TrainPreset::paper1024: mb = 32, mbstd = 4, fmaps = 1, lrate = 0.002, gamma = 2, ema = 10; break;
     case TrainPreset::cifar:
         mb = 64, mbstd = 32, fmaps = 1, lrate = 0.0025, gamma = 0.01, ema = 500, ramp = 0.05, map = 2, ref_gpus = 2;
-        r.d_architecture = "orig";
+        r.d_architecture = Architecture::orig;
         break;
     }
     const bool cifar = o.cfg == TrainPreset::cifar;

@@ -10,7 +10,7 @@
 
 #include "latentkit/error.h"
 #include "latentkit/io/image.h"
-#include "latentkit/train.h"
+#include "latentkit/training_data.h"
 
 namespace latentkit::io {
 

@@ -18,7 +18,6 @@
 #include "latentkit/log.h"
 #include "latentkit/networks.h"
 #include "latentkit/tensor_data.h"
-#include "latentkit/train.h"
 #include "torch_convert.h"
 
 namespace latentkit {
