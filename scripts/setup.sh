@@ -16,12 +16,13 @@ packages=(
   libdlib-dev libdlib-data opencv-data libblas-dev liblapack-dev libjpeg-dev libpng-dev libsqlite3-dev
   # models by URL
   libcurl4-openssl-dev
-  # command line tool and tests
-  libcli11-dev libspdlog-dev doctest-dev
+  # command line tool and tests; `latentkit serve` (cpp-httplib)
+  libcli11-dev libspdlog-dev doctest-dev libcpp-httplib-dev
   # test data: real photos and videos, numpy to check written .npz files, PyTorch to read exported .pt
   opencv-doc python3-numpy python3-torch
-  # ONNX Runtime (npm onnxruntime-node) runs exported .onnx files in the tests
-  nodejs
+  # ONNX Runtime (npm onnxruntime-node) runs exported .onnx files in the tests; the pages are tested in
+  # headless Chromium (npm puppeteer-core drives the system browser; it downloads none)
+  nodejs chromium
   # the bundled model's training images (scripts/emoji_images.py; unicode-data: which glyphs are faces)
   fonts-noto-color-emoji unicode-data
   # viewer
@@ -64,7 +65,8 @@ fi
 # onnxruntime-node's CPU library ships inside its package; its install script would try to download
 # GPU libraries from a host that cannot be reached.
 cd "$(dirname "$0")/.."
-if [ node_modules/.package-lock.json -nt package-lock.json ] && node -e "require('./node_modules/onnxruntime-node')" >/dev/null 2>&1; then
+if [ node_modules/.package-lock.json -nt package-lock.json ] &&
+   node -e "for (const p of ['onnxruntime-node', 'onnxruntime-web', 'puppeteer-core']) require.resolve('./node_modules/' + p)" >/dev/null 2>&1; then
   echo "setup: node_modules is up to date"
 else
   echo "setup: npm ci --ignore-scripts"

@@ -158,5 +158,6 @@ void register_edit(CLI::App& app);
 void register_dataset(CLI::App& app);
 void register_train(CLI::App& app);
 void register_nearest(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace latentkit::tools

@@ -33,7 +33,7 @@ MorphExportState MorphExporter::state() const {
 
 void MorphExporter::run(MorphExportJob job) {
     try {
-        if (job.spec.w_keys.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
+        if (job.spec.w_keys.size() + job.spec.render.seeds.size() < 2) throw ArgumentError("a morph needs at least two keyframes");
         const std::shared_ptr<const OpenModel> model = models_.open(job.model_path, job.device);
         const auto& cfg = model->G->config;
         MorphRenderer renderer(model->G, job.spec);

@@ -250,6 +250,20 @@ Image8 resize_lanczos(const Image8& image, int width, int height) {
 
 }  // namespace
 
+std::string encode_jpeg(const Image8& image, int quality) {
+    if (image.channels != 1 && image.channels != 3) throw ArgumentError(fmt::format("JPEG holds gray or RGB images, not {} channels", image.channels));
+#if LATENTKIT_HAVE_OPENCV
+    cv::Mat m = detail::as_mat(image);
+    if (image.channels == 3) cv::cvtColor(m, m, cv::COLOR_RGB2BGR);
+    std::vector<uint8_t> out;
+    if (!cv::imencode(".jpg", m, out, {cv::IMWRITE_JPEG_QUALITY, std::clamp(quality, 1, 100)})) throw Error("JPEG encoding failed");
+    return std::string(out.begin(), out.end());
+#else
+    (void)quality;
+    throw Error("this build of latentkit has no JPEG encoder (OpenCV was not found at build time): use PNG");
+#endif
+}
+
 Image8 resize_image(const Image8& image, int width, int height, ResizeFilter filter) {
     if (width < 1 || height < 1) throw ArgumentError("resize_image: the size must be positive");
     if (image.width == width && image.height == height) return image;

@@ -24,6 +24,9 @@ Image8 read_image(const std::string& path, const ReadImageOptions& options = {})
 /// Decodes image bytes as read_image does; `name` is used in error messages.
 Image8 decode_image(const std::string& bytes, const std::string& name, const ReadImageOptions& options = {});
 
+/// A gray or RGB image as JPEG bytes (quality 1-100). Throws Error in a build without OpenCV.
+std::string encode_jpeg(const Image8& image, int quality = 92);
+
 /// The EXIF orientation (1-8) stored in JPEG bytes, 1 when there is none.
 int jpeg_exif_orientation(const std::string& bytes);
 
