@@ -35,26 +35,28 @@ namespace {
 
 std::string read_log(const std::string& path) { return fs::exists(path) ? latentkit::read_file(path) : std::string(); }
 
-// A `latentkit serve` process on a free loopback port; SIGTERM and wait at the end.
+// A server process on a free loopback port (its output names the port); SIGTERM and wait at the end.
 class ServeProcess {
 public:
-    explicit ServeProcess(std::vector<std::string> args) {
-        args.insert(args.begin(), {LATENTKIT_CLI, "serve", "--port", "0"});
+    // `latentkit serve ARGS --port 0`.
+    explicit ServeProcess(std::vector<std::string> args) : ServeProcess(with_cli(std::move(args)), "listening on http://127\\.0\\.0\\.1:([0-9]+)/") {}
+    // Any program; `ready` matches its output and captures the port.
+    ServeProcess(std::vector<std::string> args, const std::string& ready) {
         err_ = logs_ / "err";
         std::fflush(nullptr);  // nothing buffered is written twice
         std::cout.flush();
         pid_ = ::fork();
         if (pid_ == 0) {
-            const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), null = ::open("/dev/null", O_WRONLY);
+            const int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             ::dup2(err, 2);
-            ::dup2(null, 1);
+            ::dup2(err, 1);
             std::vector<char*> argv;
             for (auto& a : args) argv.push_back(a.data());
             argv.push_back(nullptr);
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
-        const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)/");
+        const std::regex listening(ready);
         for (int k = 0; k < 600 && port_ == 0; ++k) {
             std::smatch m;
             const std::string text = read_log(err_);
@@ -73,6 +75,10 @@ public:
             pid_ = -1;
         }
         return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+    }
+    static std::vector<std::string> with_cli(std::vector<std::string> args) {
+        args.insert(args.begin(), {LATENTKIT_CLI, "serve", "--port", "0"});
+        return args;
     }
     int port() const { return port_; }
     pid_t pid() const { return pid_; }
@@ -316,4 +322,97 @@ TEST_CASE("serve: a projection of an uploaded photo with its progress, and a mor
     const int pid = server.pid();
     CHECK(server.stop() == 0);
     CHECK_FALSE(fs::exists(fs::temp_directory_path() / ("latentkit-serve-" + std::to_string(pid))));  // uploads and videos go with it
+}
+
+namespace {
+// Runs tests/tools/page_test.js on `url` with `actions`; the canvas's RGB pixels and the report.
+struct PageRun {
+    std::vector<uint8_t> rgb, rgb_after_slider;
+    json report;
+};
+
+std::vector<uint8_t> rgb_of(const std::string& rgba) {
+    std::vector<uint8_t> out;
+    for (size_t k = 0; k + 3 < rgba.size(); k += 4) out.insert(out.end(), rgba.begin() + k, rgba.begin() + k + 3);
+    return out;
+}
+
+PageRun run_page(const std::string& url, const std::string& actions, const lktest::TempDir& dir) {
+    const std::string script = std::string(LATENTKIT_SOURCE_DIR) + "/tests/tools/page_test.js";
+    const std::string cmd = "cd " + lktest::quote(LATENTKIT_SOURCE_DIR) + " && node " + lktest::quote(script) + " " + lktest::quote(url) + " " +
+                            lktest::quote(dir.path()) + " " + actions + " 2>&1";
+    std::string output;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    for (size_t n; p && (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) output.append(buf, n);
+    const int status = p ? ::pclose(p) : -1;
+    REQUIRE_MESSAGE(status == 0, "page_test.js: " << output);
+    PageRun r;
+    r.report = json::parse(latentkit::read_file(dir / "page.json"));
+    r.rgb = rgb_of(latentkit::read_file(dir / "canvas.rgba"));
+    if (fs::exists(dir / "canvas-slider.rgba")) r.rgb_after_slider = rgb_of(latentkit::read_file(dir / "canvas-slider.rgba"));
+    return r;
+}
+
+int max_difference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+    REQUIRE(a.size() == b.size());
+    int worst = 0;
+    for (size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(int(a[k]) - int(b[k])));
+    return worst;
+}
+
+int changed_values(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+    int n = 0;
+    for (size_t k = 0; k < a.size() && k < b.size(); ++k) n += std::abs(int(a[k]) - int(b[k])) > 8;
+    return n;
+}
+
+bool browser_available() {
+    return fs::exists("/usr/bin/chromium") && fs::exists(std::string(LATENTKIT_SOURCE_DIR) + "/node_modules/puppeteer-core") &&
+           fs::exists(std::string(LATENTKIT_SOURCE_DIR) + "/node_modules/onnxruntime-web");
+}
+}  // namespace
+
+TEST_CASE("page: in headless Chromium the served UI draws seed 7 as latentkit does, a slider changes it, a projection shows progress") {
+    if (!browser_available()) LKTEST_SKIP("no chromium or npm puppeteer-core here (scripts/setup.sh installs them)");
+    lktest::TempDir dir, out;
+    const std::string model = std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors";
+    write_pca_directions(model, dir / "pca.json");
+    REQUIRE(lktest::run({"generate", "-m", model, "-s", "7", "--trunc", "0.7", "-o", dir / "gen"}).code == 0);
+    const latentkit::Image8 expected = latentkit::read_png(dir / "gen/seed0007.png");
+    ServeProcess server({"--model", model, "--directions", dir / "pca.json"});
+    const PageRun page = run_page(fmt::format("http://127.0.0.1:{}/?seed=7&psi=0.7", server.port()),
+                                  "slider pca0 2 project " + lktest::quote(dir / "gen/seed0007.png"), out);
+    INFO(page.report.dump());
+    CHECK(page.report["backend"] == "server");
+    CHECK(page.report["width"] == 64);  // the canvas holds the image at the model's resolution
+    CHECK(max_difference(page.rgb, expected.pixels) <= 2);
+    CHECK(changed_values(page.rgb, page.rgb_after_slider) > 200);
+    CHECK(page.report["url_after_slider"].get<std::string>().find("d.pca0=2") != std::string::npos);  // the link shares the image
+    CHECK(page.report["project_step"].get<int>() > 0);
+    CHECK(page.report["project_status"].get<std::string>().find("of 40") != std::string::npos);
+}
+
+TEST_CASE("page: export --format web runs the model in headless Chromium from a static server, as latentkit draws it") {
+    if (!browser_available()) LKTEST_SKIP("no chromium or npm puppeteer-core here (scripts/setup.sh installs them)");
+    lktest::TempDir dir, out;
+    const std::string model = std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors";
+    write_pca_directions(model, dir / "pca.json");
+    REQUIRE(lktest::run({"generate", "-m", model, "-s", "7", "--trunc", "0.7", "-o", dir / "gen"}).code == 0);
+    const latentkit::Image8 expected = latentkit::read_png(dir / "gen/seed0007.png");
+    REQUIRE(lktest::run({"export", model, dir / "site", "--format", "web", "--directions", dir / "pca.json", "--title", "Emoji"}).code == 0);
+    for (const char* f : {"index.html", "latentkit.js", "mapping.onnx", "synthesis.onnx", "ort.min.js", "directions.json", "latentkit-page.json"})
+        CHECK(fs::exists(fs::path(dir / "site") / f));
+    lktest::check_error(lktest::run({"export", model, dir / "site", "--format", "web"}), 1, "already exists");
+    ServeProcess http({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir / "site"},
+                      "port ([0-9]+)");
+    const PageRun page = run_page(fmt::format("http://127.0.0.1:{}/?seed=7&psi=0.7", http.port()), "slider pca0 2", out);
+    INFO(page.report.dump());
+    CHECK(page.report["backend"] == "onnx");
+    const std::string status = page.report["status"];
+    CHECK((status.rfind("wasm: ", 0) == 0 || status.rfind("webgpu: ", 0) == 0));  // it says which backend, and its ms per image
+    CHECK(status.find("ms per image") != std::string::npos);
+    CHECK(page.report["width"] == 64);
+    CHECK(max_difference(page.rgb, expected.pixels) <= 2);
+    CHECK(changed_values(page.rgb, page.rgb_after_slider) > 200);
 }

@@ -259,6 +259,28 @@ io::DownloadProgress download_bar() {
     };
 }
 
+namespace {
+// The first of $env, then the candidates, that holds `file`; IoError naming all when none does.
+std::string data_dir(const char* env, std::initializer_list<const char*> candidates, const char* file, const std::string& what) {
+    if (const char* e = std::getenv(env); e && *e) return e;
+    std::string looked;
+    for (const char* c : candidates) {
+        if (std::filesystem::is_regular_file(std::filesystem::path(c) / file)) return c;
+        looked += (looked.empty() ? "" : " and ") + std::string(c);
+    }
+    throw IoError(fmt::format("{} are missing (looked in {}; set {})", what, looked, env));
+}
+}  // namespace
+
+std::string web_dir() {
+    return data_dir("LATENTKIT_WEB_DIR", {LATENTKIT_WEB_SOURCE_DIR, LATENTKIT_WEB_INSTALL_DIR}, "index.html", "the page's files");
+}
+
+std::string ort_web_dir() {
+    return data_dir("LATENTKIT_ORT_WEB_DIR", {LATENTKIT_ORT_WEB_SOURCE_DIR, LATENTKIT_ORT_WEB_INSTALL_DIR}, "ort.min.js",
+                    "ONNX Runtime Web's files (npm onnxruntime-web: scripts/setup.sh installs it)");
+}
+
 std::string model_file_arg(const std::string& location) {
     return io::is_url(location) ? io::cached_download(location, download_bar()) : location;
 }

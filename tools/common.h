@@ -78,6 +78,14 @@ void add_render_options(CLI::App* cmd, RenderSpec& spec, unsigned which);
 /// StyleGAN3, and --class for its classes when latents are mapped (`mapped`). Throws ArgumentError.
 void check_render_options(const RenderSpec& spec, const GeneratorConfig& config, bool mapped = true);
 
+/// The folder of the page's files (index.html, latentkit.js): $LATENTKIT_WEB_DIR, the source tree's web/
+/// or the installed share/latentkit/web. Throws IoError when none holds index.html.
+std::string web_dir();
+
+/// The folder of ONNX Runtime Web's files (ort.min.js and its WASM): $LATENTKIT_ORT_WEB_DIR, the source
+/// tree's node_modules/onnxruntime-web/dist or the installed share/latentkit/web/ort. Throws IoError.
+std::string ort_web_dir();
+
 /// A model location as a local file: URLs are downloaded into the cache (with a progress bar).
 std::string model_file_arg(const std::string& location);
 

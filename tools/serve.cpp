@@ -64,6 +64,10 @@ json summary_json(const viewer::ModelSummary& m) {
             {"c_dim", m.c_dim},           {"family", m.family},     {"format", m.format}, {"fingerprint", m.fingerprint}};
 }
 
+}  // namespace
+
+namespace {
+
 bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 // Every piece of the running server.
@@ -100,6 +104,13 @@ httplib::Server::Handler guarded(std::function<void(const httplib::Request&, htt
             send_error(res, 500, error_line(e));
         }
     };
+}
+
+// The page (web/): its files, and latentkit-page.json telling it to use this server's API.
+void route_page(Server& s) {
+    const std::string dir = web_dir();
+    if (!s.http.set_mount_point("/", dir)) throw IoError(dir + ": the page's folder cannot be served");
+    s.http.Get("/latentkit-page.json", [](const httplib::Request&, httplib::Response& res) { send_json(res, {{"mode", "server"}}); });
 }
 
 void route_models(Server& s) {
@@ -248,10 +259,10 @@ void route_morph(Server& s) {
     }));
 }
 
-// Every request but the page's files needs the token when one is set: "Authorization: Bearer TOKEN" or
-// token=TOKEN.
+// Every API request needs the token when one is set: "Authorization: Bearer TOKEN" or token=TOKEN. The
+// page's own files hold nothing secret.
 bool authorised(const ServeOptions& o, const httplib::Request& req) {
-    if (o.token.empty()) return true;
+    if (o.token.empty() || req.path.rfind("/api/", 0) != 0) return true;
     const std::string header = req.get_header_value("Authorization");
     const std::string given = header.rfind("Bearer ", 0) == 0 ? header.substr(7) : req.get_param_value("token");
     if (given.size() != o.token.size()) return false;
@@ -284,6 +295,7 @@ void configure(Server& s) {
             send_error(res, 500, "unknown error");
         }
     });
+    route_page(s);
     route_models(s);
     route_render(s);
     route_projection(s);
