@@ -164,6 +164,30 @@ TEST_CASE("serve: /api/render equals generate, directions edit the image, bad pa
     for (size_t k = 0; k < a.pixels.size(); ++k) changed += std::abs(int(a.pixels[k]) - int(b.pixels[k])) > 8;
     CHECK(changed > 100);
 
+    // A latent posted as a projected_w.npz renders as generate --projected-w does.
+    const std::string npz = lktest::data_path("tiny32_projected_w.npz");
+    REQUIRE(lktest::run({"generate", "-m", model, "--projected-w", npz, "-o", dir / "proj"}).code == 0);
+    const auto posted = c.Post("/api/render", latentkit::read_file(npz), "application/octet-stream");
+    REQUIRE(posted);
+    CHECK(posted->status == 200);
+    CHECK(posted->body == latentkit::read_file(dir / "proj/proj00.png"));
+    CHECK(c.Post("/api/render?seed=1", latentkit::read_file(npz), "application/octet-stream")->status == 400);
+    const auto junk = c.Post("/api/render", "junk", "application/octet-stream");
+    CHECK(junk->status == 400);
+    CHECK(error_of(junk).find("the posted latent") != std::string::npos);
+
+    // Directions the server computes are offered as a new file.
+    const auto computed = c.Post("/api/directions/compute?kind=sefa&components=3", "", "text/plain");
+    REQUIRE(computed);
+    REQUIRE(computed->status == 200);
+    const std::string file = json::parse(computed->body)["file"];
+    CHECK(json::parse(c.Get("/api/models")->body)["directions"].size() == 2);
+    const auto sefa = c.Get("/api/render?seed=42&psi=0.7&dir=" + url_encode(file + "#sefa0@3"));
+    REQUIRE(sefa);
+    CHECK(sefa->status == 200);
+    CHECK(sefa->body != png->body);
+    CHECK(c.Post("/api/directions/compute?kind=samples", "", "text/plain")->status == 400);
+
     const std::vector<std::pair<std::string, std::string>> bad{
         {"/api/render?seed=abc", "seed=abc: not a finite number"},
         {"/api/render?seed=1&psi=nan", "psi=nan: not a finite number"},

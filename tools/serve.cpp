@@ -17,6 +17,8 @@
 #include "latentkit/npz.h"
 #include "latentkit/png.h"
 #include "latentkit/stop.h"
+#include "latentkit/latent_files.h"
+#include "model_jobs.h"
 #include "morph_exporter.h"
 #include "projection_runner.h"
 #include "serve.h"
@@ -123,6 +125,22 @@ void route_models(Server& s) {
                         {"model", q.get("model").value_or(s.catalog.models().front())},
                         {"summary", summary_json(m->summary)}});
     }));
+    s.http.Post("/api/directions/compute", guarded([&s](const httplib::Request& req, httplib::Response& res) {
+        const Query q = query_of(req);
+        viewer::DirectionsJob job;
+        const auto kind = option_from_name<viewer::DirectionsJobKind>(q.get("kind").value_or("pca"));
+        if (!kind || *kind == viewer::DirectionsJobKind::samples) throw ArgumentError("kind: expected pca or sefa");
+        job.kind = *kind;
+        job.components = static_cast<int>(integer_param(q, "components", 8, 1, 64));
+        job.samples = static_cast<int>(integer_param(q, "samples", 10000, 100, 1000000));
+        const auto model = s.model(q);
+        const viewer::DirectionsResult r = viewer::run_directions_job(*model, job);
+        const std::string name = fmt::format("computed-{}-{}.json", option_name(job.kind), ++s.next_file);
+        const std::string path = s.work_file("directions", ".json");
+        save_directions(path, r.set);
+        s.catalog.add_direction(name, path);
+        send_json(res, {{"file", name}, {"directions", r.set.directions.size()}});
+    }));
     s.http.Get("/api/directions", guarded([&s](const httplib::Request& req, httplib::Response& res) {
         const auto file = query_of(req).get("file");
         if (!file) throw ArgumentError("file: which direction file (GET /api/models lists them)");
@@ -137,13 +155,33 @@ void route_models(Server& s) {
     }));
 }
 
+// A latent posted as a projected_w.npz (its first one), or an undefined tensor for an empty body.
+torch::Tensor posted_latent(Server& s, const httplib::Request& req, const GeneratorConfig& cfg) {
+    if (req.body.empty()) return {};
+    const std::string path = s.work_file("latent", ".npz");
+    write_file_atomic(path, req.body.data(), req.body.size());
+    try {
+        torch::Tensor ws = read_latents(path, cfg).narrow(0, 0, 1);
+        fs::remove(path);
+        return ws;
+    } catch (const Error& e) {
+        fs::remove(path);
+        throw ArgumentError(std::string("the posted latent: ") + e.what());
+    }
+}
+
 void route_render(Server& s) {
-    s.http.Get("/api/render", guarded([&s](const httplib::Request& req, httplib::Response& res) {
+    const auto render = guarded([&s](const httplib::Request& req, httplib::Response& res) {
         const Query q = query_of(req);
         const std::string format = q.get("format").value_or("png");
         if (format != "png" && format != "jpeg") throw ArgumentError("format=" + format + ": expected png or jpeg");
         const auto model = s.model(q);
-        const viewer::RenderRequest r = render_request(q, s.catalog, s.o.device, model->summary);
+        viewer::RenderRequest r = render_request(q, s.catalog, s.o.device, model->summary);
+        if (torch::Tensor ws = posted_latent(s, req, model->G->config); ws.defined()) {
+            if (q.get("seed") || q.get("x") || q.get("y")) throw ArgumentError("give a seed or post a latent, not both");
+            r.spec.ws = ws;
+            r.spec.seed_blend.clear();
+        }
         const auto result = s.renders.render(r, q.get("client").value_or(""));
         if (!result) return send_error(res, 409, "superseded by a newer request of this client");
         if (!result->error.empty()) return send_error(res, 400, result->error);
@@ -151,7 +189,9 @@ void route_render(Server& s) {
         res.set_header("Cache-Control", "no-store");
         if (format == "png") res.set_content(encode_png(result->image), "image/png");
         else res.set_content(io::encode_jpeg(result->image, 92), "image/jpeg");
-    }));
+    });
+    s.http.Get("/api/render", render);
+    s.http.Post("/api/render", render);
 }
 
 json projection_json(const viewer::ProjectionSnapshot& p) {

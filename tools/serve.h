@@ -44,11 +44,13 @@ public:
     std::string model_path(const std::string& name) const;
     /// The path of a direction file by name. Throws ArgumentError for an unknown name.
     std::string direction_path(const std::string& name) const;
+    /// Offers a direction file the server made (computed directions) under `name` from now on.
+    void add_direction(const std::string& name, const std::string& path);
 
 private:
     ServeOptions o_;
     mutable std::mutex mutex_;
-    std::vector<std::pair<std::string, std::string>> models_, directions_;  // (name, path)
+    std::vector<std::pair<std::string, std::string>> models_, directions_, made_;  // (name, path)
 };
 
 /// One query parameter set, as a map (the last value of a repeated key wins, except `dir`).

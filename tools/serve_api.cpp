@@ -63,6 +63,7 @@ void Catalog::refresh() {
     if (!o_.model.empty()) models.insert(models.begin(), {fs::path(o_.model).filename().string(), o_.model});
     for (const auto& d : o_.directions) directions.emplace_back(fs::path(d).filename().string(), d);
     std::lock_guard<std::mutex> lock(mutex_);
+    directions.insert(directions.end(), made_.begin(), made_.end());
     models_ = std::move(models);
     directions_ = std::move(directions);
 }
@@ -93,6 +94,12 @@ std::string Catalog::direction_path(const std::string& name) const {
     std::lock_guard<std::mutex> lock(mutex_);
     if (const std::string* p = find_name(directions_, name)) return *p;
     throw ArgumentError("dir " + name + ": not one of the served direction files (GET /api/models lists them)");
+}
+
+void Catalog::add_direction(const std::string& name, const std::string& path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    made_.emplace_back(name, path);
+    directions_.emplace_back(name, path);
 }
 
 std::optional<std::string> Query::get(const std::string& key) const {

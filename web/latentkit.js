@@ -76,6 +76,10 @@ class State {
     this.x = Number(params.get('x') ?? params.get('seed') ?? 0) || 0;
     this.y = Number(params.get('y') ?? 0) || 0;
     this.psi = params.has('psi') ? Number(params.get('psi')) : 1;
+    this.cutoff = params.has('cutoff') ? Math.floor(Number(params.get('cutoff'))) : -1;
+    this.noise = params.get('noise') || 'const';
+    this.mix = params.has('mix') ? Math.floor(Number(params.get('mix'))) : -1;
+    this.mixLayers = params.get('mix_layers') || '0-3';
     this.model = params.get('model') || '';
     this.directionFile = params.get('dfile') || '';
     this.strengths = {};
@@ -83,11 +87,18 @@ class State {
     this.token = params.get('token') || '';
   }
   isSeed() { return Number.isInteger(this.x) && this.y === 0; }
+  // cutoff, noise and style mixing, as /api/render and the URL name them (defaults left out).
+  renderParams(p) {
+    if (this.cutoff >= 0) p.set('cutoff', String(this.cutoff));
+    if (this.noise !== 'const') p.set('noise', this.noise);
+    if (this.mix >= 0) { p.set('mix', String(this.mix)); p.set('mix_layers', this.mixLayers); }
+  }
   toURL() {
     const p = new URLSearchParams();
     if (this.isSeed()) p.set('seed', String(this.x));
     else { p.set('x', this.x.toFixed(3)); p.set('y', this.y.toFixed(3)); }
     p.set('psi', String(this.psi));
+    this.renderParams(p);
     if (this.model) p.set('model', this.model);
     if (this.directionFile) p.set('dfile', this.directionFile);
     for (const [k, v] of Object.entries(this.strengths)) if (v !== 0) p.set('d.' + k, String(v));
@@ -125,6 +136,7 @@ class ServerBackend {
     if (state.isSeed()) p.set('seed', String(state.x));
     else { p.set('x', String(state.x)); p.set('y', String(state.y)); }
     p.set('psi', String(state.psi));
+    state.renderParams(p);
     if (state.model) p.set('model', state.model);
     for (const [name, v] of Object.entries(state.strengths)) if (v !== 0) p.append('dir', `${state.directionFile}#${name}@${v}`);
     p.set('client', this.client);
@@ -170,7 +182,7 @@ class OnnxBackend {
     const z = new Float32Array(n * c.z_dim);
     seeds.forEach((s, k) => z.set(seedZ(s, c.z_dim), k * c.z_dim));
     const feeds = {z: new ort.Tensor('float32', z, [n, c.z_dim]), psi: new ort.Tensor('float32', new Float32Array([psi]), [1]),
-                   truncation_cutoff: new ort.Tensor('int64', new BigInt64Array([BigInt(c.num_ws)]), [1])};
+                   truncation_cutoff: new ort.Tensor('int64', new BigInt64Array([BigInt(this.cutoff >= 0 ? this.cutoff : c.num_ws)]), [1])};
     if (c.c_dim > 0) {
       const onehot = new Float32Array(n * c.c_dim);
       for (let k = 0; k < n; k++) onehot[k * c.c_dim] = 1;
@@ -180,6 +192,7 @@ class OnnxBackend {
   }
   async render(state) {
     const c = this.config, size = c.num_ws * c.w_dim, t0 = performance.now();
+    this.cutoff = state.cutoff;
     const parts = blendSeeds(state.x, state.y);
     const all = await this.ws(parts.map((p) => p[0]), state.psi);
     const ws = new Float32Array(size);
@@ -268,6 +281,7 @@ class Page {
     this.$('psi-value').textContent = this.state.psi;
     seed.addEventListener('input', () => { this.state.x = Math.max(0, Math.floor(Number(seed.value) || 0)); this.state.y = 0; this.request(); });
     psi.addEventListener('input', () => { this.state.psi = Number(psi.value); this.$('psi-value').textContent = psi.value; this.request(); });
+    this.bindSettings();
     this.$('random').addEventListener('click', () => { this.state.x = Math.floor(Math.random() * 2 ** 31); this.state.y = 0; seed.value = this.state.x; this.request(); });
     this.$('play').addEventListener('click', () => this.togglePlay());
     this.$('model').addEventListener('change', (e) => { this.state.model = e.target.value; location.search = this.state.toURL(); });
@@ -279,6 +293,18 @@ class Page {
     });
     this.bindDrag();
     if (this.backend instanceof ServerBackend) new Jobs(this.backend, this).bind();
+  }
+  // cutoff, noise and style mixing.
+  bindSettings() {
+    const st = this.state, cutoff = this.$('cutoff'), noise = this.$('noise'), mix = this.$('mix'), layers = this.$('mix-layers');
+    cutoff.value = st.cutoff;
+    noise.value = st.noise;
+    mix.value = st.mix;
+    layers.value = st.mixLayers;
+    cutoff.addEventListener('input', () => { st.cutoff = Math.floor(Number(cutoff.value)); if (!(st.cutoff >= 0)) st.cutoff = -1; this.request(); });
+    noise.addEventListener('change', () => { st.noise = noise.value; this.request(); });
+    mix.addEventListener('input', () => { st.mix = Math.floor(Number(mix.value)); if (!(st.mix >= 0)) st.mix = -1; this.request(); });
+    layers.addEventListener('change', () => { st.mixLayers = layers.value; this.request(); });
   }
   bindDrag() {
     let last = null;
@@ -341,6 +367,21 @@ class Jobs {
     this.$('project').addEventListener('click', () => this.project().catch((e) => { this.$('project-status').textContent = e.message; }));
     this.$('cancel-project').addEventListener('click', () => this.backend.json('api/project/cancel', {method: 'POST'}));
     this.$('morph').addEventListener('click', () => this.morph().catch((e) => { this.$('morph-status').textContent = e.message; }));
+    for (const kind of ['pca', 'sefa'])
+      this.$('compute-' + kind).addEventListener('click', () => this.compute(kind).catch((e) => { this.$('error').textContent = e.message; }));
+  }
+  // New directions from the model (PCA or closed-form), offered as a new direction file.
+  async compute(kind) {
+    const q = new URLSearchParams({kind, components: '8'});
+    if (this.page.state.model) q.set('model', this.page.state.model);
+    this.$('status').textContent = `computing ${kind} directions...`;
+    const r = await this.backend.json('api/directions/compute?' + q, {method: 'POST', body: ''});
+    const info = await this.backend.json('api/models' + (this.page.state.model ? '?model=' + encodeURIComponent(this.page.state.model) : ''));
+    this.page.fillSelect('direction-file', info.directions, r.file);
+    this.page.state.directionFile = r.file;
+    this.page.state.strengths = {};
+    await this.page.loadDirections();
+    this.page.request();
   }
   withToken(path) { return this.page.state.token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(this.page.state.token)}` : path; }
   async project() {
