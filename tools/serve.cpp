@@ -314,6 +314,7 @@ bool authorised(const ServeOptions& o, const httplib::Request& req) {
 void configure(Server& s) {
     s.http.new_task_queue = [threads = s.o.threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     s.http.set_payload_max_length(static_cast<size_t>(s.o.max_upload_mib) << 20);
+    s.http.set_tcp_nodelay(true);  // small answers without the 40 ms of Nagle and delayed ACKs
     s.http.set_read_timeout(30, 0);
     s.http.set_write_timeout(30, 0);
     s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
