@@ -167,5 +167,6 @@ void register_dataset(CLI::App& app);
 void register_train(CLI::App& app);
 void register_nearest(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_blend(CLI::App& app);
 
 }  // namespace latentkit::tools

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     tools::register_train(app);
     tools::register_nearest(app);
     tools::register_serve(app);
+    tools::register_blend(app);
     tools::register_bench(app);
 
     auto logger = spdlog::stderr_color_mt("latentkit");
