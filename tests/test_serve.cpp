@@ -391,6 +391,18 @@ int changed_values(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b)
     return n;
 }
 
+// What both page tests start from: the bundled model, PCA directions of it, and `generate`'s seed 7 at psi 0.7.
+struct PageFixture {
+    lktest::TempDir dir, out;
+    std::string model = std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors";
+    latentkit::Image8 expected;
+    PageFixture() {
+        write_pca_directions(model, dir / "pca.json");
+        REQUIRE(lktest::run({"generate", "-m", model, "-s", "7", "--trunc", "0.7", "-o", dir / "gen"}).code == 0);
+        expected = latentkit::read_png(dir / "gen/seed0007.png");
+    }
+};
+
 bool browser_available() {
     return fs::exists("/usr/bin/chromium") && fs::exists(std::string(LATENTKIT_SOURCE_DIR) + "/node_modules/puppeteer-core") &&
            fs::exists(std::string(LATENTKIT_SOURCE_DIR) + "/node_modules/onnxruntime-web");
@@ -399,18 +411,16 @@ bool browser_available() {
 
 TEST_CASE("page: in headless Chromium the served UI draws seed 7 as latentkit does, a slider changes it, a projection shows progress") {
     if (!browser_available()) LKTEST_SKIP("no chromium or npm puppeteer-core here (scripts/setup.sh installs them)");
-    lktest::TempDir dir, out;
-    const std::string model = std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors";
-    write_pca_directions(model, dir / "pca.json");
-    REQUIRE(lktest::run({"generate", "-m", model, "-s", "7", "--trunc", "0.7", "-o", dir / "gen"}).code == 0);
-    const latentkit::Image8 expected = latentkit::read_png(dir / "gen/seed0007.png");
+    const PageFixture f;
+    const lktest::TempDir& dir = f.dir;
+    const std::string& model = f.model;
     ServeProcess server({"--model", model, "--directions", dir / "pca.json"});
     const PageRun page = run_page(fmt::format("http://127.0.0.1:{}/?seed=7&psi=0.7", server.port()),
-                                  "slider pca0 2 project " + lktest::quote(dir / "gen/seed0007.png"), out);
+                                  "slider pca0 2 project " + lktest::quote(dir / "gen/seed0007.png"), f.out);
     INFO(page.report.dump());
     CHECK(page.report["backend"] == "server");
     CHECK(page.report["width"] == 64);  // the canvas holds the image at the model's resolution
-    CHECK(max_difference(page.rgb, expected.pixels) <= 2);
+    CHECK(max_difference(page.rgb, f.expected.pixels) <= 2);
     CHECK(changed_values(page.rgb, page.rgb_after_slider) > 200);
     CHECK(page.report["url_after_slider"].get<std::string>().find("d.pca0=2") != std::string::npos);  // the link shares the image
     CHECK(page.report["project_step"].get<int>() > 0);
@@ -419,24 +429,22 @@ TEST_CASE("page: in headless Chromium the served UI draws seed 7 as latentkit do
 
 TEST_CASE("page: export --format web runs the model in headless Chromium from a static server, as latentkit draws it") {
     if (!browser_available()) LKTEST_SKIP("no chromium or npm puppeteer-core here (scripts/setup.sh installs them)");
-    lktest::TempDir dir, out;
-    const std::string model = std::string(LATENTKIT_SOURCE_DIR) + "/models/emoji64.safetensors";
-    write_pca_directions(model, dir / "pca.json");
-    REQUIRE(lktest::run({"generate", "-m", model, "-s", "7", "--trunc", "0.7", "-o", dir / "gen"}).code == 0);
-    const latentkit::Image8 expected = latentkit::read_png(dir / "gen/seed0007.png");
+    const PageFixture f;
+    const lktest::TempDir& dir = f.dir;
+    const std::string& model = f.model;
     REQUIRE(lktest::run({"export", model, dir / "site", "--format", "web", "--directions", dir / "pca.json", "--title", "Emoji"}).code == 0);
-    for (const char* f : {"index.html", "latentkit.js", "mapping.onnx", "synthesis.onnx", "ort.min.js", "directions.json", "latentkit-page.json"})
-        CHECK(fs::exists(fs::path(dir / "site") / f));
+    for (const char* name : {"index.html", "latentkit.js", "mapping.onnx", "synthesis.onnx", "ort.min.js", "directions.json", "latentkit-page.json"})
+        CHECK(fs::exists(fs::path(dir / "site") / name));
     lktest::check_error(lktest::run({"export", model, dir / "site", "--format", "web"}), 1, "already exists");
     ServeProcess http({"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir / "site"},
                       "port ([0-9]+)");
-    const PageRun page = run_page(fmt::format("http://127.0.0.1:{}/?seed=7&psi=0.7", http.port()), "slider pca0 2", out);
+    const PageRun page = run_page(fmt::format("http://127.0.0.1:{}/?seed=7&psi=0.7", http.port()), "slider pca0 2", f.out);
     INFO(page.report.dump());
     CHECK(page.report["backend"] == "onnx");
     const std::string status = page.report["status"];
     CHECK((status.rfind("wasm: ", 0) == 0 || status.rfind("webgpu: ", 0) == 0));  // it says which backend, and its ms per image
     CHECK(status.find("ms per image") != std::string::npos);
     CHECK(page.report["width"] == 64);
-    CHECK(max_difference(page.rgb, expected.pixels) <= 2);
+    CHECK(max_difference(page.rgb, f.expected.pixels) <= 2);
     CHECK(changed_values(page.rgb, page.rgb_after_slider) > 200);
 }

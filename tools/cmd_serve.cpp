@@ -1,6 +1,7 @@
 // latentkit serve: the model over HTTP for a browser or scripts (serve.cpp has the server).
 #include "common.h"
 #include "latentkit/error.h"
+#include "serve_options.h"
 #if LATENTKIT_HAVE_SERVE
 #include "serve.h"
 #endif
@@ -8,16 +9,7 @@
 namespace latentkit::tools {
 
 void register_serve(CLI::App& app) {
-#if LATENTKIT_HAVE_SERVE
     auto o = std::make_shared<ServeOptions>();
-#else
-    struct Unbuilt {
-        std::string model, models_dir, host, token, device;
-        std::vector<std::string> directions;
-        int port = 0, max_upload_mib = 0, threads = 0;
-    };
-    auto o = std::make_shared<Unbuilt>();
-#endif
     auto* cmd = app.add_subcommand("serve", "Serve a model over HTTP: a JSON and image API for scripts and browsers");
     cmd->add_option("--model,-m", o->model, "Model file or URL (the default model)");
     cmd->add_option("--models", o->models_dir, "A folder whose model files (and direction .json files) can be chosen by name");

@@ -87,14 +87,13 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "latentkit: interrupted: %s\n", e.what());
         return 130;
     } catch (const ArgumentError& e) {
-        std::fprintf(stderr, "latentkit: usage error: %s\n", tools::describe(e.message()).c_str());
+        std::fprintf(stderr, "latentkit: usage error: %s\n", latentkit::first_line(e, tools::flag_of).c_str());
         return 2;
     } catch (const Error& e) {
-        std::fprintf(stderr, "latentkit: error: %s\n", tools::describe(e.message()).c_str());
+        std::fprintf(stderr, "latentkit: error: %s\n", latentkit::first_line(e, tools::flag_of).c_str());
         return 1;
     } catch (const std::exception& e) {
-        const std::string what = e.what();
-        std::fprintf(stderr, "latentkit: error: %s\n", what.substr(0, what.find('\n')).c_str());
+        std::fprintf(stderr, "latentkit: error: %s\n", latentkit::first_line(e).c_str());
         return 1;
     }
 }

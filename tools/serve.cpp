@@ -42,11 +42,7 @@ std::string parameter_of(const std::string& field) {
 }
 
 // An error as the API reports it: one line, fields named by their parameters.
-std::string error_line(const std::exception& e) {
-    const auto* error = dynamic_cast<const Error*>(&e);
-    const std::string text = error ? error->message().render(parameter_of) : std::string(e.what());
-    return text.substr(0, text.find('\n'));
-}
+std::string error_line(const std::exception& e) { return first_line(e, parameter_of); }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
@@ -258,7 +254,9 @@ json morph_json(const viewer::MorphExportState& m) {
 
 void route_morph(Server& s) {
     s.http.Post("/api/morph", guarded([&s](const httplib::Request& req, httplib::Response& res) {
-        Query q = query_of(req);
+        const Query q = query_of(req);
+        check_parameters(q, {"seeds", "frames", "fps", "kind", "loop"});
+        if (q.get("seed") || q.get("x") || q.get("y")) throw ArgumentError("a morph's keyframes are seeds=, not seed, x or y");
         const auto seeds = q.get("seeds");
         if (!seeds) throw ArgumentError("seeds: the keyframe seeds, e.g. seeds=1,2,3");
         viewer::MorphExportJob job;
@@ -273,14 +271,11 @@ void route_morph(Server& s) {
             job.spec.space_z = *kind == PathKind::spherical;
         }
         job.spec.path.loop = q.get("loop").value_or("0") == "1";
-        for (const char* key : {"seeds", "frames", "fps", "kind", "loop"}) q.params.erase(key);
-        q.params.emplace("seed", "0");  // the render parameters' checks need a latent; the keyframes replace it
         const auto model = s.model(q);
-        const viewer::RenderRequest r = render_request(q, s.catalog, s.o.device, model->summary);
         const auto keys = job.spec.render.seeds;
-        job.spec.render = r.spec;
+        job.spec.render = render_settings(q, s.catalog, model->summary);
         job.spec.render.seeds = keys;
-        job.model_path = r.model_path;
+        job.model_path = s.catalog.model_path(q.get("model").value_or(""));
         job.device = s.o.device;
         job.out = s.work_file("morph", ".mp4");
         {

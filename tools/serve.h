@@ -10,23 +10,11 @@
 #include <vector>
 
 #include "latentkit/directions.h"
+#include "serve_options.h"
 #include "model_store.h"
 #include "render_worker.h"
 
 namespace latentkit::tools {
-
-/// Options of `latentkit serve`.
-struct ServeOptions {
-    std::string model;                    ///< a model file (or URL); optional with models_dir
-    std::string models_dir;               ///< a folder: its model files (and direction .json files) can be chosen
-    std::vector<std::string> directions;  ///< direction files offered besides those in models_dir
-    std::string host = "127.0.0.1";
-    int port = 8000;
-    std::string token;                    ///< required of every request when set (and for a non-loopback host)
-    std::string device = "cpu";
-    int max_upload_mib = 16;              ///< largest request body
-    int threads = 8;                      ///< connections handled at once
-};
 
 /// The files a server may open: the --model, and the model and direction files under --models (found
 /// again on every listing; symbolic links that lead out of the folder are left out). Requests name them
@@ -62,6 +50,10 @@ struct Query {
     std::vector<std::string> all(const std::string& key) const;
 };
 
+/// The render settings of query parameters, without a latent: psi, cutoff, class, noise, noise_seed,
+/// translate, rotate, mix and mix_layers, dir. Throws ArgumentError naming the parameter.
+RenderSpec render_settings(const Query& q, const Catalog& catalog, const viewer::ModelSummary& model);
+
 /// A render request from query parameters: model, seed (or x and y), psi, cutoff, class, noise,
 /// noise_seed, translate, rotate, mix and mix_layers, dir (FILE#NAME@STRENGTH, repeatable). Throws
 /// ArgumentError naming the parameter for a bad value or an unknown name.
@@ -70,8 +62,9 @@ viewer::RenderRequest render_request(const Query& q, const Catalog& catalog, con
 /// The whole-number parameter `key` in [lo, hi], or `fallback` when it is not given. Throws ArgumentError.
 int64_t integer_param(const Query& q, const std::string& key, int64_t fallback, int64_t lo, int64_t hi);
 
-/// The names of the parameters render_request reads, and format and client.
-const std::vector<std::string>& render_parameters();
+/// Throws ArgumentError for a parameter that is neither one render_request reads (or format, client,
+/// token) nor one of `extra`.
+void check_parameters(const Query& q, const std::vector<std::string>& extra = {});
 
 /// Renders one request at a time on the shared model; a request waiting for its turn is dropped when a
 /// newer one of the same client arrives (the page keeps only its newest).

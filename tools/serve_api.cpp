@@ -114,10 +114,14 @@ std::vector<std::string> Query::all(const std::string& key) const {
     return out;
 }
 
-const std::vector<std::string>& render_parameters() {
+void check_parameters(const Query& q, const std::vector<std::string>& extra) {
     static const std::vector<std::string> names{"model", "seed", "x",     "y",   "psi",   "cutoff",     "class", "noise", "noise_seed",
                                                 "translate", "rotate", "mix", "mix_layers", "dir", "format", "client", "token"};
-    return names;
+    std::vector<std::string> known = names;
+    known.insert(known.end(), extra.begin(), extra.end());
+    for (const auto& [key, value] : q.params)
+        if (std::find(known.begin(), known.end(), key) == known.end())
+            throw ArgumentError(fmt::format("{}: not a parameter here ({})", key, fmt::join(known, ", ")));
 }
 
 namespace {
@@ -208,16 +212,20 @@ void read_edits(const Query& q, const Catalog& catalog, const viewer::ModelSumma
 }
 }  // namespace
 
+RenderSpec render_settings(const Query& q, const Catalog& catalog, const viewer::ModelSummary& model) {
+    RenderSpec spec;
+    read_settings(q, model, spec);
+    read_edits(q, catalog, model, spec);
+    return spec;
+}
+
 viewer::RenderRequest render_request(const Query& q, const Catalog& catalog, const std::string& device, const viewer::ModelSummary& model) {
-    for (const auto& [key, value] : q.params)
-        if (std::find(render_parameters().begin(), render_parameters().end(), key) == render_parameters().end())
-            throw ArgumentError(key + ": not a parameter of /api/render (" + fmt::format("{}", fmt::join(render_parameters(), ", ")) + ")");
+    check_parameters(q);
     viewer::RenderRequest r;
     r.model_path = catalog.model_path(q.get("model").value_or(""));
     r.device = device;
+    r.spec = render_settings(q, catalog, model);
     read_latent(q, r.spec);
-    read_settings(q, model, r.spec);
-    read_edits(q, catalog, model, r.spec);
     return r;
 }
 

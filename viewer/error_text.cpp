@@ -23,10 +23,6 @@ std::string widget_of(const std::string& field) {
 }
 }  // namespace
 
-std::string error_text(const std::exception& e) {
-    const auto* error = dynamic_cast<const Error*>(&e);
-    const std::string text = error ? error->message().render(widget_of) : std::string(e.what());
-    return text.substr(0, text.find('\n'));
-}
+std::string error_text(const std::exception& e) { return first_line(e, widget_of); }
 
 }  // namespace latentkit::viewer

@@ -59,7 +59,6 @@ void MorphExporter::run(MorphExportJob job) {
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
         state_.error = error_text(e);
-        if (state_.error.find('\n') != std::string::npos) state_.error.resize(state_.error.find('\n'));
         state_.running = false;
     }
 }

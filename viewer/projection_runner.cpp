@@ -86,7 +86,6 @@ void ProjectionRunner::run(ProjectionJob job) {
     } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mutex_);
         snap_.error = error_text(e);
-        if (snap_.error.find('\n') != std::string::npos) snap_.error.resize(snap_.error.find('\n'));
         snap_.running = false;
         ++snap_.version;
     }

@@ -167,7 +167,6 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
     } catch (const std::exception& e) {
         out.error = error_text(e);
     }
-    if (out.error.find('\n') != std::string::npos) out.error = out.error.substr(0, out.error.find('\n'));
     out.render_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return out;
 }

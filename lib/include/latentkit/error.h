@@ -67,6 +67,13 @@ private:
     Message message_;
 };
 
+/// The first line of any exception's message; a latentkit Error's fields written by `name_of`.
+inline std::string first_line(const std::exception& e, const FieldNamer& name_of = {}) {
+    const auto* error = dynamic_cast<const Error*>(&e);
+    const std::string text = error ? error->message().render(name_of) : std::string(e.what());
+    return text.substr(0, text.find('\n'));
+}
+
 /// A file is not a model / tensor file of a supported kind, or is damaged.
 class ModelFormatError : public Error {
 public:
