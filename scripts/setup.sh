@@ -12,7 +12,9 @@ packages=(
   # an optimised BLAS for LibTorch and Eigen (Debian otherwise links the slow reference BLAS)
   libopenblas0-pthread
   # I/O layer
-  libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libavutil-dev
+  libopencv-dev libavcodec-dev libavformat-dev libswscale-dev libswresample-dev libavutil-dev
+  # audio: analysis (onsets, beats, bands), OSC control and sound in the viewer
+  libaubio-dev liblo-dev portaudio19-dev
   libdlib-dev libdlib-data opencv-data libblas-dev liblapack-dev libjpeg-dev libpng-dev libsqlite3-dev
   # models by URL
   libcurl4-openssl-dev

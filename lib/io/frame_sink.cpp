@@ -142,7 +142,10 @@ private:
 
 std::unique_ptr<FrameSink> open_frame_sink(const std::string& path, int width, int height, const VideoOptions& options) {
     if (path.empty()) throw ArgumentError("no output path given");
-    if (path.back() == '/' || fs::path(path).extension().empty()) return std::make_unique<PngFolderSink>(path, width, height);
+    if (path.back() == '/' || fs::path(path).extension().empty()) {
+        if (options.audio) throw ArgumentError(path + ": a folder of frames cannot hold sound: write .mp4, .mkv or .mov");
+        return std::make_unique<PngFolderSink>(path, width, height);
+    }
     return open_video_file(path, width, height, options);
 }
 

@@ -3,6 +3,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
@@ -36,8 +37,103 @@ std::string lower_extension(const std::string& path) {
 
 void quiet_libav() {
     static std::once_flag once;
-    std::call_once(once, [] { av_log_set_level(AV_LOG_ERROR); });
+    std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });  // failures become exceptions with their text
 }
+
+// ------------------------------------------------------------------------------------------------
+// Sound track: AAC, encoded in step with the video frames
+
+class AudioTrack {
+public:
+    AudioTrack(AVFormatContext* fmt, std::shared_ptr<const AudioClip> clip, const std::string& path)
+        : clip_(std::move(clip)), path_(path), fmt_(fmt) {
+        const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+        if (!codec) throw IoError(path + ": this FFmpeg has no AAC encoder");
+        small_last_ = (codec->capabilities & AV_CODEC_CAP_SMALL_LAST_FRAME) != 0;
+        stream_ = avformat_new_stream(fmt, nullptr);
+        enc_ = avcodec_alloc_context3(codec);
+        frame_ = av_frame_alloc();
+        packet_ = av_packet_alloc();
+        if (!stream_ || !enc_ || !frame_ || !packet_) throw IoError(path + ": out of memory setting up the audio encoder");
+        enc_->sample_fmt = AV_SAMPLE_FMT_FLTP;
+        enc_->sample_rate = clip_->sample_rate;
+        av_channel_layout_default(&enc_->ch_layout, clip_->channels);
+        enc_->bit_rate = 192000;
+        enc_->time_base = AVRational{1, clip_->sample_rate};
+        if (fmt->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+        int rc = avcodec_open2(enc_, codec, nullptr);
+        if (rc >= 0) rc = avcodec_parameters_from_context(stream_->codecpar, enc_);
+        if (rc < 0) throw IoError(path + ": cannot open the AAC encoder: " + av_error(rc));
+        stream_->time_base = enc_->time_base;
+        frame_size_ = enc_->frame_size > 0 ? enc_->frame_size : 1024;
+    }
+    ~AudioTrack() {
+        av_frame_free(&frame_);
+        av_packet_free(&packet_);
+        avcodec_free_context(&enc_);
+    }
+    AudioTrack(const AudioTrack&) = delete;
+    AudioTrack& operator=(const AudioTrack&) = delete;
+
+    /// Encodes whole encoder frames up to sample `until` (silence past the clip's end).
+    void encode_until(int64_t until) {
+        while (next_ + frame_size_ <= until) encode_frame(frame_size_);
+    }
+    /// Encodes up to exactly `total` samples and drains the encoder.
+    void finish(int64_t total) {
+        encode_until(total);
+        if (next_ < total) encode_frame(small_last_ ? static_cast<int>(total - next_) : frame_size_);
+        send(nullptr);
+    }
+
+private:
+    void encode_frame(int n) {
+        frame_->nb_samples = n;
+        frame_->format = AV_SAMPLE_FMT_FLTP;
+        frame_->sample_rate = enc_->sample_rate;
+        int rc = av_channel_layout_copy(&frame_->ch_layout, &enc_->ch_layout);
+        if (rc >= 0) rc = av_frame_get_buffer(frame_, 0);
+        if (rc < 0) throw IoError(path_ + ": audio frame buffer: " + av_error(rc));
+        const int channels = clip_->channels;
+        const auto available = static_cast<int64_t>(clip_->frames());
+        for (int c = 0; c < channels; ++c) {
+            auto* plane = reinterpret_cast<float*>(frame_->extended_data[c]);
+            for (int i = 0; i < n; ++i) {
+                const int64_t at = next_ + i;
+                plane[i] = at < available ? clip_->samples[static_cast<size_t>(at * channels + c)] : 0.0f;
+            }
+        }
+        frame_->pts = next_;
+        next_ += n;
+        send(frame_);
+        av_frame_unref(frame_);
+    }
+
+    void send(AVFrame* frame) {
+        int rc = avcodec_send_frame(enc_, frame);
+        if (rc < 0) throw IoError(path_ + ": audio encoding failed: " + av_error(rc));
+        for (;;) {
+            rc = avcodec_receive_packet(enc_, packet_);
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+            if (rc < 0) throw IoError(path_ + ": audio encoding failed: " + av_error(rc));
+            av_packet_rescale_ts(packet_, enc_->time_base, stream_->time_base);
+            packet_->stream_index = stream_->index;
+            rc = av_interleaved_write_frame(fmt_, packet_);
+            if (rc < 0) throw IoError(path_ + ": write failed: " + av_error(rc));
+        }
+    }
+
+    std::shared_ptr<const AudioClip> clip_;
+    std::string path_;
+    AVFormatContext* fmt_;
+    AVStream* stream_ = nullptr;
+    AVCodecContext* enc_ = nullptr;
+    AVFrame* frame_ = nullptr;
+    AVPacket* packet_ = nullptr;
+    int frame_size_ = 1024;
+    bool small_last_ = false;
+    int64_t next_ = 0;
+};
 
 // ------------------------------------------------------------------------------------------------
 // Video files
@@ -116,6 +212,12 @@ public:
         if (rc < 0) throw IoError(path + ": encoder parameters: " + av_error(rc));
         stream_->time_base = enc_->time_base;
         stream_->avg_frame_rate = enc_->framerate;
+        if (o.audio) {
+            if (ext != ".mp4" && ext != ".mkv" && ext != ".mov") throw ArgumentError(path + ": sound needs an .mp4, .mkv or .mov file");
+            audio_ = std::make_unique<AudioTrack>(fmt_, o.audio, path);
+            audio_rate_ = o.audio->sample_rate;
+        }
+        fps_ = o.fps;
         rc = avio_open(&fmt_->pb, temp_->temp_path().c_str(), AVIO_FLAG_WRITE);
         if (rc < 0) throw IoError(path + ": cannot write: " + av_error(rc));
         AVDictionary* mux = nullptr;
@@ -137,6 +239,7 @@ public:
     }
 
     void release() {
+        audio_.reset();
         sws_freeContext(sws_);
         sws_ = nullptr;
         av_frame_free(&frame_);
@@ -166,11 +269,13 @@ public:
         sws_scale(sws_, src_planes, src_stride, 0, enc_height_, frame_->data, frame_->linesize);
         frame_->pts = next_pts_++;
         encode(frame_);
+        if (audio_) audio_->encode_until(audio_samples(next_pts_));
     }
 
     void finish() override {
         if (finished_) return;
         encode(nullptr);
+        if (audio_) audio_->finish(audio_samples(next_pts_));
         int rc = av_write_trailer(fmt_);
         if (rc < 0) throw IoError(path_ + ": cannot finish the file: " + av_error(rc));
         avio_closep(&fmt_->pb);
@@ -179,6 +284,9 @@ public:
     }
 
 private:
+    // Sound samples that last as long as `frames` video frames.
+    int64_t audio_samples(int64_t frames) const { return av_rescale(frames, audio_rate_, fps_); }
+
     void encode(AVFrame* frame) {
         int rc = avcodec_send_frame(enc_, frame);
         if (rc < 0) throw IoError(path_ + ": encoding failed: " + av_error(rc));
@@ -205,6 +313,8 @@ private:
     std::vector<uint8_t> padded_;
     int64_t next_pts_ = 0;
     bool finished_ = false;
+    std::unique_ptr<AudioTrack> audio_;
+    int audio_rate_ = 0, fps_ = 30;
 };
 
 }  // namespace

@@ -55,7 +55,7 @@ bool same_render_spec(const RenderSpec& a, const RenderSpec& b) {
            a.class_index == b.class_index && a.psi == b.psi && a.cutoff == b.cutoff && a.mix_seed == b.mix_seed &&
            a.mix_layers == b.mix_layers && std::equal(a.edits.begin(), a.edits.end(), b.edits.begin(), b.edits.end(), same_edit) &&
            a.noise_mode == b.noise_mode && a.noise_seed == b.noise_seed && same_tensors(a.noise, b.noise) &&
-           a.translate_x == b.translate_x && a.translate_y == b.translate_y && a.rotate == b.rotate;
+           a.noise_gain == b.noise_gain && a.translate_x == b.translate_x && a.translate_y == b.translate_y && a.rotate == b.rotate;
 }
 
 Renderer::Renderer(std::shared_ptr<Generator> G) : G_(std::move(G)), device_(device_of(*G_->synthesis)) {}
@@ -97,6 +97,26 @@ torch::Tensor Renderer::latents(const RenderSpec& spec) const {
     return edited(ws, spec);
 }
 
+// The noise maps `so` would use, each multiplied by its image's gain (custom noise from then on).
+void Renderer::scale_noise(SynthesisOptions& so, const std::vector<float>& gain, int64_t n) const {
+    const std::vector<int> resolutions = G_->synthesis->noise_resolutions();
+    if (resolutions.empty() || std::all_of(gain.begin(), gain.end(), [](float g) { return g == 1.0f; })) return;
+    if (gain.size() != 1 && static_cast<int64_t>(gain.size()) != n)
+        throw ArgumentError(fmt::format("noise_gain has {} values for {} images", gain.size(), n));
+    if (so.noise_mode == NoiseMode::constant) {
+        for (const auto& item : G_->synthesis->named_buffers(true)) {
+            const std::string& name = item.key();
+            if (name.size() >= 11 && name.compare(name.size() - 11, 11, "noise_const") == 0) so.noise.push_back(item.value());
+        }
+        if (so.noise.size() != resolutions.size()) throw ModelFormatError("the model's constant noise maps do not match its noise layers");
+    } else if (so.noise_mode == NoiseMode::random) {
+        for (int res : resolutions) so.noise.push_back(torch::randn({n, 1, res, res}, torch::TensorOptions().device(device_)));
+    }
+    const torch::Tensor g = torch::tensor(gain).to(device_).reshape({-1, 1, 1, 1});
+    for (auto& t : so.noise) t = (t.dim() == 2 ? t.reshape({1, 1, t.size(0), t.size(1)}) : t).to(device_, torch::kFloat32) * g;
+    so.noise_mode = NoiseMode::custom;
+}
+
 torch::Tensor Renderer::synthesize(const torch::Tensor& ws, const RenderSpec& spec, std::vector<torch::Tensor>* block_outputs) const {
     torch::NoGradGuard no_grad;
     SynthesisOptions so;
@@ -107,6 +127,7 @@ torch::Tensor Renderer::synthesize(const torch::Tensor& ws, const RenderSpec& sp
         at::Generator gen = at::detail::createCPUGenerator(*spec.noise_seed);
         for (int res : G_->synthesis->noise_resolutions()) so.noise.push_back(torch::randn({res, res}, gen, torch::TensorOptions()).to(device_));
     }
+    if (!spec.noise_gain.empty() && so.noise_mode != NoiseMode::none) scale_noise(so, spec.noise_gain, ws.size(0));
     if (G_->config.family == GeneratorFamily::stylegan3 && (spec.translate_x != 0 || spec.translate_y != 0 || spec.rotate != 0))
         so.input_transform = stylegan3_transform(spec.translate_x, spec.translate_y, spec.rotate);
     so.block_outputs = block_outputs;

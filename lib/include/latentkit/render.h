@@ -15,6 +15,7 @@
 namespace latentkit {
 
 class Generator;
+struct SynthesisOptions;
 
 /// A direction applied with a strength to a range of W+ layers (as apply_direction).
 struct RenderEdit {
@@ -46,6 +47,9 @@ struct RenderSpec {
     /// With NoiseMode::custom: one map per noise layer (SynthesisNetwork::noise_resolutions), each
     /// [N, 1, R, R] or [R, R].
     std::vector<torch::Tensor> noise;
+    /// Amplitude of the noise per image (one value: every image; empty: 1): the noise of the mode above
+    /// multiplied by it (StyleGAN2; audio pulses).
+    std::vector<float> noise_gain;
     double translate_x = 0, translate_y = 0, rotate = 0;  ///< StyleGAN3 input transform (gen_images.py); ignored by StyleGAN2
 };
 
@@ -76,6 +80,7 @@ public:
     torch::Device device() const { return device_; }
 
 private:
+    void scale_noise(SynthesisOptions& so, const std::vector<float>& gain, int64_t n) const;
     std::shared_ptr<Generator> G_;
     torch::Device device_;
 };

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "latentkit/io/audio.h"
 #include "latentkit/png.h"
 
 namespace latentkit::io {
@@ -14,6 +15,9 @@ struct VideoOptions {
     int fps = 30;                    ///< frames per second
     int crf = -1;                    ///< quality (lower is better); -1: 18 for H.264, 32 for VP9
     std::string preset = "medium";   ///< x264 speed preset (ultrafast ... veryslow)
+    /// A sound track (.mp4, .mkv, .mov: AAC at 192 kbit/s), cut or padded with silence to the video's
+    /// length at finish(), so both streams end together. Other outputs refuse it (ArgumentError).
+    std::shared_ptr<const AudioClip> audio;
 };
 
 /// Receives frames of one size (RGB, 3 channels) and turns them into a file or folder.
