@@ -20,6 +20,9 @@
 #include "latentkit/networks.h"
 #include "latentkit/stop.h"
 #include "progress_bar.h"
+#if LATENTKIT_HAVE_REPLAY
+#include "morph_replay.h"
+#endif
 
 namespace latentkit::tools {
 namespace {
@@ -28,7 +31,7 @@ struct Opts {
     std::string model, seeds, space, grid, layers, device = "cpu", out;
     std::string preset = "medium";
     std::vector<std::string> w_files;
-    std::string audio, audio_map, directions;
+    std::string audio, audio_map, directions, replay;
     AudioPreset audio_preset = AudioPreset::pulse;
     double start = 0, duration = -1;
     int fps = 30, crf = -1, size = 0;
@@ -93,7 +96,28 @@ void write_frames(R& renderer, io::FrameSink& sink, const GridSize& grid, int re
     bar.finish();
 }
 
+void replay(const Opts& o) {
+    for (const char* other : {"--seeds", "--w", "--audio", "--grid", "--frames", "--kind"})
+        if (option_given(other)) throw ArgumentError(fmt::format("--replay renders what was recorded: leave out {}", other));
+#if LATENTKIT_HAVE_REPLAY
+    ReplayJob job;
+    job.recording = o.replay;
+    job.model = o.model;
+    job.device = device_from_name(o.device).str();
+    job.out = o.out;
+    job.size = o.size;
+    job.filter = o.filter;
+    job.video.fps = o.fps;
+    job.video.crf = o.crf;
+    job.video.preset = o.preset;
+    replay_recording(job);
+#else
+    throw Error("this build of latentkit has no viewer core: --replay is not available");
+#endif
+}
+
 void run(const Opts& o) {
+    if (!o.replay.empty()) return replay(o);
     MorphSpec spec = o.spec;
     spec.space_z = o.space.empty() ? spec.path.kind == PathKind::spherical : o.space == "z";
     if (!o.space.empty() && o.space != "z" && o.space != "w") throw ArgumentError("--space " + o.space + ": expected z or w");
@@ -121,7 +145,8 @@ void run(const Opts& o) {
     vo.fps = o.fps;
     vo.crf = o.crf;
     vo.preset = o.preset;
-    vo.audio = audio.clip;
+    if (audio.clip && io::is_frame_folder(o.out)) log_warn(o.out + ": a folder of frames holds no sound: add " + o.audio + " in your editor");
+    else vo.audio = audio.clip;
     const int res = o.size > 0 ? o.size : G->config.img_resolution;
     int64_t frames = 0;
     if (audio.clip) {
@@ -168,6 +193,7 @@ void register_morph(CLI::App& app) {
     add_enum_option(cmd, "--audio-preset", o->audio_preset, "A bundled mapping: pulse, motion or beats (see the README)");
     cmd->add_option("--start", o->start, "Seconds into --audio where the video starts")->check(CLI::NonNegativeNumber);
     cmd->add_option("--duration", o->duration, "Seconds of --audio to use (default: to its end)")->check(above(0));
+    cmd->add_option("--replay", o->replay, "Render a recording of the viewer's live session (with its sound) instead of keyframes");
     cmd->add_option("--directions", o->directions, "Directions the audio map names (FILE or FILE#NAME)");
     add_device_option(cmd, o->device);
     cmd->add_option("--out,-o", o->out, "Output: .mp4, .mkv, .mov, .webm, .gif, or a folder/ of PNG frames")->required();

@@ -93,7 +93,15 @@ void App::write_state(const std::string& path) const {
     const MorphExportState& e = dispatcher_->export_state();
     const std::string text =
         nlohmann::json{{"error", s_.error}, {"model", s_.model_path}, {"family", s_.model.family}, {"resolution", s_.model.resolution},
-                       {"device", s_.device}, {"upload", s_.upload}, {"seed_x", s_.seed_x}, {"directions", s_.directions.size()},
+                       {"device", s_.device}, {"upload", s_.upload}, {"seed_x", s_.seed_x}, {"seed_y", s_.seed_y}, {"psi", s_.spec.psi},
+                       {"class", s_.spec.class_index.value_or(-1)}, {"directions", s_.directions.size()},
+                       {"sliders", [&] {
+                            std::vector<double> v;
+                            for (const auto& d : s_.directions) v.push_back(d.strength);
+                            return v;
+                        }()},
+                       {"audio", {{"source", s_.audio.source}, {"status", s_.audio.status}, {"time", s_.audio.time}}},
+                       {"osc", s_.osc_status},
                        {"projection", {{"done", p.done}, {"error", p.error}, {"step", p.step}, {"alignment", p.alignment}}},
                        {"projected_latent", s_.spec.ws.defined()},
                        {"morph", {{"keys", s_.morph.w_keys.size()}, {"done", e.done}, {"error", e.error}, {"frames", e.frames}}},
@@ -171,6 +179,11 @@ App::App(const AppOptions& options)
     const bool on_cuda = s_.device.rfind("cuda", 0) == 0;
     s_.upload = !on_cuda ? "host memory" : interop_.available() ? "CUDA-GL interop" : "host memory (CUDA-GL interop: " + interop_.reason() + ")";
     dispatcher_ = std::make_unique<Dispatcher>(interop_.available());
+    live_ = std::make_unique<LiveAudio>(dispatcher_->models());
+    if (!o_.script.empty()) live_->set_fixed_step(1.0 / kLiveAudioFps);  // scripted runs: the same frames every time
+    if (o_.osc_port > 0) osc_ = std::make_unique<OscServer>(o_.osc_port, o_.osc_any_host);
+    if (!o_.audio_map.empty()) s_.audio_commands.push_back("audio-map " + o_.audio_map);
+    if (!o_.audio.empty()) s_.audio_commands.push_back("audio " + o_.audio);
     open_initial_model();
 }
 
@@ -204,6 +217,8 @@ int App::run() {
         s_.frame_ms = dt * 1000.0;
         if (s_.animate || o_.benchmark) s_.seed_x += s_.speed * dt * (o_.benchmark ? 4 : 1);
         run_script();
+        take_osc();
+        live_->step(s_, dt);
         show(dispatcher_->step(s_, dt));
         int fb_w, fb_h;
         glfwGetFramebufferSize(window_.get(), &fb_w, &fb_h);
@@ -232,6 +247,22 @@ void App::run_script() {
         rc_ = 1;
         quit_ = true;
     }
+}
+
+// OSC messages, as script lines: a bad one is an error on screen, and the server keeps listening.
+void App::take_osc() {
+    if (!osc_) return;
+    for (const std::string& line : osc_->take()) {
+        try {
+            if (line.rfind("error ", 0) == 0) throw ArgumentError(line.substr(6));
+            if (!run_app_command(line) && !apply_script_line(s_, line))
+                throw ArgumentError("OSC: unknown command '" + line.substr(0, line.find(' ')) + "'");
+        } catch (const std::exception& e) {
+            s_.error = error_text(e);
+            s_.log.push_back({"error", s_.error});
+        }
+    }
+    s_.osc_status = osc_->status();
 }
 
 bool App::run_app_command(const std::string& line) {
@@ -317,6 +348,7 @@ void App::finish() {
         std::printf("viewer benchmark: %d frames, frame time median %.2f ms (%.1f FPS), render time median %.1f ms over %zu renders; "
                     "device %s, upload through %s\n", frame_, median(bench_frame_ms_), 1000.0 / std::max(1e-3, median(bench_frame_ms_)),
                     median(bench_render_ms_), bench_render_ms_.size(), s_.device.c_str(), s_.upload.c_str());
+    live_->finish(s_);       // a recording in progress is written
     dispatcher_->drain(s_);  // queued writes finish and report
     if (!o_.dump_state.empty()) write_state(o_.dump_state);
     dispatcher_.reset();

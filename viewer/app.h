@@ -8,6 +8,8 @@
 
 #include "dispatcher.h"
 #include "gl_image.h"
+#include "live_audio.h"
+#include "osc_server.h"
 #include "script_runner.h"
 #include "texture_interop.h"
 #include "viewer_state.h"
@@ -19,6 +21,9 @@ namespace latentkit::viewer {
 /// The viewer's command line.
 struct AppOptions {
     std::string model, screenshot, save_image, script, dump_state, device = "auto";
+    std::string audio, audio_map;  ///< a sound file to play at start, and its mapping (preset or file)
+    int osc_port = 0;              ///< OSC control on this UDP port (0: off)
+    bool osc_any_host = false;     ///< take OSC messages from other machines too
     int frames = 0;          ///< frames before --screenshot / exit (0: until closed)
     bool benchmark = false;  ///< animate without vsync and report frame and render times
     int width = 1280, height = 800;
@@ -67,6 +72,7 @@ public:
 private:
     void open_initial_model();
     void run_script();
+    void take_osc();
     bool run_app_command(const std::string& line);
     void show(const DispatchEvents& events);
     void draw(int fb_w, int fb_h);
@@ -84,6 +90,8 @@ private:
     CudaGlInterop interop_;  // after the texture it registers, so it is released first
     ViewerState s_;
     std::unique_ptr<Dispatcher> dispatcher_;
+    std::unique_ptr<LiveAudio> live_;
+    std::unique_ptr<OscServer> osc_;
     ScriptRunner script_;
     int frame_ = 0, label_version_ = 0, rc_ = 0;
     bool quit_ = false, label_fresh_ = false;

@@ -19,6 +19,11 @@ int main(int argc, char** argv) {
     cli.add_option("--script", o.script, "Replay UI actions from this file, one per frame, then exit");
     cli.add_option("--dump-state", o.dump_state, "Write the final state (error, model, seed, ...) as JSON at exit");
     cli.add_option("--device", o.device, "Where the model runs: auto (CUDA when LibTorch sees a GPU), cpu or cuda[:N]");
+    cli.add_option("--audio", o.audio, "Play this sound file at start; it moves the view through --audio-map");
+    cli.add_option("--audio-map", o.audio_map, "How sound moves the view: pulse, motion, beats or a map .json (default pulse)");
+    cli.add_option("--osc", o.osc_port, "Take OSC messages (/latentkit/psi 0.7, ...) on this UDP port; from this machine only")
+        ->check(CLI::Range(1, 65535));
+    cli.add_flag("--osc-any-host", o.osc_any_host, "Take OSC messages from other machines too");
     cli.add_flag("--benchmark", o.benchmark, "Animate through seeds without vsync and report frame and render times");
     cli.add_option("--width", o.width, "Window width");
     cli.add_option("--height", o.height, "Window height");

@@ -26,14 +26,6 @@ void choice_combo(const char* label, E& value, std::initializer_list<E> choices)
 }
 
 // A text field editing `value`; true when Enter was pressed in it.
-bool text_field(const char* label, std::string& value, ImGuiInputTextFlags flags = 0) {
-    char buf[1024];
-    std::snprintf(buf, sizeof(buf), "%s", value.c_str());
-    const bool entered = ImGui::InputText(label, buf, sizeof(buf), flags);
-    value = buf;
-    return entered;
-}
-
 void draw_projection_panel(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current) {
     if (p.running) ImGui::SetNextItemOpen(true, ImGuiCond_Once);
     if (!ImGui::CollapsingHeader("Projection")) return;
@@ -329,6 +321,14 @@ void draw_log_panel(const ViewerState& s) {
 
 }  // namespace
 
+bool text_field(const char* label, std::string& value, int flags) {
+    char buf[1024];
+    std::snprintf(buf, sizeof(buf), "%s", value.c_str());
+    const bool entered = ImGui::InputText(label, buf, sizeof(buf), flags);
+    value = buf;
+    return entered;
+}
+
 void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current, const GlImage& label_grid,
                  bool& label_fresh, const MorphExportState& export_state) {
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
@@ -346,6 +346,7 @@ void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& tar
     draw_projection_panel(s, p, target, current);
     draw_labelling_panel(s, label_grid, label_fresh);
     draw_morph_panel(s, export_state);
+    draw_audio_panel(s);
     draw_layer_panel(s);
     draw_display_panel(s);
     draw_files_panel(s);

@@ -15,4 +15,10 @@ constexpr float kPanelWidth = 380.0f;
 void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current, const GlImage& label_grid,
                  bool& label_fresh, const MorphExportState& export_state);
 
+/// A text input bound to `value` (ImGuiInputTextFlags in `flags`); true when it changed or was entered.
+bool text_field(const char* label, std::string& value, int flags = 0);
+
+/// The Audio panel (audio_panel.cpp): file or input device, mapping and gains, meters, recording, OSC.
+void draw_audio_panel(ViewerState& s);
+
 }  // namespace latentkit::viewer

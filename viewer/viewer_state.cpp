@@ -123,6 +123,14 @@ bool apply_latent_line(ViewerState& s, ScriptLine& l) {
         if (m == NoiseMode::custom) throw ArgumentError("script: noise must be const, random or none");
         s.spec.noise_mode = m;
         if (m == NoiseMode::random && !s.spec.noise_seed) s.spec.noise_seed = 0;
+    } else if (l.cmd == "noise-seed") {
+        s.spec.noise_seed = static_cast<uint32_t>(l.number("a seed"));
+    } else if (l.cmd == "noise-gain") {
+        const double g = l.number("a gain");
+        s.spec.noise_gain = g == 1.0 ? std::vector<float>{} : std::vector<float>{static_cast<float>(g)};
+    } else if (l.cmd == "unmix") {
+        s.spec.mix_seed.reset();
+        s.spec.mix_layers.clear();
     } else if (l.cmd == "mix") {
         s.spec.mix_seed = static_cast<uint32_t>(l.number("a seed"));
         s.spec.mix_layers.clear();
@@ -145,15 +153,30 @@ bool apply_latent_line(ViewerState& s, ScriptLine& l) {
     return true;
 }
 
+// A slider by index or by its direction's name.
+size_t slider_index(const ViewerState& s, const std::string& which) {
+    for (size_t k = 0; k < s.directions.size(); ++k)
+        if (s.directions[k].direction.name == which) return k;
+    size_t k = 0;
+    try {
+        size_t used = 0;
+        k = std::stoul(which, &used);
+        if (used != which.size()) throw std::invalid_argument(which);
+    } catch (const std::exception&) {
+        throw ArgumentError(fmt::format("script: there is no slider '{}'", which));
+    }
+    if (k >= s.directions.size()) throw ArgumentError(fmt::format("script: there is no slider {}", k));
+    return k;
+}
+
 // direction, slider, compute, label-samples, mark, fit-marks
 bool apply_directions_line(ViewerState& s, ScriptLine& l) {
     if (l.cmd == "direction") {
         s.direction_files.push_back(l.word());
     } else if (l.cmd == "slider") {
-        const auto k = static_cast<size_t>(l.number("a slider index"));
+        const std::string which = l.word();
         const double v = l.number("a strength");
-        if (k >= s.directions.size()) throw ArgumentError(fmt::format("script: there is no slider {}", k));
-        s.directions[k].strength = v;
+        s.directions[slider_index(s, which)].strength = v;
     } else if (l.cmd == "compute") {
         DirectionsJob job;
         job.kind = l.choice<DirectionsJobKind>(l.word(), "compute");
@@ -218,11 +241,46 @@ bool apply_job_line(ViewerState& s, ScriptLine& l) {
     return true;
 }
 
+// Lines LiveAudio runs: audio, audio-capture, audio-stop, audio-pause, audio-play, audio-map, audio-gain,
+// record, record-stop, random-direction.
+bool queue_audio_line(ViewerState& s, const ScriptLine& l) {
+    static const char* commands[] = {"audio", "audio-capture", "audio-stop", "audio-pause", "audio-play", "audio-map",
+                                     "audio-gain", "record", "record-stop", "random-direction"};
+    if (std::find(std::begin(commands), std::end(commands), l.cmd) == std::end(commands)) return false;
+    s.audio_commands.push_back(l.text);
+    return true;
+}
+
+std::string number_text(double v) { return fmt::format("{}", v); }
+
 }  // namespace
 
 bool apply_script_line(ViewerState& s, const std::string& line) {
     ScriptLine l(line);
-    return apply_latent_line(s, l) || apply_directions_line(s, l) || apply_job_line(s, l);
+    return apply_latent_line(s, l) || apply_directions_line(s, l) || apply_job_line(s, l) || queue_audio_line(s, l);
+}
+
+std::vector<std::string> state_lines(const ViewerState& s) {
+    const RenderSpec& r = s.spec;
+    std::vector<std::string> out;
+    out.push_back("seed " + number_text(s.seed_x) + " " + number_text(s.seed_y));
+    out.push_back("psi " + number_text(r.psi));
+    out.push_back("cutoff " + std::to_string(r.cutoff.value_or(-1)));
+    if (r.class_index) out.push_back("class " + std::to_string(*r.class_index));
+    out.push_back(std::string("noise ") + option_name(r.noise_mode));
+    if (r.noise_seed) out.push_back("noise-seed " + std::to_string(*r.noise_seed));
+    out.push_back("noise-gain " + number_text(r.noise_gain.empty() ? 1.0 : r.noise_gain.front()));
+    out.push_back("translate " + number_text(r.translate_x) + " " + number_text(r.translate_y));
+    out.push_back("rotate " + number_text(r.rotate));
+    if (r.mix_seed) {
+        std::string mix = "mix " + std::to_string(*r.mix_seed);
+        for (int k : r.mix_layers) mix += " " + std::to_string(k);
+        out.push_back(mix);
+    } else {
+        out.push_back("unmix");
+    }
+    for (size_t k = 0; k < s.directions.size(); ++k) out.push_back("slider " + std::to_string(k) + " " + number_text(s.directions[k].strength));
+    return out;
 }
 
 }  // namespace latentkit::viewer

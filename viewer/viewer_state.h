@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/audio_map.h"
 #include "latentkit/directions.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/latent_space.h"
@@ -35,6 +36,19 @@ struct LogLine {
 struct FileEntry {
     std::string name;
     bool folder = false;
+};
+
+/// What the live audio is doing, for the panels (LiveAudio writes it every frame).
+struct AudioView {
+    std::string source;        ///< the file playing, "input device", or "" (none)
+    std::string status;        ///< one line: what plays, or why nothing does
+    double time = 0, duration = 0;  ///< seconds into the audio; its length (0 for the input device)
+    bool paused = false;
+    AudioFrame meter{};        ///< the features now, 0..1
+    std::string map = "pulse"; ///< the mapping: a preset's name or a file
+    std::vector<std::string> links;  ///< per link of the mapping: "loudness -> speed"
+    std::vector<double> gains;       ///< per link: its gain now
+    std::string recording;     ///< the file being recorded ("" : none)
 };
 
 /// Everything the panels show and edit.
@@ -83,6 +97,12 @@ struct ViewerState {
     std::string morph_out = "morph.mp4";
     std::optional<MorphExportJob> morph_export;
     bool cancel_export = false;
+    // Audio and OSC: scripts, widgets and OSC messages queue audio commands ("audio FILE", "audio-map
+    // beats", "record FILE", ...); LiveAudio runs them and reports in `audio`
+    std::vector<std::string> audio_commands;
+    AudioView audio;
+    std::string audio_input, audio_map_input = "pulse", record_input = "latentkit-recording.json";  ///< the Audio panel's fields
+    std::string osc_status;  ///< "" : OSC is off
     // Layer view
     bool layer_view = false;
     int layer_block = 0, layer_channel = -1;
@@ -135,5 +155,9 @@ void remember_model(ViewerState& s, const std::string& path);
 /// Applies one script line ("seed 3 0.5", "psi 0.7", "direction f.json", "slider 0 2.5", ...) to the
 /// state; returns false when the line is not a state command. Throws ArgumentError on a bad value.
 bool apply_script_line(ViewerState& s, const std::string& line);
+
+/// The script lines that set what is shown (seed position, truncation, class, noise, transform, mixing,
+/// sliders) to the state's values: apply_script_line of each gives the same image again.
+std::vector<std::string> state_lines(const ViewerState& s);
 
 }  // namespace latentkit::viewer

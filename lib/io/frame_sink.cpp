@@ -140,9 +140,11 @@ private:
 
 }  // namespace
 
+bool is_frame_folder(const std::string& path) { return !path.empty() && (path.back() == '/' || fs::path(path).extension().empty()); }
+
 std::unique_ptr<FrameSink> open_frame_sink(const std::string& path, int width, int height, const VideoOptions& options) {
     if (path.empty()) throw ArgumentError("no output path given");
-    if (path.back() == '/' || fs::path(path).extension().empty()) {
+    if (is_frame_folder(path)) {
         if (options.audio) throw ArgumentError(path + ": a folder of frames cannot hold sound: write .mp4, .mkv or .mov");
         return std::make_unique<PngFolderSink>(path, width, height);
     }

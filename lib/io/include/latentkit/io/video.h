@@ -36,6 +36,9 @@ public:
 /// Throws ArgumentError for an unknown extension and IoError when the output cannot be created.
 std::unique_ptr<FrameSink> open_frame_sink(const std::string& path, int width, int height, const VideoOptions& options = {});
 
+/// Whether open_frame_sink writes `path` as a folder of PNG frames (it ends in '/' or has no extension).
+bool is_frame_folder(const std::string& path);
+
 /// Runs another sink on its own thread behind a short queue, so producing frames and encoding overlap.
 /// An encoder error is rethrown by the next write() or by finish().
 std::unique_ptr<FrameSink> make_async(std::unique_ptr<FrameSink> sink, size_t queue_frames = 8);
