@@ -29,32 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 const std::vector<double> kClicks = {0.5, 1.3, 2.1, 2.9, 3.5};
 
-// A 16-bit PCM WAV of `seconds` at 44.1 kHz: silence with a short decaying noise burst (a click, about
-// 30 ms) at each of `clicks`.
-void write_click_track(const std::string& path, const std::vector<double>& clicks, double seconds, int channels = 2) {
-    const int rate = 44100;
-    std::vector<float> x(static_cast<size_t>(seconds * rate), 0.0f);
-    std::mt19937 gen(7);
-    std::normal_distribution<float> noise(0, 1);
-    for (double t : clicks)
-        for (size_t n = 0; n < 2000; ++n) {
-            const size_t at = static_cast<size_t>(t * rate) + n;
-            if (at < x.size()) x[at] += 0.5f * std::exp(-static_cast<float>(n) / 300.0f) * noise(gen);
-        }
-    std::string data;
-    for (float v : x)
-        for (int c = 0; c < channels; ++c) {
-            const auto s = static_cast<int16_t>(std::clamp(v, -1.0f, 1.0f) * 32767);
-            data.append(reinterpret_cast<const char*>(&s), 2);
-        }
-    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
-    auto u16 = [](uint16_t v) { return std::string(reinterpret_cast<const char*>(&v), 2); };
-    const std::string header = "RIFF" + u32(static_cast<uint32_t>(36 + data.size())) + "WAVEfmt " + u32(16) + u16(1) +
-                               u16(static_cast<uint16_t>(channels)) + u32(rate) + u32(static_cast<uint32_t>(rate * channels * 2)) +
-                               u16(static_cast<uint16_t>(channels * 2)) + u16(16) + "data" + u32(static_cast<uint32_t>(data.size()));
-    lktest::write_bytes(path, header + data);
-}
-
 size_t feature(AudioFeature f) { return static_cast<size_t>(f); }
 
 // Streams of a media file: (codec name, duration in seconds).
@@ -91,7 +65,7 @@ AudioLink pulse_link(AudioFeature feature, AudioTarget target, double gain, doub
 
 TEST_CASE("audio: analysis finds each click of a click track in its frame, decoding cuts excerpts") {
     lktest::TempDir dir;
-    write_click_track(dir / "clicks.wav", kClicks, 4.0);
+    lktest::write_click_track(dir / "clicks.wav", kClicks, 4.0);
     const io::AudioClip clip = io::decode_audio(dir / "clicks.wav");
     CHECK(clip.sample_rate == 44100);
     CHECK(clip.channels == 2);
@@ -113,7 +87,7 @@ TEST_CASE("audio: analysis finds each click of a click track in its frame, decod
     const io::AudioClip part = io::decode_audio(dir / "clicks.wav", 1.0, 2.0);
     CHECK(part.frames() == 2 * 44100);
     CHECK(part.samples[static_cast<size_t>((1.3 - 1.0) * 44100) * 2 + 100] == clip.samples[static_cast<size_t>(1.3 * 44100) * 2 + 100]);
-    write_click_track(dir / "mono.wav", kClicks, 1.0, 1);
+    lktest::write_click_track(dir / "mono.wav", kClicks, 1.0, 1);
     CHECK(io::decode_audio(dir / "mono.wav").channels == 1);
 }
 
@@ -132,7 +106,7 @@ TEST_CASE("audio: a missing, damaged or silent-less file and a start past the en
         sink->finish();
     }
     CHECK_THROWS_WITH_AS(io::decode_audio(dir / "silent.mp4"), doctest::Contains("silent.mp4: has no audio stream"), IoError);
-    write_click_track(dir / "short.wav", {0.1}, 1.0);
+    lktest::write_click_track(dir / "short.wav", {0.1}, 1.0);
     CHECK_THROWS_WITH_AS(io::decode_audio(dir / "short.wav", 5.0), doctest::Contains("past the end"), ArgumentError);
 }
 
@@ -198,7 +172,7 @@ TEST_CASE("audio map: a decaying pulse, smoothing, eased steps and class changes
 
 TEST_CASE("audio morph: frame-to-frame change peaks within one frame of each click") {
     lktest::TempDir dir;
-    write_click_track(dir / "clicks.wav", kClicks, 4.0);
+    lktest::write_click_track(dir / "clicks.wav", kClicks, 4.0);
     const AudioFeatures f = io::analyse_audio(io::decode_audio(dir / "clicks.wav"), 30);
     AudioMap map;
     map.links = {pulse_link(AudioFeature::percussive, AudioTarget::direction, 3.0, 0.15, "random")};
@@ -265,7 +239,7 @@ TEST_CASE("audio morph: psi, noise, class and named directions follow the contro
 
 TEST_CASE("cli: morph --audio renders as long as the sound, carries it, and refuses bad audio without writing") {
     lktest::TempDir dir;
-    write_click_track(dir / "clicks.wav", kClicks, 4.0);
+    lktest::write_click_track(dir / "clicks.wav", kClicks, 4.0);
     const std::string model = lktest::data_path("golden/tiny32.pkl");
     auto r = lktest::run({"morph", "--model", model, "--seeds", "1,2,3", "--audio", dir / "clicks.wav", "--audio-preset", "beats", "--fps", "24",
                           "--preset", "ultrafast", "--out", dir / "song.mp4"});

@@ -2,9 +2,13 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 #include "latentkit/atomic_file.h"
 #include "torch_convert.h"
@@ -48,5 +52,30 @@ void write_bytes(const std::string& path, const std::string& bytes) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     REQUIRE(out.good());
 }
+
+void write_click_track(const std::string& path, const std::vector<double>& clicks, double seconds, int channels) {
+    const int rate = 44100;
+    std::vector<float> x(static_cast<size_t>(seconds * rate), 0.0f);
+    std::mt19937 gen(7);
+    std::normal_distribution<float> noise(0, 1);
+    for (double t : clicks)
+        for (size_t n = 0; n < 2000; ++n) {
+            const size_t at = static_cast<size_t>(t * rate) + n;
+            if (at < x.size()) x[at] += 0.5f * std::exp(-static_cast<float>(n) / 300.0f) * noise(gen);
+        }
+    std::string data;
+    for (float v : x)
+        for (int c = 0; c < channels; ++c) {
+            const auto s = static_cast<int16_t>(std::clamp(v, -1.0f, 1.0f) * 32767);
+            data.append(reinterpret_cast<const char*>(&s), 2);
+        }
+    auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+    auto u16 = [](uint16_t v) { return std::string(reinterpret_cast<const char*>(&v), 2); };
+    const std::string header = "RIFF" + u32(static_cast<uint32_t>(36 + data.size())) + "WAVEfmt " + u32(16) + u16(1) +
+                               u16(static_cast<uint16_t>(channels)) + u32(rate) + u32(static_cast<uint32_t>(rate * channels * 2)) +
+                               u16(static_cast<uint16_t>(channels * 2)) + u16(16) + "data" + u32(static_cast<uint32_t>(data.size()));
+    lktest::write_bytes(path, header + data);
+}
+
 
 }  // namespace lktest

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "latentkit/tensor_data.h"
 
@@ -48,5 +49,9 @@ private:
 
 /// Writes bytes to a file (test fixtures).
 void write_bytes(const std::string& path, const std::string& bytes);
+
+/// A 16-bit PCM WAV of `seconds` at 44.1 kHz: silence with a short decaying noise burst (a click, about
+/// 30 ms) at each of `clicks` seconds.
+void write_click_track(const std::string& path, const std::vector<double>& clicks, double seconds, int channels = 2);
 
 }  // namespace lktest

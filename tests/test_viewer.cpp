@@ -32,26 +32,7 @@ using lktest::data_path;
 
 using lktest::golden_seed42;
 using lktest::max_diff;
-
-namespace {
-
-// Runs the viewer under a virtual X server.
-lktest::Result run_viewer(const std::vector<std::string>& args, bool display = true) {
-    static const lktest::TempDir logs;
-    std::string cmd = display ? "xvfb-run -a -s '-screen 0 1280x1024x24' " : "env -u DISPLAY -u WAYLAND_DISPLAY ";
-    cmd += lktest::quote(LATENTKIT_VIEWER);
-    for (const auto& a : args) cmd += " " + lktest::quote(a);
-    cmd += " >" + lktest::quote(logs / "out") + " 2>" + lktest::quote(logs / "err");
-    const int status = std::system(cmd.c_str());
-    lktest::Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = read_file(logs / "out");
-    r.err = read_file(logs / "err");
-    return r;
-}
-
-
-}  // namespace
+using lktest::run_viewer;
 
 TEST_CASE("viewer: under Xvfb files dropped on the window open by kind, and a bad one is a message") {
     lktest::TempDir dir;
