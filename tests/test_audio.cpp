@@ -289,4 +289,10 @@ TEST_CASE("cli: morph --audio renders as long as the sound, carries it, and refu
     CHECK_FALSE(fs::exists(dir / "x.mp4"));
     r = lktest::run({"morph", "--model", model, "--seeds", "1,2", "--start", "2", "--out", dir / "x.mp4"});
     lktest::check_error(r, 2, "go with --audio");
+
+    r = lktest::run({"bench", "audio", "--model", model, "--audio", dir / "clicks.wav", "--frames", "6"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("analysis ") != std::string::npos);
+    CHECK(r.out.find("morph with audio") != std::string::npos);
+    CHECK(r.out.find("ratio") != std::string::npos);
 }

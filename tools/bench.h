@@ -53,6 +53,13 @@ struct TrainBenchOpts {
     bool compare = false;
 };
 
+/// Options of `bench audio`.
+struct AudioBenchOpts {
+    std::string audio;   ///< a sound file ("" : a synthetic minute)
+    double fps = 30;
+    int frames = 300;    ///< frames of each morph
+};
+
 /// Waits for the device's queued work (CUDA), so that times are real.
 void sync(const torch::Device& d);
 /// The generator to benchmark: --model, or random weights: StyleGAN2 with the reference paper256
@@ -69,5 +76,6 @@ void bench_morph(const Opts& o, int frames);
 void bench_project(const Opts& o, const ProjectOpts& p);
 void bench_directions(const Opts& o, const DirectionsOpts& p);
 void bench_train(const Opts& o, const TrainBenchOpts& b);
+void bench_audio(const Opts& o, const AudioBenchOpts& a);
 
 }  // namespace latentkit::tools

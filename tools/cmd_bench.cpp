@@ -68,6 +68,18 @@ void register_bench(CLI::App& app) {
     add_device_option(tr, topt->device);
     tr->add_flag("--compare", tb->compare, "Train with the reference, then the fast implementation, and print the speed-up");
     tr->callback([topt, tb]() { bench_train(*topt, *tb); });
+
+    auto aopt = std::make_shared<Opts>();
+    auto ab = std::make_shared<AudioBenchOpts>();
+    auto* au = bench->add_subcommand("audio", "Time audio analysis (s per minute) and a morph with audio against one without");
+    add_model_option(au, aopt->model, "Model file or URL");
+    au->add_option("--random", aopt->random_resolution, "Instead of a model: random weights at this resolution with paper256 widths");
+    au->add_option("--audio", ab->audio, "A sound file to analyse (default: a synthetic minute of kick, hi-hat and bass)");
+    au->add_option("--frames", ab->frames, "Frames of each morph")->check(at_least(4));
+    au->add_option("--fps", ab->fps, "Video frames per second")->check(above(0));
+    au->add_option("--batch", aopt->batch, "Batch size")->check(above(0));
+    add_device_option(au, aopt->device);
+    au->callback([aopt, ab]() { bench_audio(*aopt, *ab); });
 }
 
 }  // namespace latentkit::tools

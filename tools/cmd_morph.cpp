@@ -151,7 +151,7 @@ void run(const Opts& o) {
     int64_t frames = 0;
     if (audio.clip) {
         AudioMorphRenderer renderer(G, spec, audio.map, audio.controls, directions);
-        for (const auto& note : renderer.notes()) log_warn(note);
+        for (const auto& note : renderer.notes()) log_info(note);
         auto sink = io::make_async(io::open_frame_sink(o.out, res * grid.cols, res * grid.rows, vo));
         write_frames(renderer, *sink, grid, res, o);
         frames = renderer.frame_count();
