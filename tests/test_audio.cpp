@@ -15,6 +15,7 @@ extern "C" {
 #include <filesystem>
 #include <random>
 
+#include "latentkit/atomic_file.h"
 #include "latentkit/audio_morph.h"
 #include "latentkit/error.h"
 #include "latentkit/io/audio.h"
@@ -295,4 +296,16 @@ TEST_CASE("cli: morph --audio renders as long as the sound, carries it, and refu
     CHECK(r.out.find("analysis ") != std::string::npos);
     CHECK(r.out.find("morph with audio") != std::string::npos);
     CHECK(r.out.find("ratio") != std::string::npos);
+}
+
+TEST_CASE("interrupt: morph --audio on SIGINT leaves no temporary file and the earlier video untouched") {
+    lktest::TempDir dir;
+    lktest::write_click_track(dir / "long.wav", {1, 2, 3}, 120.0);
+    const std::string out = dir / "song.mp4";
+    lktest::write_bytes(out, "earlier");
+    const auto r = lktest::run_and_signal({"morph", "-m", lktest::data_path("golden/tiny32.pkl"), "--seeds", "0,1,2", "--audio", dir / "long.wav", "-o", out},
+                                          "stderr:percussive onsets", "INT");
+    lktest::check_interrupted(r, "was not written");
+    CHECK(latentkit::read_file(out) == "earlier");
+    for (const auto& e : fs::directory_iterator(dir.path())) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }
