@@ -13,16 +13,11 @@ extern "C" {
 
 #include "latentkit/error.h"
 #include "latentkit/io/audio.h"
+#include "libav_common.h"
 
 namespace latentkit::io {
 namespace {
 constexpr int kRate = 44100;
-
-std::string av_text(int code) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, buf, sizeof(buf));
-    return buf;
-}
 
 // Everything one decode holds, released on every way out.
 struct Decoder {
@@ -42,11 +37,11 @@ struct Decoder {
     }
 
     void open() {
-        av_log_set_level(AV_LOG_QUIET);  // failures become exceptions with their text
+        quiet_libav();
         if (!std::filesystem::is_regular_file(path)) throw IoError(path + ": cannot open: no such file");
         int rc = avformat_open_input(&fmt, path.c_str(), nullptr, nullptr);
         if (rc >= 0) rc = avformat_find_stream_info(fmt, nullptr);
-        if (rc < 0) throw IoError(path + ": not a readable audio file: " + av_text(rc));
+        if (rc < 0) throw IoError(path + ": not a readable audio file: " + av_error(rc));
         const AVCodec* codec = nullptr;
         stream = av_find_best_stream(fmt, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
         if (stream < 0 || !codec) throw IoError(path + ": has no audio stream");
@@ -54,14 +49,14 @@ struct Decoder {
         if (!dec) throw IoError(path + ": out of memory");
         rc = avcodec_parameters_to_context(dec, fmt->streams[stream]->codecpar);
         if (rc >= 0) rc = avcodec_open2(dec, codec, nullptr);
-        if (rc < 0) throw IoError(path + ": cannot open its audio decoder: " + av_text(rc));
+        if (rc < 0) throw IoError(path + ": cannot open its audio decoder: " + av_error(rc));
         if (dec->ch_layout.nb_channels < 1 || dec->sample_rate < 1) throw IoError(path + ": the audio stream has no channels or rate");
         channels = dec->ch_layout.nb_channels == 1 ? 1 : 2;
         AVChannelLayout out_layout;
         av_channel_layout_default(&out_layout, channels);
         rc = swr_alloc_set_opts2(&swr, &out_layout, AV_SAMPLE_FMT_FLT, kRate, &dec->ch_layout, dec->sample_fmt, dec->sample_rate, 0, nullptr);
         if (rc >= 0) rc = swr_init(swr);
-        if (rc < 0) throw IoError(path + ": cannot resample its audio: " + av_text(rc));
+        if (rc < 0) throw IoError(path + ": cannot resample its audio: " + av_error(rc));
         frame = av_frame_alloc();
         packet = av_packet_alloc();
         if (!frame || !packet) throw IoError(path + ": out of memory");
@@ -76,7 +71,7 @@ struct Decoder {
         out.resize(at + static_cast<size_t>(room) * static_cast<size_t>(channels));
         uint8_t* dst[1] = {reinterpret_cast<uint8_t*>(out.data() + at)};
         const int got = swr_convert(swr, dst, room, in ? const_cast<const uint8_t**>(in->extended_data) : nullptr, in_count);
-        if (got < 0) throw IoError(path + ": resampling failed: " + av_text(got));
+        if (got < 0) throw IoError(path + ": resampling failed: " + av_error(got));
         out.resize(at + static_cast<size_t>(got) * static_cast<size_t>(channels));
     }
 
@@ -91,7 +86,7 @@ struct Decoder {
                 continue;
             }
             if (rc == AVERROR_EOF) break;
-            if (rc != AVERROR(EAGAIN)) throw IoError(path + ": damaged audio data: " + av_text(rc));
+            if (rc != AVERROR(EAGAIN)) throw IoError(path + ": damaged audio data: " + av_error(rc));
             if (flushing) break;
             rc = av_read_frame(fmt, packet);
             if (rc == AVERROR_EOF) {
@@ -99,12 +94,12 @@ struct Decoder {
                 avcodec_send_packet(dec, nullptr);
                 continue;
             }
-            if (rc < 0) throw IoError(path + ": read failed: " + av_text(rc));
+            if (rc < 0) throw IoError(path + ": read failed: " + av_error(rc));
             if (packet->stream_index == stream) {
                 rc = avcodec_send_packet(dec, packet);
                 if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_INVALIDDATA) {
                     av_packet_unref(packet);
-                    throw IoError(path + ": damaged audio data: " + av_text(rc));
+                    throw IoError(path + ": damaged audio data: " + av_error(rc));
                 }
             }
             av_packet_unref(packet);

@@ -17,17 +17,12 @@ extern "C" {
 
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "libav_common.h"
 #include "video_internal.h"
 
 namespace latentkit::io {
 namespace fs = std::filesystem;
 namespace {
-
-std::string av_error(int code) {
-    char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-    av_strerror(code, buf, sizeof(buf));
-    return buf;
-}
 
 std::string lower_extension(const std::string& path) {
     std::string ext = fs::path(path).extension().string();
@@ -35,9 +30,19 @@ std::string lower_extension(const std::string& path) {
     return ext;
 }
 
-void quiet_libav() {
-    static std::once_flag once;
-    std::call_once(once, [] { av_log_set_level(AV_LOG_QUIET); });  // failures become exceptions with their text
+// Sends `frame` (null: flush) to an encoder and writes every packet it gives back to `stream`.
+void encode_into(AVCodecContext* enc, AVFrame* frame, AVPacket* packet, AVStream* stream, AVFormatContext* fmt, const std::string& path) {
+    int rc = avcodec_send_frame(enc, frame);
+    if (rc < 0) throw IoError(path + ": encoding failed: " + av_error(rc));
+    for (;;) {
+        rc = avcodec_receive_packet(enc, packet);
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
+        if (rc < 0) throw IoError(path + ": encoding failed: " + av_error(rc));
+        av_packet_rescale_ts(packet, enc->time_base, stream->time_base);
+        packet->stream_index = stream->index;
+        rc = av_interleaved_write_frame(fmt, packet);
+        if (rc < 0) throw IoError(path + ": write failed: " + av_error(rc));
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -109,19 +114,7 @@ private:
         av_frame_unref(frame_);
     }
 
-    void send(AVFrame* frame) {
-        int rc = avcodec_send_frame(enc_, frame);
-        if (rc < 0) throw IoError(path_ + ": audio encoding failed: " + av_error(rc));
-        for (;;) {
-            rc = avcodec_receive_packet(enc_, packet_);
-            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-            if (rc < 0) throw IoError(path_ + ": audio encoding failed: " + av_error(rc));
-            av_packet_rescale_ts(packet_, enc_->time_base, stream_->time_base);
-            packet_->stream_index = stream_->index;
-            rc = av_interleaved_write_frame(fmt_, packet_);
-            if (rc < 0) throw IoError(path_ + ": write failed: " + av_error(rc));
-        }
-    }
+    void send(AVFrame* frame) { encode_into(enc_, frame, packet_, stream_, fmt_, path_); }
 
     std::shared_ptr<const AudioClip> clip_;
     std::string path_;
@@ -287,19 +280,7 @@ private:
     // Sound samples that last as long as `frames` video frames.
     int64_t audio_samples(int64_t frames) const { return av_rescale(frames, audio_rate_, fps_); }
 
-    void encode(AVFrame* frame) {
-        int rc = avcodec_send_frame(enc_, frame);
-        if (rc < 0) throw IoError(path_ + ": encoding failed: " + av_error(rc));
-        for (;;) {
-            rc = avcodec_receive_packet(enc_, packet_);
-            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-            if (rc < 0) throw IoError(path_ + ": encoding failed: " + av_error(rc));
-            av_packet_rescale_ts(packet_, enc_->time_base, stream_->time_base);
-            packet_->stream_index = stream_->index;
-            rc = av_interleaved_write_frame(fmt_, packet_);
-            if (rc < 0) throw IoError(path_ + ": write failed: " + av_error(rc));
-        }
-    }
+    void encode(AVFrame* frame) { encode_into(enc_, frame, packet_, stream_, fmt_, path_); }
 
     std::string path_;
     int width_, height_, enc_width_ = 0, enc_height_ = 0;
