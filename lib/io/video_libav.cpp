@@ -174,35 +174,7 @@ public:
         if (!format) throw IoError(path + ": no container format for this extension in this FFmpeg");
         int rc = avformat_alloc_output_context2(&fmt_, format, nullptr, temp_->temp_path().c_str());
         if (rc < 0 || !fmt_) throw IoError(path + ": cannot set up the container: " + av_error(rc));
-        const AVCodec* codec = avcodec_find_encoder_by_name(codec_name);
-        if (!codec) throw IoError(path + ": this FFmpeg has no " + std::string(codec_name) + " encoder");
-        stream_ = avformat_new_stream(fmt_, nullptr);
-        enc_ = avcodec_alloc_context3(codec);
-        if (!stream_ || !enc_) throw IoError(path + ": out of memory setting up the encoder");
-        enc_->width = enc_width_;
-        enc_->height = enc_height_;
-        enc_->pix_fmt = pix;
-        enc_->time_base = AVRational{1, o.fps};
-        enc_->framerate = AVRational{o.fps, 1};
-        enc_->gop_size = 2 * o.fps;
-        enc_->thread_count = 0;
-        if (fmt_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-        AVDictionary* opts = nullptr;
-        if (std::string(codec_name) == "libx264") {
-            av_dict_set(&opts, "preset", o.preset.c_str(), 0);
-            av_dict_set(&opts, "crf", std::to_string(crf).c_str(), 0);
-        } else if (std::string(codec_name) == "libvpx-vp9") {
-            enc_->bit_rate = 0;
-            av_dict_set(&opts, "crf", std::to_string(crf).c_str(), 0);
-            av_dict_set(&opts, "deadline", "good", 0);
-            av_dict_set(&opts, "cpu-used", "4", 0);
-            av_dict_set(&opts, "row-mt", "1", 0);
-        }
-        rc = avcodec_open2(enc_, codec, &opts);
-        av_dict_free(&opts);
-        if (rc < 0) throw IoError(path + ": cannot open the " + std::string(codec_name) + " encoder: " + av_error(rc));
-        rc = avcodec_parameters_from_context(stream_->codecpar, enc_);
-        if (rc < 0) throw IoError(path + ": encoder parameters: " + av_error(rc));
+        open_encoder(codec_name, pix, crf, o);
         stream_->time_base = enc_->time_base;
         stream_->avg_frame_rate = enc_->framerate;
         if (o.audio) {
@@ -229,6 +201,40 @@ public:
         sws_ = sws_getContext(enc_width_, enc_height_, AV_PIX_FMT_RGB24, enc_width_, enc_height_, pix, SWS_BICUBIC, nullptr, nullptr, nullptr);
         if (!sws_) throw IoError(path + ": no RGB to " + std::string(av_get_pix_fmt_name(pix)) + " conversion");
         padded_.resize(size_t(enc_width_) * enc_height_ * 3);
+    }
+
+    // The video stream and its encoder (codec options as the reference tools choose them).
+    void open_encoder(const char* codec_name, AVPixelFormat pix, int crf, const VideoOptions& o) {
+        const std::string& path = path_;
+        const AVCodec* codec = avcodec_find_encoder_by_name(codec_name);
+        if (!codec) throw IoError(path + ": this FFmpeg has no " + std::string(codec_name) + " encoder");
+        stream_ = avformat_new_stream(fmt_, nullptr);
+        enc_ = avcodec_alloc_context3(codec);
+        if (!stream_ || !enc_) throw IoError(path + ": out of memory setting up the encoder");
+        enc_->width = enc_width_;
+        enc_->height = enc_height_;
+        enc_->pix_fmt = pix;
+        enc_->time_base = AVRational{1, o.fps};
+        enc_->framerate = AVRational{o.fps, 1};
+        enc_->gop_size = 2 * o.fps;
+        enc_->thread_count = 0;
+        if (fmt_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+        AVDictionary* opts = nullptr;
+        if (std::string(codec_name) == "libx264") {
+            av_dict_set(&opts, "preset", o.preset.c_str(), 0);
+            av_dict_set(&opts, "crf", std::to_string(crf).c_str(), 0);
+        } else if (std::string(codec_name) == "libvpx-vp9") {
+            enc_->bit_rate = 0;
+            av_dict_set(&opts, "crf", std::to_string(crf).c_str(), 0);
+            av_dict_set(&opts, "deadline", "good", 0);
+            av_dict_set(&opts, "cpu-used", "4", 0);
+            av_dict_set(&opts, "row-mt", "1", 0);
+        }
+        int rc = avcodec_open2(enc_, codec, &opts);
+        av_dict_free(&opts);
+        if (rc < 0) throw IoError(path + ": cannot open the " + std::string(codec_name) + " encoder: " + av_error(rc));
+        rc = avcodec_parameters_from_context(stream_->codecpar, enc_);
+        if (rc < 0) throw IoError(path + ": encoder parameters: " + av_error(rc));
     }
 
     void release() {
