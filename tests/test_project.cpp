@@ -284,6 +284,50 @@ TEST_CASE("cli: project several targets with a progress video, face alignment an
     CHECK(max_png_diff(dir / "regen/proj00.png", dir / "tuned/proj_tuned.png") <= 1);
 }
 
+TEST_CASE("cli: project --target-dir projects a folder in order, writes an index, goes on where it stopped, refuses bad images") {
+    lktest::TempDir dir;
+    const std::string model = data_path("golden/tiny32.pkl");
+    const std::string photos = LATENTKIT_OPENCV_DATA;
+    fs::create_directories(dir / "photos/more");
+    fs::copy_file(photos + "/baboon.jpg", dir / "photos/baboon.jpg");
+    fs::copy_file(photos + "/butterfly.jpg", dir / "photos/more/butterfly.jpg");
+    fs::copy_file(photos + "/fruits.jpg", dir / "photos/fruits.jpg");
+    lktest::write_bytes(dir / "photos/notes.txt", "not an image");
+    const std::vector<std::string> args{"project", "-m", model, "--target-dir", dir / "photos", "--steps", "4", "--w-avg-samples", "200",
+                                        "--batch", "2", "--align", "center", "-o", dir / "out"};
+    lktest::Result r = lktest::run(args);
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const std::string index = read_file(dir / "out/index.csv");
+    CHECK(index.rfind("file,loss,psnr_db,output\nbaboon.jpg,", 0) == 0);
+    CHECK(index.find("\nfruits.jpg,") != std::string::npos);
+    CHECK(index.find("\nmore/butterfly.jpg,") != std::string::npos);
+    CHECK(index.find(",more/butterfly\n") != std::string::npos);
+    for (const char* out : {"baboon", "fruits", "more/butterfly"}) {
+        CHECK(fs::exists(dir / fmt::format("out/{}/projected_w.npz", out)));
+        CHECK(fs::exists(dir / fmt::format("out/{}/proj.png", out)));
+    }
+    const std::string butterfly_w = read_file(dir / "out/more/butterfly/projected_w.npz");
+    // a second run finds everything done; after one result is lost it projects only that one
+    r = lktest::run(args);
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("3 images, 3 already projected") != std::string::npos);
+    fs::remove(dir / "out/fruits/projection.json");
+    r = lktest::run(args);
+    REQUIRE(r.code == 0);
+    CHECK(r.err.find("3 images, 2 already projected") != std::string::npos);
+    CHECK(fs::exists(dir / "out/fruits/projection.json"));
+    CHECK(read_file(dir / "out/more/butterfly/projected_w.npz") == butterfly_w);
+
+    const std::string jpeg = read_file(photos + "/messi5.jpg");
+    lktest::write_bytes(dir / "photos/cut.jpg", jpeg.substr(0, jpeg.size() / 3));
+    r = lktest::run({"project", "-m", model, "--target-dir", dir / "photos", "--steps", "2", "-o", dir / "other"});
+    lktest::check_error(r, 1, "cut.jpg: the JPEG data is truncated");
+    CHECK_FALSE(fs::exists(dir / "other"));
+    lktest::check_error(lktest::run({"project", "-m", model, "--target-dir", dir / "nowhere", "-o", dir / "other"}), 1, "nowhere: no such folder");
+    lktest::check_error(lktest::run({"project", "-m", model, "-t", photos + "/baboon.jpg", "--target-dir", dir / "photos", "-o", dir / "other"}), 2,
+                        "--target images or one --target-dir");
+}
+
 TEST_CASE("cli: project refuses bad input with one line, exit 1, and leaves earlier results alone") {
     lktest::TempDir dir;
     const std::string model = data_path("golden/tiny32.pkl");

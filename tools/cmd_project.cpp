@@ -9,6 +9,7 @@
 #include "common.h"
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
+#include "latentkit/io/dataset.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/io/image.h"
 #include "latentkit/npz.h"
@@ -27,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Opts {
-    std::string model, outdir, vgg, device = "cpu", init_w, landmarks = io::default_landmark_model_path();
+    std::string model, outdir, vgg, device = "cpu", init_w, landmarks = io::default_landmark_model_path(), target_dir;
     LatentSpace space = LatentSpace::w;
     io::AlignMode align = io::AlignMode::automatic;
     std::string background = "ffffff";
@@ -96,21 +97,68 @@ ProjectorOptions projector_options(const Opts& o, const Model& model, bool have_
     return po;
 }
 
-// Reads and prepares every target before any work, so bad input fails early and leaves nothing.
-std::vector<Target> prepare_targets(const Opts& o, const GeneratorConfig& cfg) {
+// Reads and prepares every target (paths[k], written to dirs[k]) before any work, so bad input fails
+// early and leaves nothing.
+std::vector<Target> prepare_targets(const Opts& o, const GeneratorConfig& cfg, const std::vector<std::string>& paths, const std::vector<std::string>& dirs) {
     const auto background = parse_background(o.background);
     const std::unique_ptr<io::FaceDetector> detector = io::make_face_detector(o.align, o.landmarks);
-    const auto dirs = target_dirs(o.targets, o.outdir);
     std::vector<Target> targets;
-    for (size_t k = 0; k < o.targets.size(); ++k) {
+    for (size_t k = 0; k < paths.size(); ++k) {
         io::ReadImageOptions ro;
         ro.background = background;
-        const Image8 photo = io::read_image(o.targets[k], ro);
-        io::AlignedImage aligned = io::align_image(photo, o.targets[k], o.align, cfg.img_resolution, detector.get(), o.face_index);
-        log_info(fmt::format("{}: {}x{}, {}", o.targets[k], photo.width, photo.height, aligned.method));
-        targets.push_back({o.targets[k], dirs[k], aligned.method, io::convert_channels(aligned.image, cfg.img_channels)});
+        const Image8 photo = io::read_image(paths[k], ro);
+        io::AlignedImage aligned = io::align_image(photo, paths[k], o.align, cfg.img_resolution, detector.get(), o.face_index);
+        log_info(fmt::format("{}: {}x{}, {}", paths[k], photo.width, photo.height, aligned.method));
+        targets.push_back({paths[k], dirs[k], aligned.method, io::convert_channels(aligned.image, cfg.img_channels)});
     }
     return targets;
+}
+
+// --target-dir: the images below the folder (sorted), each written to OUTDIR/<its path without the
+// extension> (with the extension when two names would meet).
+struct FolderTargets {
+    std::vector<std::string> names, paths, dirs;  // every image found
+};
+
+FolderTargets folder_targets(const Opts& o) {
+    if (!fs::is_directory(o.target_dir)) throw IoError(o.target_dir + ": no such folder");
+    const io::ImageSource source(o.target_dir);
+    if (source.names.empty()) throw IoError(o.target_dir + ": holds no images (png, jpg, jpeg, webp, bmp, tif, ppm, pgm)");
+    FolderTargets f;
+    std::map<std::string, int> stems;
+    for (const auto& n : source.names) ++stems[fs::path(n).replace_extension().generic_string()];
+    for (const auto& n : source.names) {
+        const std::string stem = fs::path(n).replace_extension().generic_string();
+        const std::string out = stems[stem] > 1 ? stem + "_" + fs::path(n).extension().string().substr(1) : stem;
+        f.names.push_back(n);
+        f.paths.push_back((fs::path(o.target_dir) / n).string());
+        f.dirs.push_back((fs::path(o.outdir) / out).string());
+    }
+    return f;
+}
+
+// A finished projection's record (projection.json without interrupted_at_step), or nothing.
+std::optional<nlohmann::json> finished_projection(const std::string& dir) {
+    const fs::path file = fs::path(dir) / "projection.json";
+    if (!fs::exists(file)) return std::nullopt;
+    try {
+        nlohmann::json j = nlohmann::json::parse(read_file(file.string()));
+        if (j.contains("interrupted_at_step") || !fs::exists(fs::path(dir) / "projected_w.npz")) return std::nullopt;
+        return j;
+    } catch (const nlohmann::json::exception&) {
+        return std::nullopt;  // damaged: projected again
+    }
+}
+
+// OUTDIR/index.csv: file, loss, PSNR and output folder of every image projected so far.
+void write_index(const Opts& o, const FolderTargets& f) {
+    std::string csv = "file,loss,psnr_db,output\n";
+    for (size_t k = 0; k < f.names.size(); ++k)
+        if (const auto j = finished_projection(f.dirs[k]))
+            csv += fmt::format("{},{:.6f},{:.3f},{}\n", csv_field(f.names[k]), j->value("distance", 0.0), j->value("psnr_db", 0.0),
+                               csv_field(fs::relative(f.dirs[k], o.outdir).generic_string()));
+    ensure_output_dir(o.outdir);
+    write_file_atomic((fs::path(o.outdir) / "index.csv").string(), csv.data(), csv.size());
 }
 
 // What one batch of targets came to: the projection and, with --tune-generator, the tuned copy.
@@ -145,8 +193,10 @@ void tune_first(const Opts& o, Projector& projector, const ProjectorOptions& po,
 }
 
 // Projects targets[start, start + n) together, writing the progress videos as it goes.
+// `overall`: with --target-dir, one bar over every image's steps (this batch's start at `overall_done`).
 BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions po, const std::vector<Target>& targets, size_t start,
-                          size_t n, const torch::Tensor& init, const GeneratorConfig& cfg, const torch::Device& device) {
+                          size_t n, const torch::Tensor& init, const GeneratorConfig& cfg, const torch::Device& device,
+                          ProgressBar* overall = nullptr, int64_t overall_done = 0) {
     std::vector<torch::Tensor> batch;
     for (size_t k = 0; k < n; ++k) batch.push_back(io::tensor_from_image(targets[start + k].image));
     const torch::Tensor target_tensor = torch::stack(batch);
@@ -161,11 +211,13 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
                                                                 cfg.img_resolution, vo)));
     }
     const std::string label = targets.size() == 1 ? "project" : fmt::format("project {}/{}", start + 1, targets.size());
-    ProgressBar bar(label, o.steps, "step");
+    std::optional<ProgressBar> own;
+    if (!overall) own.emplace(label, o.steps, "step");
+    ProgressBar& bar = overall ? *overall : *own;
     BatchResult r;
     r.projection = projector.project(target_tensor, po, [&](const ProjectionStep& s) {
-        bar.set_note(fmt::format("loss {:.4f}", s.loss.mean().item<double>()));
-        bar.update(s.step);
+        bar.set_note(fmt::format("{}loss {:.4f}", overall ? fmt::format("image {}/{}, ", start + 1, targets.size()) : "", s.loss.mean().item<double>()));
+        bar.update(overall_done + s.step);
         if (!videos.empty() && (s.step % o.video_every == 0 || s.step == s.steps || stop_requested())) {
             // As the reference's video: what each step's latent gives with the model's constant noise.
             const auto frames = io::images_from_uint8(projection_uint8(projector.render(s.ws)));
@@ -173,7 +225,7 @@ BatchResult project_batch(const Opts& o, Projector& projector, ProjectorOptions 
         }
         return true;
     });
-    bar.finish();
+    if (own) own->finish();
     for (auto& v : videos) v->finish();  // a stopped projection's video ends at its last step
     r.psnr = psnr(r.projection.images, target_tensor);
     if (o.tune_steps > 0 && r.projection.steps_done == o.steps) tune_first(o, projector, po, target_tensor, device, r);
@@ -224,7 +276,7 @@ void write_target(const Opts& o, const Model& model, const ProjectorOptions& po,
 }
 
 void run(const Opts& o) {
-    if (o.targets.empty()) throw ArgumentError("give at least one --target image");
+    if (o.targets.empty() == o.target_dir.empty()) throw ArgumentError("give --target images or one --target-dir folder");
     if (o.tune_steps > 0 && o.batch != 1) throw ArgumentError("--tune-generator tunes one model per target: use --batch 1");
     const torch::Device device = device_from_name(o.device);
     const Model model = load_model_arg(o.model);
@@ -233,13 +285,23 @@ void run(const Opts& o) {
     torch::Tensor init;
     if (!o.init_w.empty()) {
         init = read_latents(o.init_w, cfg);
-        if (init.size(0) != 1 && init.size(0) != static_cast<int64_t>(o.targets.size()))
-            throw ShapeError(fmt::format("{}: holds {} latents; give one, or one per target ({})", o.init_w, init.size(0), o.targets.size()));
+        if (init.size(0) != 1 && (init.size(0) != static_cast<int64_t>(o.targets.size()) || !o.target_dir.empty()))
+            throw ShapeError(fmt::format("{}: holds {} latents; give one, or one per --target ({})", o.init_w, init.size(0), o.targets.size()));
     }
     std::shared_ptr<LpipsModel> lpips;
     if (!o.vgg.empty()) lpips = std::make_shared<LpipsModel>(o.vgg);
     const ProjectorOptions po = projector_options(o, model, lpips != nullptr);
-    const std::vector<Target> targets = prepare_targets(o, cfg);
+    FolderTargets folder;
+    std::vector<std::string> paths = o.targets, dirs = target_dirs(o.targets, o.outdir);
+    if (!o.target_dir.empty()) {
+        folder = folder_targets(o);
+        paths.clear(), dirs.clear();
+        for (size_t k = 0; k < folder.paths.size(); ++k)
+            if (!finished_projection(folder.dirs[k])) paths.push_back(folder.paths[k]), dirs.push_back(folder.dirs[k]);
+        log_info(fmt::format("{}: {} images, {} already projected in {}", o.target_dir, folder.paths.size(), folder.paths.size() - paths.size(), o.outdir));
+        if (paths.empty()) return write_index(o, folder);
+    }
+    const std::vector<Target> targets = prepare_targets(o, cfg, paths, dirs);
 
     G->to(device);
     auto D = model.D;
@@ -249,16 +311,21 @@ void run(const Opts& o) {
     Projector projector(G, D, lpips);
     log_info(fmt::format("projecting {} target(s) in {} for {} steps, loss {}, on {}", targets.size(), option_name(po.space), o.steps,
                          describe_losses(po.loss), device.str()));
+    std::optional<ProgressBar> overall;
+    if (!o.target_dir.empty()) overall.emplace("project", static_cast<int64_t>(targets.size()) * o.steps, "step");
     for (size_t start = 0; start < targets.size(); start += static_cast<size_t>(o.batch)) {
         const size_t n = std::min<size_t>(static_cast<size_t>(o.batch), targets.size() - start);
-        BatchResult r = project_batch(o, projector, po, targets, start, n, init, cfg, device);
+        BatchResult r = project_batch(o, projector, po, targets, start, n, init, cfg, device, overall ? &*overall : nullptr,
+                                      static_cast<int64_t>(start) * o.steps);
         for (size_t k = 0; k < n; ++k) write_target(o, model, po, targets[start + k], r, k);
+        if (!o.target_dir.empty()) write_index(o, folder);
         if (r.projection.steps_done < o.steps)
             throw CancelledError(fmt::format("projection stopped at step {} of {}: kept its latents, images{} in {} (projection.json says "
                                              "interrupted_at_step){}",
                                              r.projection.steps_done, o.steps, o.save_video ? " and progress video" : "", targets[start].dir,
                                              start + n < targets.size() ? fmt::format("; {} target(s) not projected", targets.size() - start - n) : ""));
     }
+    if (overall) overall->finish();
 }
 
 }  // namespace
@@ -267,8 +334,9 @@ void register_project(CLI::App& app) {
     auto o = std::make_shared<Opts>();
     auto* cmd = app.add_subcommand("project", "Find the latent with which a model reproduces a photo");
     add_model_option(cmd, o->model);
-    cmd->add_option("--target,-t", o->targets, "Photo to project (repeat for several)")->required();
-    add_outdir_option(cmd, o->outdir, "Output folder (one sub-folder per target when there are several)");
+    cmd->add_option("--target,-t", o->targets, "Photo to project (repeat for several)");
+    cmd->add_option("--target-dir", o->target_dir, "Project every image in this folder (recursively, sorted); run again to go on where it stopped");
+    add_outdir_option(cmd, o->outdir, "Output folder (one sub-folder per target when there are several; with --target-dir also index.csv)");
     cmd->add_option("--steps", o->steps, "Optimisation steps")->check(above(0));
     add_enum_option(cmd, "--space", o->space, "Latent space: w (one w, the reference) or w+ (one per layer)");
     cmd->add_option("--init-w", o->init_w, "Start from these latents (projected_w.npz), e.g. a w result to refine in w+");

@@ -152,6 +152,9 @@ CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& value, c
     return opt;
 }
 
+/// One CSV field: quoted (with doubled quotes) when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text);
+
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);

@@ -42,49 +42,6 @@ bool is_video_name(const std::string& name) {
     return std::any_of(std::begin(exts), std::end(exts), [&](const char* e) { return ext == e; });
 }
 
-// Where images come from: a folder or a zip, listed by relative name.
-struct Source {
-    std::string path;
-    std::unique_ptr<ZipReader> zip;
-    std::vector<std::string> names;        // image names, sorted
-    std::vector<size_t> zip_index;         // for zips: member index of names[k]
-    std::optional<std::string> dataset_json;
-
-    explicit Source(const std::string& p) : path(p) {
-        std::error_code ec;
-        if (fs::is_directory(p, ec)) {
-            std::vector<std::string> found;
-            for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
-                 !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-                if (!it->is_regular_file(ec)) continue;
-                const std::string rel = fs::relative(it->path(), p, ec).generic_string();
-                if (is_image_name(rel)) found.push_back(rel);
-            }
-            if (ec) throw IoError(fmt::format("{}: cannot list the folder: {}", p, ec.message()));
-            std::sort(found.begin(), found.end());
-            names = std::move(found);
-            if (fs::exists(fs::path(p) / "dataset.json")) dataset_json = read_file((fs::path(p) / "dataset.json").string());
-        } else if (fs::exists(p, ec)) {
-            zip = std::make_unique<ZipReader>(p);
-            std::vector<std::pair<std::string, size_t>> found;
-            for (size_t k = 0; k < zip->entries().size(); ++k) {
-                const std::string& n = zip->entries()[k].name;
-                if (n == "dataset.json") dataset_json = zip->read(k);
-                else if (!n.empty() && n.back() != '/' && is_image_name(n)) found.emplace_back(n, k);
-            }
-            std::sort(found.begin(), found.end());
-            for (auto& [n, k] : found) {
-                names.push_back(n);
-                zip_index.push_back(k);
-            }
-        } else {
-            throw IoError(p + ": no such file or folder");
-        }
-    }
-    std::string bytes(size_t k) const { return zip ? zip->read(zip_index[k]) : read_file((fs::path(path) / names[k]).string()); }
-    std::string member_name(size_t k) const { return path + (zip ? ":" : "/") + names[k]; }
-};
-
 // Labels from dataset.json: name -> label values (integers become one-hot later).
 struct Labels {
     std::map<std::string, json> by_name;
@@ -130,19 +87,63 @@ std::string output_name(size_t index) { return fmt::format("{:05d}/img{:08d}.png
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
+// ImageSource
+
+ImageSource::ImageSource(const std::string& p) : path(p) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+        for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (!it->is_regular_file(ec)) continue;
+            const std::string rel = fs::relative(it->path(), p, ec).generic_string();
+            if (is_image_name(rel)) names.push_back(rel);
+        }
+        if (ec) throw IoError(fmt::format("{}: cannot list the folder: {}", p, ec.message()));
+        std::sort(names.begin(), names.end());
+        if (fs::exists(fs::path(p) / "dataset.json")) dataset_json = read_file((fs::path(p) / "dataset.json").string());
+    } else if (fs::exists(p, ec)) {
+        zip_ = std::make_shared<ZipReader>(p);
+        std::vector<std::pair<std::string, size_t>> found;
+        for (size_t k = 0; k < zip_->entries().size(); ++k) {
+            const std::string& n = zip_->entries()[k].name;
+            if (n == "dataset.json") dataset_json = zip_->read(k);
+            else if (!n.empty() && n.back() != '/' && is_image_name(n)) found.emplace_back(n, k);
+        }
+        std::sort(found.begin(), found.end());
+        for (auto& [n, k] : found) {
+            names.push_back(n);
+            zip_index_.push_back(k);
+        }
+    } else {
+        throw IoError(p + ": no such file or folder");
+    }
+}
+
+std::string ImageSource::bytes(size_t k) const { return zip_ ? zip_->read(zip_index_.at(k)) : read_file((fs::path(path) / names.at(k)).string()); }
+
+std::string ImageSource::member_name(size_t k) const { return path + (zip_ ? ":" : "/") + names.at(k); }
+
+Image8 ImageSource::read(size_t k, const ReadImageOptions& options) const { return decode_image(bytes(k), member_name(k), options); }
+
+void ImageSource::keep_first(size_t n) {
+    if (names.size() > n) names.resize(n);
+    if (zip_index_.size() > n) zip_index_.resize(n);
+}
+
+// ------------------------------------------------------------------------------------------------
 // ImageDataset
 
 struct ImageDataset::State {
-    std::unique_ptr<Source> source;
+    std::unique_ptr<ImageSource> source;
     int resolution = 0, channels = 3, label_dim = 0;
     std::vector<std::vector<float>> labels;
 };
 
 ImageDataset::ImageDataset(const std::string& path, size_t max_images) : s_(std::make_unique<State>()) {
-    s_->source = std::make_unique<Source>(path);
-    Source& src = *s_->source;
+    s_->source = std::make_unique<ImageSource>(path);
+    ImageSource& src = *s_->source;
     if (src.names.empty()) throw ModelFormatError(path + ": the dataset holds no images");
-    if (max_images > 0 && src.names.size() > max_images) src.names.resize(max_images), src.zip_index.resize(std::min(src.zip_index.size(), max_images));
+    if (max_images > 0) src.keep_first(max_images);
     const std::string first = src.bytes(0);
     s_->channels = png_channels(first);
     const Image8 img = decode_image(first, src.member_name(0), {s_->channels, {0, 0, 0}});
@@ -187,7 +188,7 @@ std::string ImageDataset::name() const { return s_->source->path; }
 const std::string& ImageDataset::image_name(size_t index) const { return s_->source->names.at(index); }
 
 void ImageDataset::read_image(size_t index, uint8_t* out) const {
-    const Source& src = *s_->source;
+    const ImageSource& src = *s_->source;
     const Image8 img = decode_image(src.bytes(index), src.member_name(index), {s_->channels, {0, 0, 0}});
     if (img.width != s_->resolution || img.height != s_->resolution)
         throw ModelFormatError(fmt::format("{}: is {}x{}, but the dataset's images are {}x{} (mixed resolutions)", src.member_name(index), img.width,
@@ -431,7 +432,7 @@ void read_video(const DatasetOptions& o, DatasetBuilder& b, const Progress& prog
 }
 
 // Class folders as labels: their sorted names, numbered.
-std::map<std::string, int> folder_classes(const Source& src, DatasetSummary& sum) {
+std::map<std::string, int> folder_classes(const ImageSource& src, DatasetSummary& sum) {
     std::vector<std::string> classes;
     for (const auto& n : src.names) {
         const auto slash = n.find('/');
@@ -447,7 +448,7 @@ std::map<std::string, int> folder_classes(const Source& src, DatasetSummary& sum
 }
 
 // The label of image k: its class folder, its dataset.json entry, or none; false when the image is skipped.
-bool image_label(const DatasetOptions& o, const Source& src, size_t k, const Labels& labels, const std::map<std::string, int>& classes,
+bool image_label(const DatasetOptions& o, const ImageSource& src, size_t k, const Labels& labels, const std::map<std::string, int>& classes,
                  DatasetSummary& sum, std::optional<json>& label) {
     if (o.labels_from_folders) {
         const auto slash = src.names[k].find('/');
@@ -473,7 +474,7 @@ bool image_label(const DatasetOptions& o, const Source& src, size_t k, const Lab
 
 // The images of a folder or zip, with their labels.
 void read_images(const DatasetOptions& o, DatasetBuilder& b, const Progress& progress) {
-    Source src(o.source);
+    ImageSource src(o.source);
     if (src.names.empty()) throw Error(o.source + ": no images found (png, jpg, jpeg, webp, bmp, tif)");
     const Labels labels = o.labels_from_folders ? Labels{} : parse_labels(src.dataset_json, o.source);
     const std::map<std::string, int> classes = o.labels_from_folders ? folder_classes(src, b.sum) : std::map<std::string, int>{};

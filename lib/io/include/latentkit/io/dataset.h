@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,34 @@
 #include "latentkit/io/image.h"
 #include "latentkit/training_data.h"
 
+namespace latentkit {
+class ZipReader;
+}
+
 namespace latentkit::io {
+
+/// The images of a folder (searched recursively) or a zip, by relative name in sorted order, and the
+/// dataset.json beside them.
+struct ImageSource {
+    /// Lists `path`; throws IoError naming it when it is missing or cannot be listed (ZipError for a
+    /// damaged zip).
+    explicit ImageSource(const std::string& path);
+    std::string path;
+    std::vector<std::string> names;           ///< png, jpg, jpeg, webp, bmp, tif(f), ppm, pgm
+    std::optional<std::string> dataset_json;  ///< its text, when there is one
+    /// The file bytes of image k.
+    std::string bytes(size_t k) const;
+    /// "FOLDER/NAME" or "ZIP:NAME", for messages.
+    std::string member_name(size_t k) const;
+    /// Image k decoded (throws naming member_name(k)).
+    Image8 read(size_t k, const ReadImageOptions& options = {}) const;
+    /// Keeps only the first n images.
+    void keep_first(size_t n);
+
+private:
+    std::shared_ptr<ZipReader> zip_;
+    std::vector<size_t> zip_index_;
+};
 
 /// A folder or zip of equally sized square images (any format OpenCV reads), with optional
 /// dataset.json labels: integer class labels become one-hot vectors, lists are used as they are.
