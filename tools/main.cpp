@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     tools::register_nearest(app);
     tools::register_serve(app);
     tools::register_blend(app);
+    tools::register_curate(app);
     tools::register_bench(app);
 
     auto logger = spdlog::stderr_color_mt("latentkit");

@@ -87,6 +87,53 @@ std::string output_name(size_t index) { return fmt::format("{:05d}/img{:08d}.png
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
+// DatasetSink
+
+DatasetSink::DatasetSink(const std::string& dest, const std::string& field_name) : dest_(dest) {
+    std::error_code ec;
+    const bool to_zip = lower(fs::path(dest).extension().string()) == ".zip";
+    if (!to_zip && fs::exists(dest, ec) && !(fs::is_directory(dest, ec) && fs::is_empty(dest, ec)))
+        throw IoError(Message() << dest + ": already exists and is not an empty folder; choose another " << field(field_name));
+    if (to_zip && fs::is_directory(dest, ec)) throw IoError(dest + ": is a folder");
+    if (to_zip) {
+        zip_ = std::make_unique<ZipWriter>(dest);
+        return;
+    }
+    const fs::path parent = fs::absolute(dest).parent_path();
+    fs::create_directories(parent, ec);
+    temp_dir_ = (parent / (".tmp-" + fs::path(dest).filename().string() + "-" + std::to_string(std::random_device{}()))).string();
+    if (!fs::create_directory(temp_dir_, ec)) throw IoError(dest + ": cannot create the output folder: " + ec.message());
+}
+
+DatasetSink::~DatasetSink() {
+    std::error_code ec;
+    if (!temp_dir_.empty()) fs::remove_all(temp_dir_, ec);
+}
+
+void DatasetSink::add(const std::string& name, const std::string& bytes) {
+    if (zip_) {
+        zip_->add(name, bytes);
+        return;
+    }
+    std::error_code ec;
+    fs::create_directories(fs::path(temp_dir_) / fs::path(name).parent_path(), ec);
+    write_file_atomic((fs::path(temp_dir_) / name).string(), bytes.data(), bytes.size());
+}
+
+void DatasetSink::finish(const std::string& dataset_json) {
+    add("dataset.json", dataset_json);
+    if (zip_) {
+        zip_->finish();
+        return;
+    }
+    std::error_code ec;
+    if (fs::exists(dest_, ec)) fs::remove(dest_, ec);  // the empty folder checked above
+    fs::rename(temp_dir_, dest_, ec);
+    if (ec) throw IoError(dest_ + ": cannot move the finished dataset into place: " + ec.message());
+    temp_dir_.clear();
+}
+
+// ------------------------------------------------------------------------------------------------
 // ImageSource
 
 ImageSource::ImageSource(const std::string& p) : path(p) {
@@ -231,60 +278,6 @@ void check_dataset_options(const DatasetOptions& o) {
     if (o.every_nth < 1) throw ArgumentError(Message() << field("DatasetOptions.every_nth") << " must be at least 1");
     if (o.dest.empty()) throw ArgumentError(Message() << "no " << field("DatasetOptions.dest") << " given");
 }
-
-// Where the kept images go: a zip archive, or a temporary folder renamed into place at the end.
-// Destroyed unfinished, it leaves nothing behind.
-class DatasetSink {
-public:
-    explicit DatasetSink(const std::string& dest) : dest_(dest) {
-        std::error_code ec;
-        const bool to_zip = lower(fs::path(dest).extension().string()) == ".zip";
-        if (!to_zip && fs::exists(dest, ec) && !(fs::is_directory(dest, ec) && fs::is_empty(dest, ec)))
-            throw IoError(Message() << dest + ": already exists and is not an empty folder; choose another " << field("DatasetOptions.dest"));
-        if (to_zip && fs::is_directory(dest, ec)) throw IoError(dest + ": is a folder");
-        if (to_zip) {
-            zip_ = std::make_unique<ZipWriter>(dest);
-            return;
-        }
-        const fs::path parent = fs::absolute(dest).parent_path();
-        fs::create_directories(parent, ec);
-        temp_dir_ = (parent / (".tmp-" + fs::path(dest).filename().string() + "-" + std::to_string(std::random_device{}()))).string();
-        if (!fs::create_directory(temp_dir_, ec)) throw IoError(dest + ": cannot create the output folder: " + ec.message());
-    }
-    ~DatasetSink() {
-        std::error_code ec;
-        if (!temp_dir_.empty()) fs::remove_all(temp_dir_, ec);
-    }
-    DatasetSink(const DatasetSink&) = delete;
-    DatasetSink& operator=(const DatasetSink&) = delete;
-
-    void add(const std::string& name, const std::string& bytes) {
-        if (zip_) {
-            zip_->add(name, bytes);
-            return;
-        }
-        std::error_code ec;
-        fs::create_directories(fs::path(temp_dir_) / fs::path(name).parent_path(), ec);
-        write_file_atomic((fs::path(temp_dir_) / name).string(), bytes.data(), bytes.size());
-    }
-    // Adds dataset.json and puts the dataset in place.
-    void finish(const std::string& dataset_json) {
-        add("dataset.json", dataset_json);
-        if (zip_) {
-            zip_->finish();
-            return;
-        }
-        std::error_code ec;
-        if (fs::exists(dest_, ec)) fs::remove(dest_, ec);  // the empty folder checked above
-        fs::rename(temp_dir_, dest_, ec);
-        if (ec) throw IoError(dest_ + ": cannot move the finished dataset into place: " + ec.message());
-        temp_dir_.clear();
-    }
-
-private:
-    std::string dest_, temp_dir_;
-    std::unique_ptr<ZipWriter> zip_;
-};
 
 // An image made square at the dataset's resolution by the transform, or nothing when it is dropped
 // (counted in `sum`).

@@ -15,6 +15,7 @@
 
 namespace latentkit {
 class ZipReader;
+class ZipWriter;
 }
 
 namespace latentkit::io {
@@ -40,6 +41,25 @@ struct ImageSource {
 private:
     std::shared_ptr<ZipReader> zip_;
     std::vector<size_t> zip_index_;
+};
+
+/// Where a new dataset's files go: a zip archive, or a temporary folder renamed into place by finish().
+/// Destroyed unfinished, it leaves nothing behind.
+class DatasetSink {
+public:
+    /// Refuses (IoError, naming the option `field_name`) a destination that exists and is not an empty folder.
+    explicit DatasetSink(const std::string& dest, const std::string& field_name = "DatasetOptions.dest");
+    ~DatasetSink();
+    DatasetSink(const DatasetSink&) = delete;
+    DatasetSink& operator=(const DatasetSink&) = delete;
+    /// Adds a file (name relative to the dataset).
+    void add(const std::string& name, const std::string& bytes);
+    /// Adds dataset.json and puts the dataset in place.
+    void finish(const std::string& dataset_json);
+
+private:
+    std::string dest_, temp_dir_;
+    std::unique_ptr<ZipWriter> zip_;
 };
 
 /// A folder or zip of equally sized square images (any format OpenCV reads), with optional
