@@ -153,6 +153,33 @@ TEST_CASE("live: a sound file moves the state on a fixed clock, stopping restore
     if (!s.error.empty()) CHECK(s.error.find("input device") != std::string::npos);  // a machine without one
 }
 
+TEST_CASE("live: a recording without sound keeps the frames' time, and one across a new sound never goes back") {
+    lktest::TempDir dir;
+    lktest::write_click_track(dir / "clicks.wav", {0.2}, 1.0);
+    ModelStore models;
+    LiveAudio live(models);
+    live.set_fixed_step(1.0 / kLiveAudioFps);
+    ViewerState s;
+    s.model_path = data_path("golden/tiny32.pkl");
+    s.audio_commands = {"record " + (dir / "silent.json")};
+    for (int k = 0; k < 30; ++k) {
+        if (k == 15) s.spec.psi = 0.5;
+        if (k == 20) s.audio_commands = {"audio " + (dir / "clicks.wav")};
+        live.step(s, 0);
+    }
+    s.audio_commands = {"record-stop"};
+    live.step(s, 0);
+    const Recording r = load_recording(dir / "silent.json");  // refused if times went back
+    CHECK(r.audio.empty());
+    CHECK(r.duration == doctest::Approx(30.0 / 60).epsilon(0.05));
+    REQUIRE(r.events.size() >= 2);
+    const auto psi = std::find_if(r.events.begin(), r.events.end(), [](const RecordingEvent& e) {
+        return std::find(e.lines.begin(), e.lines.end(), "psi 0.5") != e.lines.end();
+    });
+    REQUIRE(psi != r.events.end());
+    CHECK(psi->time == doctest::Approx(15.0 / 60).epsilon(0.1));
+}
+
 TEST_CASE("live: recordings round-trip, and damaged ones are refused naming the file") {
     lktest::TempDir dir;
     Recording r;

@@ -37,8 +37,12 @@ void LiveAudio::step(ViewerState& s, double dt) {
         }
     }
     try {
+        const double before = time_;
+        const bool had_source = clip_ || capture_;
         advance(s, dt);
-        recorder_.frame(s, time_);
+        // the recording's clock: the sound's position while it plays, else the frames' time
+        record_clock_ += had_source && (clip_ || capture_) ? std::max(0.0, time_ - before) : (fixed_step_ > 0 ? fixed_step_ : dt);
+        recorder_.frame(s, record_clock_);
     } catch (const std::exception& e) {
         s.error = e.what();
         stop(s);
@@ -47,7 +51,7 @@ void LiveAudio::step(ViewerState& s, double dt) {
 }
 
 void LiveAudio::finish(ViewerState& s) {
-    if (recorder_.active()) s.status = "recorded " + recorder_.stop(time_);
+    if (recorder_.active()) s.status = "recorded " + recorder_.stop(record_clock_);
 }
 
 void LiveAudio::run(ViewerState& s, const std::string& line) {
@@ -84,14 +88,17 @@ void LiveAudio::run(ViewerState& s, const std::string& line) {
     } else if (cmd == "record") {
         std::getline(in >> std::ws, word);
         if (word.empty()) throw ArgumentError("script: record FILE");
-        const std::string note = recorder_.start(word, s, clip_ ? file_ : "", start_, time_);
+        // time 0 of the recording is the sound's position now
+        const std::string note = recorder_.start(word, s, clip_ ? file_ : "", start_ + (clip_ ? time_ : 0.0), record_clock_);
         if (!note.empty()) s.log.push_back({"warning", note});
         s.status = "recording to " + word;
     } else if (cmd == "record-stop") {
-        const std::string path = recorder_.stop(time_);
+        const std::string path = recorder_.stop(record_clock_);
         if (!path.empty()) s.status = "recorded " + path;
     } else if (cmd == "random-direction") {
-        add_random_direction(s, in >> word ? static_cast<uint32_t>(std::stoul(word)) : map_.seed);
+        uint32_t seed = map_.seed;
+        if (in >> word && !(std::istringstream(word) >> seed)) throw ArgumentError("script: random-direction SEED");
+        add_random_direction(s, seed);
     }
 }
 

@@ -60,6 +60,7 @@ private:
     std::unique_ptr<io::AudioAnalyzer> analyzer_;
     std::optional<io::RunningNormalizer> normalizer_;
     double time_ = 0;                           // seconds into the clip (or since capture began)
+    double record_clock_ = 0;                   // never goes back: the recordings' time
     size_t mapped_ = 0;                         // feature frames given to the mapper
     bool paused_ = false;
     std::string status_;

@@ -71,7 +71,7 @@ std::string Recorder::start(const std::string& path, const ViewerState& s, const
     rec_ = Recording{};
     rec_.model = std::filesystem::is_regular_file(s.model_path) ? std::filesystem::absolute(s.model_path).string() : s.model_path;
     rec_.audio = audio.empty() ? "" : std::filesystem::absolute(audio).string();
-    rec_.audio_start = audio_start + time;
+    rec_.audio_start = audio_start;
     rec_.sliders = s.directions;
     path_ = path;
     origin_ = time;

@@ -32,7 +32,8 @@ Recording load_recording(const std::string& path);
 /// Records a live session: setup from the sliders at the start, then the changed lines of each frame.
 class Recorder {
 public:
-    /// Starts recording the state `s` at audio time `time` (sound from `audio` at `audio_start`).
+    /// Starts recording the state `s` at time `time` of a clock that never goes back; the sound is `audio`
+    /// from `audio_start` seconds on.
     /// Returns a note when something shown cannot be replayed (a projected latent), else "".
     std::string start(const std::string& path, const ViewerState& s, const std::string& audio, double audio_start, double time);
     /// Adds the lines that changed since the last frame (nothing when not recording).
