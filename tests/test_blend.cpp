@@ -15,19 +15,6 @@
 using namespace latentkit;
 
 namespace {
-// tiny32 with its synthesis weights moved (a stand-in for a fine-tuned copy), saved as `path`.
-Model detail_model(const std::string& path) {
-    Model m = load_model(lktest::data_path("golden/tiny32.pkl"));
-    torch::manual_seed(5);
-    torch::NoGradGuard no_grad;
-    for (auto& p : m.G_ema->named_parameters(true))
-        if (p.key().rfind("synthesis.", 0) == 0) p.value().add_(torch::randn_like(p.value()) * 0.2 * p.value().abs().mean().clamp_min(1e-3));
-    for (auto& p : m.G_ema->named_parameters(true))
-        if (p.key().rfind("mapping.", 0) == 0) p.value().mul_(1.05);
-    save_model(path, m);
-    return load_model(path);
-}
-
 torch::Tensor images(Generator& G, const torch::Tensor& ws) {
     torch::NoGradGuard no_grad;
     return G.synthesis->forward(ws);
@@ -37,7 +24,7 @@ torch::Tensor images(Generator& G, const torch::Tensor& ws) {
 TEST_CASE("blend: above the top resolution gives the base, at 4 the detail's synthesis, between lies between, refusals") {
     lktest::TempDir dir;
     const Model base = load_model(lktest::data_path("golden/tiny32.pkl"));
-    const Model detail = detail_model(dir / "detail.safetensors");
+    const Model detail = lktest::finetuned_stand_in(dir / "detail.safetensors");
     const torch::Tensor z = z_from_seeds({0, 1, 2}, base.G_ema->config.z_dim);
     const torch::Tensor ws = map_to_ws(*base.G_ema, z, {}, 1.0);
     const torch::Tensor base_img = images(*base.G_ema, ws), detail_img = images(*detail.G_ema, ws);
@@ -78,7 +65,7 @@ TEST_CASE("blend: above the top resolution gives the base, at 4 the detail's syn
 TEST_CASE("cli: blend writes the blended model, refuses other architectures in one line") {
     lktest::TempDir dir;
     const std::string base = lktest::data_path("golden/tiny32.pkl");
-    const Model detail = detail_model(dir / "detail.safetensors");
+    const Model detail = lktest::finetuned_stand_in(dir / "detail.safetensors");
     REQUIRE(lktest::run({"blend", base, dir / "detail.safetensors", dir / "blend.safetensors", "--from-res", "16", "--width", "1"}).code == 0);
     BlendOptions o;
     o.from_resolution = 16;

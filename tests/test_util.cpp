@@ -11,6 +11,7 @@
 #include <random>
 
 #include "latentkit/atomic_file.h"
+#include "latentkit/networks.h"
 #include "torch_convert.h"
 
 namespace lktest {
@@ -77,5 +78,17 @@ void write_click_track(const std::string& path, const std::vector<double>& click
     lktest::write_bytes(path, header + data);
 }
 
+
+latentkit::Model finetuned_stand_in(const std::string& path) {
+    latentkit::Model m = latentkit::load_model(data_path("golden/tiny32.pkl"));
+    torch::manual_seed(5);
+    torch::NoGradGuard no_grad;
+    for (auto& p : m.G_ema->named_parameters(true))
+        if (p.key().rfind("synthesis.", 0) == 0) p.value().add_(torch::randn_like(p.value()) * 0.2 * p.value().abs().mean().clamp_min(1e-3));
+    for (auto& p : m.G_ema->named_parameters(true))
+        if (p.key().rfind("mapping.", 0) == 0) p.value().mul_(1.05);
+    latentkit::save_model(path, m);
+    return latentkit::load_model(path);
+}
 
 }  // namespace lktest

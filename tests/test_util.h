@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "latentkit/model_io.h"
 #include "latentkit/tensor_data.h"
 
 /// Ends the running test case as skipped, saying why: CTest reports it as skipped, not passed (the
@@ -49,6 +50,10 @@ private:
 
 /// Writes bytes to a file (test fixtures).
 void write_bytes(const std::string& path, const std::string& bytes);
+
+/// tiny32 with its synthesis weights moved and its mapping scaled (a stand-in for a fine-tuned copy),
+/// saved as `path` and read back.
+latentkit::Model finetuned_stand_in(const std::string& path);
 
 /// A 16-bit PCM WAV of `seconds` at 44.1 kHz: silence with a short decaying noise burst (a click, about
 /// 30 ms) at each of `clicks` seconds.

@@ -228,6 +228,46 @@ void settle(Dispatcher& d, ViewerState& s) {
 }
 }  // namespace
 
+TEST_CASE("viewer: a live blend with a second model shows what `latentkit blend` makes, saves it, and turns off") {
+    lktest::TempDir dir;
+    const std::string base = data_path("golden/tiny32.pkl");
+    lktest::finetuned_stand_in(dir / "detail.safetensors");
+    ViewerState s;
+    Dispatcher d;
+    s.model_path = base;
+    s.seed_x = 42;
+    auto shown = [&]() {
+        std::optional<Image8> image;
+        for (int k = 0; k < 12000; ++k) {
+            DispatchEvents e = d.step(s, 0.005);
+            if (e.render && e.render->error.empty()) image = e.render->image;
+            if (d.idle(s) && image) return *image;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        FAIL("the dispatcher did not settle");
+        return Image8{};
+    };
+    const Image8 plain = shown();
+    REQUIRE(apply_script_line(s, "blend " + (dir / "detail.safetensors") + " 64"));
+    CHECK(max_diff(shown(), plain) == 0);  // above the top resolution: the base exactly
+    REQUIRE(apply_script_line(s, "blend " + (dir / "detail.safetensors") + " 16 1 detail"));
+    const Image8 mixed = shown();
+    CHECK(max_diff(mixed, plain) > 5);
+    REQUIRE(apply_script_line(s, "blend-save " + (dir / "blend.safetensors")));
+    settle(d, s);
+    REQUIRE_MESSAGE(s.error.empty(), s.error);
+    REQUIRE(lktest::run({"blend", base, dir / "detail.safetensors", dir / "cli.safetensors", "--from-res", "16", "--width", "1", "--mapping", "detail"}).code == 0);
+    for (const char* file : {"blend.safetensors", "cli.safetensors"}) {
+        REQUIRE(lktest::run({"generate", "-m", dir / file, "--seeds", "42", "-o", dir / (std::string(file) + ".out")}).code == 0);
+        CHECK(max_diff(read_png(dir / (std::string(file) + ".out/seed0042.png")), mixed) == 0);  // saved = shown = the command's
+    }
+    REQUIRE(apply_script_line(s, "blend-off"));
+    CHECK(max_diff(shown(), plain) == 0);  // the open model was not changed
+    REQUIRE(apply_script_line(s, "blend " + (dir / "missing.pkl") + " 16"));
+    settle(d, s);
+    CHECK(s.error.find("missing.pkl") != std::string::npos);
+}
+
 TEST_CASE("viewer: the dispatcher without a window: one model for every job, results into the state, failures as messages") {
     lktest::TempDir dir;
     const std::string model = data_path("golden/tiny32.pkl");

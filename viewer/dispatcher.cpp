@@ -10,7 +10,10 @@
 #include <utility>
 
 #include "files.h"
+#include "latentkit/blend.h"
 #include "latentkit/error.h"
+#include "latentkit/io/download.h"
+#include "latentkit/model_io.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/npz.h"
 #include "model_jobs.h"
@@ -37,7 +40,7 @@ DispatchEvents Dispatcher::step(ViewerState& s, double dt) {
 bool Dispatcher::idle(const ViewerState& s) const {
     return have_sent_ && shown_id_ == last_sent_.id && !worker_.busy() && !tasks_.busy() && !s.computing && !s.job_request &&
            !s.project_request && !proj_snap_.running && !s.fit_marks && !s.morph_add && !s.morph_export && !export_state_.running &&
-           s.direction_files.empty() && s.open_files.empty() && !s.save_projection;
+           s.direction_files.empty() && s.open_files.empty() && !s.save_projection && !s.blend_save_request;
 }
 
 void Dispatcher::drain(ViewerState& s) {
@@ -109,7 +112,21 @@ void Dispatcher::take_render(ViewerState& s, DispatchEvents& events) {
     events.render = std::move(r);
 }
 
+// Saves the blend the view shows (the library's blend_models, as `latentkit blend`) on the task thread.
+void Dispatcher::save_blend(ViewerState& s) {
+    const std::string path = *std::exchange(s.blend_save_request, std::nullopt);
+    if (s.blend_model.empty()) {
+        s.error = "no blend to save: choose a second model in the Blend panel";
+        return;
+    }
+    tasks_.run([path, base = s.model_path, detail = s.blend_model, options = s.blend]() -> StateChange {
+        save_model(path, blend_models(io::load_model_location(base), io::load_model_location(detail), options));
+        return [path](ViewerState& st) { st.status = "saved the blend to " + path; };
+    });
+}
+
 void Dispatcher::run_jobs(ViewerState& s) {
+    if (s.blend_save_request) save_blend(s);
     if (s.job_request && s.model.w_dim > 0) {
         const DirectionsJob job = *std::exchange(s.job_request, std::nullopt);
         s.computing = true;

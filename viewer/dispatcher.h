@@ -50,6 +50,7 @@ public:
 private:
     void take_render(ViewerState& s, DispatchEvents& events);
     void run_jobs(ViewerState& s);
+    void save_blend(ViewerState& s);
     void follow_projection(ViewerState& s, DispatchEvents& events);
     void follow_morph(ViewerState& s, double dt);
     void send_render(ViewerState& s);

@@ -258,6 +258,29 @@ void draw_directions_panel(ViewerState& s) {
     }
 }
 
+// A second model whose fine layers replace the open model's from a resolution up (latentkit blend, live).
+void draw_blend_panel(ViewerState& s) {
+    if (!ImGui::CollapsingHeader("Blend")) return;
+    text_field("detail model", s.blend_input);
+    if (ImGui::Button("Blend with it")) s.blend_model = s.blend_input;
+    ImGui::SameLine();
+    if (ImGui::Button("Off")) s.blend_model.clear();
+    if (s.blend_model.empty()) {
+        ImGui::TextDisabled("coarse layers from the open model, fine layers from a second one of the same architecture");
+        return;
+    }
+    ImGui::TextWrapped("detail: %s", s.blend_model.c_str());
+    int log2_res = static_cast<int>(std::lround(std::log2(std::max(4, s.blend.from_resolution))));
+    const int top = static_cast<int>(std::lround(std::log2(std::max(8, s.model.resolution)))) + 1;
+    if (ImGui::SliderInt("from resolution", &log2_res, 2, top, fmt::format("{}", 1 << log2_res).c_str())) s.blend.from_resolution = 1 << log2_res;
+    float width = static_cast<float>(s.blend.width);
+    if (ImGui::SliderFloat("transition (octaves)", &width, 0.0f, 3.0f)) s.blend.width = width;
+    bool detail_mapping = s.blend.mapping == BlendMapping::detail;
+    if (ImGui::Checkbox("mapping from the detail model", &detail_mapping)) s.blend.mapping = detail_mapping ? BlendMapping::detail : BlendMapping::base;
+    text_field("save as", s.blend_save);
+    if (ImGui::Button("Save the blend")) s.blend_save_request = s.blend_save;
+}
+
 void draw_layer_panel(ViewerState& s) {
     if (!ImGui::CollapsingHeader("Layer view")) return;
     ImGui::Checkbox("show a layer instead of the output", &s.layer_view);
@@ -347,6 +370,7 @@ void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& tar
     draw_labelling_panel(s, label_grid, label_fresh);
     draw_morph_panel(s, export_state);
     draw_audio_panel(s);
+    draw_blend_panel(s);
     draw_layer_panel(s);
     draw_display_panel(s);
     draw_files_panel(s);

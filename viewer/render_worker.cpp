@@ -14,6 +14,7 @@
 #include "latentkit/editing.h"
 #include "latentkit/error.h"
 #include "latentkit/interpolate.h"
+#include "latentkit/io/download.h"
 #include "latentkit/io/tensor_image.h"
 #include "latentkit/latent.h"
 #include "latentkit/networks.h"
@@ -36,7 +37,9 @@ std::vector<std::pair<uint32_t, double>> blend_seeds(double x, double y) {
 bool same_render(const RenderRequest& a, const RenderRequest& b) {
     return a.model_path == b.model_path && a.device == b.device && same_render_spec(a.spec, b.spec) &&
            a.morph.has_value() == b.morph.has_value() && (!a.morph || same_morph_spec(*a.morph, *b.morph)) && a.morph_t == b.morph_t &&
-           a.view_block == b.view_block && a.view_channel == b.view_channel && a.device_output == b.device_output;
+           a.view_block == b.view_block && a.view_channel == b.view_channel && a.device_output == b.device_output &&
+           a.blend_model == b.blend_model && (a.blend_model.empty() || (a.blend.from_resolution == b.blend.from_resolution &&
+                                                                        a.blend.width == b.blend.width && a.blend.mapping == b.blend.mapping));
 }
 
 std::string resolve_device(const std::string& name) {
@@ -134,6 +137,26 @@ void RenderWorker::loop() {
     }
 }
 
+// The blend of the open model with the request's detail model, made again only when the settings change.
+std::shared_ptr<Generator> RenderWorker::blended(const RenderRequest& r, const OpenModel& base) {
+    const std::string key = fmt::format("{}|{}|{}|{}|{}|{}", r.model_path, r.blend_model, r.device, r.blend.from_resolution, r.blend.width,
+                                        option_name(r.blend.mapping));
+    if (key == blend_key_) return blended_;
+    if (detail_path_ != r.blend_model || !detail_) {
+        detail_ = std::make_shared<Model>(io::load_model_location(r.blend_model));
+        detail_path_ = r.blend_model;
+    }
+    detail_->generator()->to(device_of(*base.G->synthesis));
+    Model b;
+    b.G_ema = base.G;
+    b.path = base.location;
+    blended_ = blend_models(b, *detail_, r.blend).generator();
+    blended_->to(device_of(*base.G->synthesis));
+    blended_->eval();
+    blend_key_ = key;
+    return blended_;
+}
+
 RenderResult RenderWorker::render_now(const RenderRequest& r) {
     RenderResult out;
     out.id = r.id;
@@ -143,16 +166,17 @@ RenderResult RenderWorker::render_now(const RenderRequest& r) {
         std::shared_ptr<const OpenModel> model = models_.open(r.model_path, r.device);
         if (model != last_model_) out.model = model->summary;
         last_model_ = model;
-        const Renderer renderer(model->G);
+        const std::shared_ptr<Generator> G = r.blend_model.empty() ? model->G : blended(r, *model);
+        const Renderer renderer(G);
         RenderSpec spec = r.spec;
         torch::Tensor ws;
         if (r.morph) {
             MorphSpec morph = *r.morph;
-            default_class(morph.render, model->G->config);
-            ws = MorphRenderer(model->G, morph).latents_at(r.morph_t);
+            default_class(morph.render, G->config);
+            ws = MorphRenderer(G, morph).latents_at(r.morph_t);
             spec = morph.render;
         } else {
-            default_class(spec, model->G->config);
+            default_class(spec, G->config);
             ws = renderer.latents(spec);
         }
         {

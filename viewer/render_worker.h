@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "latentkit/blend.h"
 #include "latentkit/morph.h"
 #include "latentkit/render.h"
 #include "latentkit/png.h"
@@ -28,6 +29,8 @@ struct RenderRequest {
     int view_block = -1;              ///< show this synthesis block's features (0 = 4x4)
     int view_channel = -1;            ///< that channel as gray, or -1: the first three as RGB
     bool device_output = false;       ///< on CUDA, hand back the image in device memory
+    std::string blend_model;          ///< set: render a blend of the model (base) with this one (detail)
+    BlendOptions blend;               ///< how (with blend_model)
 };
 
 /// Whether two requests render the same image: every field but the id.
@@ -80,7 +83,11 @@ public:
 private:
     void loop();
     ModelStore& models_;
+    std::shared_ptr<Generator> blended(const RenderRequest& r, const OpenModel& base);
     std::shared_ptr<const OpenModel> last_model_;  // of the last render: a new one is reported
+    std::string blend_key_, detail_path_;           // the blend kept, and the detail model it came from
+    std::shared_ptr<Generator> blended_;
+    std::shared_ptr<Model> detail_;
     mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::optional<RenderRequest> pending_;

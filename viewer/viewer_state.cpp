@@ -25,6 +25,7 @@ RenderRequest request_from(const ViewerState& s) {
         r.morph_t = s.morph_t;
     }
     if (s.layer_view) r.view_block = s.layer_block, r.view_channel = s.layer_channel;
+    if (!s.blend_model.empty()) r.blend_model = s.blend_model, r.blend = s.blend;
     return r;
 }
 
@@ -228,6 +229,16 @@ bool apply_job_line(ViewerState& s, ScriptLine& l) {
         job.out = l.word();
         s.morph.path.frames_per_transition = static_cast<int>(l.number("frames per transition"));
         s.morph_export = job;
+    } else if (l.cmd == "blend") {
+        s.blend_model = l.word();
+        s.blend.from_resolution = static_cast<int>(l.number("a resolution"));
+        double width;
+        s.blend.width = (l.in >> width) ? width : 0.0;
+        if (std::string m = l.word(); !m.empty()) s.blend.mapping = l.choice<BlendMapping>(m, "blend mapping");
+    } else if (l.cmd == "blend-off") {
+        s.blend_model.clear();
+    } else if (l.cmd == "blend-save") {
+        s.blend_save_request = l.word();
     } else if (l.cmd == "browse") {
         std::getline(l.in >> std::ws, s.browse_dir);
         s.browse_refresh = true;

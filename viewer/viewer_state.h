@@ -103,6 +103,12 @@ struct ViewerState {
     AudioView audio;
     std::string audio_input, audio_map_input = "pulse", record_input = "latentkit-recording.json";  ///< the Audio panel's fields
     std::string osc_status;  ///< "" : OSC is off
+    // Blend: the open model (coarse layers) with a second one (fine layers), rendered live
+    std::string blend_input;              ///< the Blend panel's path field
+    std::string blend_model;              ///< the detail model ("" : no blend)
+    BlendOptions blend;
+    std::string blend_save = "blend.safetensors";
+    std::optional<std::string> blend_save_request;  ///< save the blend to this file (task thread)
     // Layer view
     bool layer_view = false;
     int layer_block = 0, layer_channel = -1;
