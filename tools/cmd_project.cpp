@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "latentkit/io/csv.h"
 #include "latentkit/atomic_file.h"
 #include "latentkit/error.h"
 #include "latentkit/io/dataset.h"
@@ -155,8 +156,8 @@ void write_index(const Opts& o, const FolderTargets& f) {
     std::string csv = "file,loss,psnr_db,output\n";
     for (size_t k = 0; k < f.names.size(); ++k)
         if (const auto j = finished_projection(f.dirs[k]))
-            csv += fmt::format("{},{:.6f},{:.3f},{}\n", csv_field(f.names[k]), j->value("distance", 0.0), j->value("psnr_db", 0.0),
-                               csv_field(fs::relative(f.dirs[k], o.outdir).generic_string()));
+            csv += fmt::format("{},{:.6f},{:.3f},{}\n", io::csv_field(f.names[k]), j->value("distance", 0.0), j->value("psnr_db", 0.0),
+                               io::csv_field(fs::relative(f.dirs[k], o.outdir).generic_string()));
     ensure_output_dir(o.outdir);
     write_file_atomic((fs::path(o.outdir) / "index.csv").string(), csv.data(), csv.size());
 }

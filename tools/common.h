@@ -152,13 +152,6 @@ CLI::Option* add_enum_option(CLI::App* cmd, const std::string& name, E& value, c
     return opt;
 }
 
-/// One CSV field: quoted (with doubled quotes) when it holds a comma, a quote or a line break.
-std::string csv_field(const std::string& text);
-
-/// The rows of a CSV file (quoted fields with doubled quotes allowed; blank lines skipped); throws
-/// IoError naming the file when it cannot be read.
-std::vector<std::vector<std::string>> read_csv(const std::string& path);
-
 /// Registration of each subcommand on the main app.
 void register_info(CLI::App& app);
 void register_generate(CLI::App& app);
