@@ -302,3 +302,46 @@ TEST_CASE("viewer: a texture's CUDA registration is released before every re-all
     d.stop_device_output();
     CHECK_FALSE(d.device_output());
 }
+
+TEST_CASE("viewer: the Curate panel ranks the unlabelled emoji most uncertain first, takes marks, saves labels and exports") {
+    lktest::TempDir dir;
+    const std::string script_py = std::string(LATENTKIT_SOURCE_DIR) + "/scripts/emoji_images.py";
+    REQUIRE(std::system(("/usr/bin/python3 " + lktest::quote(script_py) + " " + lktest::quote(dir / "all") + " >/dev/null").c_str()) == 0);
+    REQUIRE(std::system(("/usr/bin/python3 " + lktest::quote(script_py) + " --subset faces " + lktest::quote(dir / "faces") + " >/dev/null").c_str()) == 0);
+    std::set<std::string> face_bytes;
+    for (const auto& e : fs::directory_iterator(dir / "faces")) face_bytes.insert(read_file(e.path().string()));
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir / "all")) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    fs::create_directories(dir / "some");
+    std::string labels = "file,label\n";
+    int ones = 0, zeros = 0;
+    for (size_t k = 0; k < names.size(); k += 8) {  // every 8th glyph: about 490, a dozen of them faces
+        fs::copy_file(dir / ("all/" + names[k]), dir / ("some/" + names[k]));
+        const bool face = face_bytes.count(read_file(dir / ("all/" + names[k]))) > 0;
+        if (face ? ones < 6 : zeros < 6) labels += names[k] + (face ? ",1\n" : ",0\n"), ++(face ? ones : zeros);
+    }
+    REQUIRE(ones == 6);
+    lktest::write_bytes(dir / "labels.csv", labels);
+    const std::string script = "curate-open " + (dir / "some") + "\nsync\ncurate-load " + (dir / "labels.csv") + "\nsync\ncurate-mark 0 1\nsync\n" +
+                               "curate-mark 0 skip\nsync\ncurate-save " + (dir / "saved.csv") + "\ncurate-export " + (dir / "chosen") +
+                               " 0.5\nsync\nscreenshot " + (dir / "window.png") + "\nquit\n";
+    write_file_atomic(dir / "script.txt", script.data(), script.size());
+    const lktest::Result r = run_viewer({data_path("golden/tiny32.pkl"), "--script", dir / "script.txt", "--dump-state", dir / "state.json"});
+    INFO("stderr: " << r.err);
+    REQUIRE(r.code == 0);
+    const auto state = nlohmann::json::parse(read_file(dir / "state.json"));
+    INFO(state.dump());
+    CHECK(state["error"] == "");
+    CHECK(state["curate"]["ones"] == 7);  // 6 loaded + 1 marked
+    CHECK(state["curate"]["zeros"] == 6);
+    CHECK(state["curate"]["status"].get<std::string>().find("held-out accuracy") != std::string::npos);
+    const auto p = state["curate"]["probabilities"].get<std::vector<double>>();
+    REQUIRE(p.size() == 12);
+    for (size_t k = 0; k + 1 < p.size(); ++k) CHECK(std::abs(p[k] - 0.5) <= std::abs(p[k + 1] - 0.5) + 1e-12);  // most uncertain first
+    const std::string saved = read_file(dir / "saved.csv");
+    CHECK(std::count(saved.begin(), saved.end(), '\n') == 1 + 13);
+    CHECK(fs::exists(dir / "chosen/dataset.json"));
+    CHECK(std::distance(fs::directory_iterator(dir / "chosen"), fs::directory_iterator()) >= 8);  // 7 labelled 1, the chosen ones, dataset.json
+    CHECK(fs::exists(dir / "window.png"));
+}

@@ -102,6 +102,8 @@ void App::write_state(const std::string& path) const {
                         }()},
                        {"audio", {{"source", s_.audio.source}, {"status", s_.audio.status}, {"time", s_.audio.time}}},
                        {"osc", s_.osc_status},
+                       {"curate", {{"status", s_.curate.status}, {"ones", s_.curate.ones}, {"zeros", s_.curate.zeros},
+                                   {"probabilities", s_.curate.probability}, {"names", s_.curate.names}}},
                        {"projection", {{"done", p.done}, {"error", p.error}, {"step", p.step}, {"alignment", p.alignment}}},
                        {"projected_latent", s_.spec.ws.defined()},
                        {"morph", {{"keys", s_.morph.w_keys.size()}, {"done", e.done}, {"error", e.error}, {"frames", e.frames}}},
@@ -170,7 +172,8 @@ App::App(const AppOptions& options)
       image_(find_shader_dir()),
       proj_target_(find_shader_dir()),
       proj_current_(find_shader_dir()),
-      label_grid_(find_shader_dir()) {
+      label_grid_(find_shader_dir()),
+      curate_grid_(find_shader_dir()) {
     glfwSetWindowUserPointer(window_.get(), this);
     glfwSetDropCallback(window_.get(), &App::on_drop);
     if (!o_.script.empty()) script_ = ScriptRunner::from_file(o_.script);
@@ -301,6 +304,10 @@ void App::show(const DispatchEvents& events) {
         if (!p.target.pixels.empty()) proj_target_.upload(p.target);
         if (!p.current.pixels.empty()) proj_current_.upload(p.current);
     }
+    if (s_.curate_version != curate_version_) {
+        curate_version_ = s_.curate_version;
+        if (!s_.curate.grid.pixels.empty()) curate_grid_.upload(s_.curate.grid);
+    }
     if (s_.label_grid_version != label_version_) {
         label_version_ = s_.label_grid_version;
         label_grid_.upload(s_.label_grid);
@@ -312,7 +319,7 @@ void App::draw(int fb_w, int fb_h) {
     ImGui_ImplOpenGL3_NewFrame();
     ImGui_ImplGlfw_NewFrame();
     ImGui::NewFrame();
-    draw_panels(s_, dispatcher_->projection(), proj_target_, proj_current_, label_grid_, label_fresh_, dispatcher_->export_state());
+    draw_panels(s_, dispatcher_->projection(), proj_target_, proj_current_, label_grid_, label_fresh_, dispatcher_->export_state(), curate_grid_);
     // Dragging in the image moves through seeds; the wheel zooms; the right button pans.
     ImGuiIO& io = ImGui::GetIO();
     if (!io.WantCaptureMouse && io.MousePos.x > kPanelWidth) {

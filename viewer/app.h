@@ -86,14 +86,14 @@ private:
     std::string ini_path_;
     ImGuiSession imgui_;
     // GL objects: after the context they need, so they go first.
-    GlImage image_, proj_target_, proj_current_, label_grid_;
+    GlImage image_, proj_target_, proj_current_, label_grid_, curate_grid_;
     CudaGlInterop interop_;  // after the texture it registers, so it is released first
     ViewerState s_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<LiveAudio> live_;
     std::unique_ptr<OscServer> osc_;
     ScriptRunner script_;
-    int frame_ = 0, label_version_ = 0, rc_ = 0;
+    int frame_ = 0, label_version_ = 0, curate_version_ = 0, rc_ = 0;
     bool quit_ = false, label_fresh_ = false;
     std::string pending_screenshot_;
     std::vector<double> bench_frame_ms_, bench_render_ms_;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -40,7 +41,8 @@ DispatchEvents Dispatcher::step(ViewerState& s, double dt) {
 bool Dispatcher::idle(const ViewerState& s) const {
     return have_sent_ && shown_id_ == last_sent_.id && !worker_.busy() && !tasks_.busy() && !s.computing && !s.job_request &&
            !s.project_request && !proj_snap_.running && !s.fit_marks && !s.morph_add && !s.morph_export && !export_state_.running &&
-           s.direction_files.empty() && s.open_files.empty() && !s.save_projection && !s.blend_save_request;
+           s.direction_files.empty() && s.open_files.empty() && !s.save_projection && !s.blend_save_request &&
+           s.curate_commands.empty();
 }
 
 void Dispatcher::drain(ViewerState& s) {
@@ -125,7 +127,55 @@ void Dispatcher::save_blend(ViewerState& s) {
     });
 }
 
+// One Curate command on the task thread; its view comes back into the state.
+void Dispatcher::run_curate(ViewerState& s, const std::string& line) {
+    std::istringstream in(line);
+    std::string cmd, arg;
+    in >> cmd;
+    std::getline(in >> std::ws, arg);
+    const auto show = [](CurateView v, std::string status) -> StateChange {
+        return [v = std::move(v), status = std::move(status)](ViewerState& st) {
+            st.curate = v;
+            ++st.curate_version;
+            if (!status.empty()) st.status = status;
+        };
+    };
+    if (cmd == "curate-open") {
+        tasks_.run([this, arg, show]() -> StateChange {
+            curate_ = std::make_shared<CurateSession>(arg);
+            return show(curate_->view(), "curating " + arg);
+        });
+        return;
+    }
+    tasks_.run([this, cmd, arg, show, cells = s.curate.cells, threshold = s.curate_threshold]() -> StateChange {
+        if (!curate_) throw ArgumentError("curate: open a folder or zip of images first");
+        if (cmd == "curate-mark") {
+            std::istringstream words(arg);
+            size_t cell = 0;
+            std::string label;
+            if (!(words >> cell >> label) || cell >= cells.size() || (label != "1" && label != "0" && label != "skip"))
+                throw ArgumentError("curate-mark CELL 1|0|skip (CELL: a shown image, 0 is the most uncertain)");
+            return show(curate_->mark(cells[cell], label == "skip" ? -1 : std::stoi(label)), "");
+        }
+        if (cmd == "curate-load") return show(curate_->load_labels(arg), "labels from " + arg);
+        if (cmd == "curate-save") {
+            curate_->save_labels(arg);
+            return [arg](ViewerState& st) { st.status = "saved the labels to " + arg; };
+        }
+        if (cmd == "curate-export") {
+            std::istringstream words(arg);
+            std::string dest;
+            double t = threshold;
+            words >> dest >> t;
+            const size_t n = curate_->export_to(dest, t);
+            return [dest, n](ViewerState& st) { st.status = fmt::format("wrote {} images to {}", n, dest); };
+        }
+        throw ArgumentError("script: unknown command '" + cmd + "'");
+    });
+}
+
 void Dispatcher::run_jobs(ViewerState& s) {
+    for (const std::string& line : std::exchange(s.curate_commands, {})) run_curate(s, line);
     if (s.blend_save_request) save_blend(s);
     if (s.job_request && s.model.w_dim > 0) {
         const DirectionsJob job = *std::exchange(s.job_request, std::nullopt);

@@ -11,6 +11,7 @@
 #include "morph_exporter.h"
 #include "projection_runner.h"
 #include "render_worker.h"
+#include "curate_session.h"
 #include "task_queue.h"
 #include "viewer_state.h"
 
@@ -51,6 +52,7 @@ private:
     void take_render(ViewerState& s, DispatchEvents& events);
     void run_jobs(ViewerState& s);
     void save_blend(ViewerState& s);
+    void run_curate(ViewerState& s, const std::string& line);
     void follow_projection(ViewerState& s, DispatchEvents& events);
     void follow_morph(ViewerState& s, double dt);
     void send_render(ViewerState& s);
@@ -68,6 +70,7 @@ private:
     uint64_t next_id_ = 1, shown_id_ = 0;
     ProjectionSnapshot proj_snap_;
     MorphExportState export_state_;
+    std::shared_ptr<CurateSession> curate_;  // the Curate panel's, used on the task thread only
     TaskQueue tasks_;  // last: destroyed first, finishing its queued writes while the rest exists
 };
 

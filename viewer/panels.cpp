@@ -353,7 +353,7 @@ bool text_field(const char* label, std::string& value, int flags) {
 }
 
 void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& target, const GlImage& current, const GlImage& label_grid,
-                 bool& label_fresh, const MorphExportState& export_state) {
+                 bool& label_fresh, const MorphExportState& export_state, const GlImage& curate_grid) {
     ImGui::SetNextWindowPos(ImVec2(0, 0), ImGuiCond_Always);
     ImGui::SetNextWindowSize(ImVec2(kPanelWidth, ImGui::GetIO().DisplaySize.y), ImGuiCond_Always);
     ImGui::Begin("latentkit", nullptr, ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
@@ -368,6 +368,7 @@ void draw_panels(ViewerState& s, const ProjectionSnapshot& p, const GlImage& tar
     draw_directions_panel(s);
     draw_projection_panel(s, p, target, current);
     draw_labelling_panel(s, label_grid, label_fresh);
+    draw_curate_panel(s, curate_grid);
     draw_morph_panel(s, export_state);
     draw_audio_panel(s);
     draw_blend_panel(s);

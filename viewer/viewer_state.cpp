@@ -262,13 +262,20 @@ bool queue_audio_line(ViewerState& s, const ScriptLine& l) {
     return true;
 }
 
+// Lines the Curate panel's session runs (curate-open, curate-mark, curate-load, curate-save, curate-export).
+bool queue_curate_line(ViewerState& s, const ScriptLine& l) {
+    if (l.cmd.rfind("curate-", 0) != 0) return false;
+    s.curate_commands.push_back(l.text);
+    return true;
+}
+
 std::string number_text(double v) { return fmt::format("{}", v); }
 
 }  // namespace
 
 bool apply_script_line(ViewerState& s, const std::string& line) {
     ScriptLine l(line);
-    return apply_latent_line(s, l) || apply_directions_line(s, l) || apply_job_line(s, l) || queue_audio_line(s, l);
+    return apply_latent_line(s, l) || apply_directions_line(s, l) || apply_job_line(s, l) || queue_audio_line(s, l) || queue_curate_line(s, l);
 }
 
 std::vector<std::string> state_lines(const ViewerState& s) {

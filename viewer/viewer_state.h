@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "latentkit/audio_map.h"
+#include "curate_session.h"
 #include "latentkit/directions.h"
 #include "latentkit/io/face_align.h"
 #include "latentkit/latent_space.h"
@@ -109,6 +110,14 @@ struct ViewerState {
     BlendOptions blend;
     std::string blend_save = "blend.safetensors";
     std::optional<std::string> blend_save_request;  ///< save the blend to this file (task thread)
+    // Curate: a folder or zip, labels one image at a time, the rest re-ranked after each (CurateSession)
+    std::string curate_input, curate_labels = "labels.csv", curate_out = "curated.zip";
+    double curate_threshold = 0.5;
+    /// "curate-open DIR|ZIP", "curate-mark CELL 1|0|skip", "curate-load FILE", "curate-save FILE",
+    /// "curate-export DEST [THRESHOLD]": run in order on the task thread
+    std::vector<std::string> curate_commands;
+    CurateView curate;
+    int curate_version = 0;  ///< changes with curate.grid
     // Layer view
     bool layer_view = false;
     int layer_block = 0, layer_channel = -1;
