@@ -15,6 +15,7 @@
 #include "latentkit/io/dataset.h"
 #include "latentkit/png.h"
 #include "latentkit/zip.h"
+#include "latentkit/latent.h"
 #include "latentkit/metrics.h"
 #include "latentkit/model_io.h"
 #include "latentkit/networks.h"
@@ -534,4 +535,25 @@ TEST_CASE("train: presets resolve to the reference's batch, per-GPU batch and mi
     given.batch_gpu = 4;
     CHECK(resolve_training(given, 1024, 2).batch_gpu == 4);
     CHECK_FALSE(TrainOptions().allow_tf32);  // TF32 off unless asked for, as the reference
+}
+
+TEST_CASE("blend: a model fine-tuned by a few ticks of train --resume blends with its base into images between the two") {
+    TempDir d;
+    const std::string base = lktest::data_path("reference_training/train16.pkl");
+    REQUIRE(run(tiny(shared().data, d / "ft", 0.064) + std::vector<std::string>{"--resume", base}).code == 0);
+    const std::string detail = latest_snapshot(d / "ft");
+    REQUIRE(run({"blend", base, detail, d / "blend.safetensors", "--from-res", "8", "--width", "1"}).code == 0);
+    auto images = [](const std::string& file) {
+        torch::NoGradGuard no_grad;
+        const Model m = load_model(file);
+        const auto G = m.generator();
+        return G->forward(z_from_seeds({0, 1, 2, 3}, G->config.z_dim), {}, 1.0);
+    };
+    const torch::Tensor a = images(base), b = images(detail), mix = images(d / "blend.safetensors");
+    const double apart = (a - b).abs().mean().item<double>();
+    CHECK(apart > 1e-3);  // the fine-tune moved the model
+    CHECK((mix - a).abs().mean().item<double>() > 0.05 * apart);
+    CHECK((mix - b).abs().mean().item<double>() > 0.05 * apart);
+    CHECK((mix - a).abs().mean().item<double>() < apart);
+    CHECK((mix - b).abs().mean().item<double>() < apart);
 }
