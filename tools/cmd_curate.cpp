@@ -51,18 +51,16 @@ void run(const Opts& o) {
     if (o.out.empty() && o.report.empty()) throw ArgumentError("give --out DEST and/or --report RANKED.csv");
     const auto extractor = io::make_feature_extractor(o.features, device_from_name(o.device).str());
     const std::string cache = o.no_cache ? "" : !o.cache.empty() ? o.cache : io::cache_dir() + "/features";
-    const io::ImageSource listing(o.images);  // the labels are checked before the features are computed
-    std::unique_ptr<io::Curator> curator;
+    io::Curator c(o.images);
+    c.read_labels(o.labels);  // before the features: bad labels fail at once
     {
-        ProgressBar bar("features", static_cast<int64_t>(listing.names.size()), "img");
-        curator = std::make_unique<io::Curator>(o.images, *extractor, cache, [&](size_t done, size_t) {
+        ProgressBar bar("features", static_cast<int64_t>(c.size()), "img");
+        c.compute_features(*extractor, cache, [&](size_t done, size_t) {
             bar.update(static_cast<int64_t>(done));
             return true;
         });
         bar.finish();
     }
-    io::Curator& c = *curator;
-    c.read_labels(o.labels);
     const auto [ones, zeros] = c.counts();
     log_info(fmt::format("{}: {} images, {} labelled ({} of them 1); features: {}", o.images, c.size(), ones + zeros, ones, extractor->describe()));
     c.fit(o.labels);

@@ -14,7 +14,8 @@
 namespace latentkit::viewer {
 
 CurateSession::CurateSession(const std::string& images) : extractor_(io::make_feature_extractor("builtin")) {
-    curator_ = std::make_unique<io::Curator>(images, *extractor_, io::cache_dir() + "/features");
+    curator_ = std::make_unique<io::Curator>(images);
+    curator_->compute_features(*extractor_, io::cache_dir() + "/features");
 }
 
 CurateView CurateSession::mark(size_t index, int label) {

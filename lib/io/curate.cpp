@@ -14,12 +14,13 @@
 
 namespace latentkit::io {
 
-Curator::Curator(const std::string& images, FeatureExtractor& extractor, const std::string& cache_dir,
-                 const std::function<bool(size_t, size_t)>& progress)
-    : source_(images) {
+Curator::Curator(const std::string& images) : source_(images) {
     if (source_.names.empty()) throw IoError(images + ": holds no images (png, jpg, jpeg, webp, bmp, tif, ppm, pgm)");
-    features_ = source_features(source_, extractor, cache_dir, progress);
     labels_.assign(source_.names.size(), -1);
+}
+
+void Curator::compute_features(FeatureExtractor& extractor, const std::string& cache_dir, const std::function<bool(size_t, size_t)>& progress) {
+    features_ = source_features(source_, extractor, cache_dir, progress);
 }
 
 void Curator::set_label(size_t image, int label) {
@@ -59,6 +60,7 @@ std::pair<size_t, size_t> Curator::counts() const {
 }
 
 LabelledRows Curator::labelled_rows() const {
+    if (features_.empty()) throw Error("curate: the features have not been computed");
     LabelledRows rows;
     rows.d = static_cast<int64_t>(features_.front().size());
     for (size_t k = 0; k < labels_.size(); ++k) {

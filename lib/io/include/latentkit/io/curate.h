@@ -16,10 +16,11 @@ namespace latentkit::io {
 /// The curation of one folder or zip.
 class Curator {
 public:
-    /// Lists `images` and computes (or reads from `cache_dir`) every image's features with `extractor`
-    /// (source_features). Throws IoError when there are no images.
-    Curator(const std::string& images, FeatureExtractor& extractor, const std::string& cache_dir,
-            const std::function<bool(size_t, size_t)>& progress = {});
+    /// Lists `images`; throws IoError when there are none.
+    explicit Curator(const std::string& images);
+    /// Computes (or reads from `cache_dir`) every image's features with `extractor` (source_features): needed
+    /// before fit().
+    void compute_features(FeatureExtractor& extractor, const std::string& cache_dir, const std::function<bool(size_t, size_t)>& progress = {});
     const ImageSource& source() const { return source_; }
     size_t size() const { return source_.names.size(); }
     /// Per image: 1, 0, or -1 (not labelled).
