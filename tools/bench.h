@@ -65,6 +65,8 @@ void sync(const torch::Device& d);
 /// The generator to benchmark: --model, or random weights: StyleGAN2 with the reference paper256
 /// widths, StyleGAN3 with those of the stylegan3 repo's ffhqu-256 runs. `what` receives a description.
 std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what);
+/// bench_generator's generator on `device`, in eval mode.
+std::shared_ptr<Generator> bench_generator_on(const Opts& o, std::string& what, const torch::Device& device);
 /// Multiply-adds x 2 of the synthesis network's convolutions for one image (StyleGAN2; 0 otherwise).
 double synthesis_gflop(const GeneratorConfig& c);
 /// The median of the values.

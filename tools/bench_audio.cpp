@@ -73,9 +73,7 @@ void bench_audio(const Opts& o, const AudioBenchOpts& a) {
 
     const torch::Device device = device_from_name(o.device);
     std::string what;
-    auto G = bench_generator(o, what);
-    G->to(device);
-    G->eval();
+    auto G = bench_generator_on(o, what, device);
     MorphSpec spec;
     spec.render.seeds = {1, 2, 3};
     if (G->config.c_dim > 0) spec.render.class_index = 0;

@@ -15,9 +15,7 @@ namespace latentkit::tools {
 void bench_directions(const Opts& o, const DirectionsOpts& p) {
     const torch::Device device = device_from_name(o.device);
     std::string what;
-    auto G = bench_generator(o, what);
-    G->to(device);
-    G->eval();
+    auto G = bench_generator_on(o, what, device);
     const int d = G->config.w_dim;
     using clock = std::chrono::steady_clock;
     auto secs = [](clock::time_point t0) { return std::chrono::duration<double>(clock::now() - t0).count(); };

@@ -42,6 +42,13 @@ std::shared_ptr<Generator> bench_generator(const Opts& o, std::string& what) {
     return std::make_shared<Generator>(c);
 }
 
+std::shared_ptr<Generator> bench_generator_on(const Opts& o, std::string& what, const torch::Device& device) {
+    auto G = bench_generator(o, what);
+    G->to(device);
+    G->eval();
+    return G;
+}
+
 // Multiply-adds x 2 of the synthesis network's convolutions for one image (StyleGAN2; upsampling
 // convolutions counted at the low resolution, where they run).
 double synthesis_gflop(const GeneratorConfig& c) {
@@ -65,9 +72,7 @@ double median(std::vector<double> v) {
 void bench_generate(const Opts& o) {
     const torch::Device device = device_from_name(o.device);
     std::string what;
-    auto G = bench_generator(o, what);
-    G->to(device);
-    G->eval();
+    auto G = bench_generator_on(o, what, device);
     torch::NoGradGuard no_grad;
     const auto& c = G->config;
     std::vector<uint32_t> seeds(static_cast<size_t>(o.batch));
@@ -111,9 +116,7 @@ void bench_generate(const Opts& o) {
 void bench_morph(const Opts& o, int frames) {
     const torch::Device device = device_from_name(o.device);
     std::string what;
-    auto G = bench_generator(o, what);
-    G->to(device);
-    G->eval();
+    auto G = bench_generator_on(o, what, device);
     MorphSpec spec;
     spec.render.seeds = {1, 2};
     if (G->config.c_dim > 0) spec.render.class_index = 0;

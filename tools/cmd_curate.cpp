@@ -49,10 +49,10 @@ void write_report(const Opts& o, const io::Curator& c) {
 
 void run(const Opts& o) {
     if (o.out.empty() && o.report.empty()) throw ArgumentError("give --out DEST and/or --report RANKED.csv");
+    io::Curator c(o.images);
+    c.read_labels(o.labels);  // before any network is loaded or feature computed: bad labels fail at once
     const auto extractor = io::make_feature_extractor(o.features, device_from_name(o.device).str());
     const std::string cache = o.no_cache ? "" : !o.cache.empty() ? o.cache : io::cache_dir() + "/features";
-    io::Curator c(o.images);
-    c.read_labels(o.labels);  // before the features: bad labels fail at once
     {
         ProgressBar bar("features", static_cast<int64_t>(c.size()), "img");
         c.compute_features(*extractor, cache, [&](size_t done, size_t) {

@@ -82,9 +82,9 @@ void LiveAudio::run(ViewerState& s, const std::string& line) {
         size_t k;
         double g;
         if (!(in >> k >> g)) throw ArgumentError("script: audio-gain LINK GAIN");
-        if (mapper_) mapper_->set_gain(k, g);
         if (k >= map_.links.size()) throw ArgumentError(fmt::format("audio-gain: the mapping has no link {}", k));
         map_.links[k].gain = g;
+        if (mapper_) mapper_->set_gain(k, g);
     } else if (cmd == "record") {
         std::getline(in >> std::ws, word);
         if (word.empty()) throw ArgumentError("script: record FILE");
@@ -137,10 +137,7 @@ void LiveAudio::open_capture(ViewerState& s) {
 
 void LiveAudio::stop(ViewerState& s) {
     if (mapper_) {
-        AudioControl neutral = applied_;  // keep where the steps went; drop the offsets
-        neutral.speed = neutral.psi = neutral.noise = 0;
-        std::fill(neutral.directions.begin(), neutral.directions.end(), 0.0);
-        apply(s, neutral, 0);
+        remove_offsets(s);
     }
     player_.reset();
     capture_.reset();
@@ -153,13 +150,19 @@ void LiveAudio::stop(ViewerState& s) {
     meter_ = AudioFrame{};
 }
 
+// Takes the mapping's psi, noise and direction offsets back out of the state; the steps and class
+// changes it made stay where they went.
+void LiveAudio::remove_offsets(ViewerState& s) {
+    AudioControl neutral = applied_;
+    neutral.speed = neutral.psi = neutral.noise = 0;
+    std::fill(neutral.directions.begin(), neutral.directions.end(), 0.0);
+    apply(s, neutral, 0);
+}
+
 void LiveAudio::set_map(ViewerState& s, const std::string& name) {
     AudioMap map = option_from_name<AudioPreset>(name) ? audio_map_preset(*option_from_name<AudioPreset>(name)) : load_audio_map(name);
     if (mapper_) {
-        AudioControl neutral = applied_;
-        neutral.speed = neutral.psi = neutral.noise = 0;
-        std::fill(neutral.directions.begin(), neutral.directions.end(), 0.0);
-        apply(s, neutral, 0);
+        remove_offsets(s);
         applied_ = AudioControl{};
         mapper_ = std::make_unique<AudioMapper>(map, kLiveAudioFps);
     }

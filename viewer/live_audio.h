@@ -41,6 +41,7 @@ private:
     void open_capture(ViewerState& s);
     void stop(ViewerState& s);
     void set_map(ViewerState& s, const std::string& name);
+    void remove_offsets(ViewerState& s);
     void add_random_direction(ViewerState& s, uint32_t seed);
     void advance(ViewerState& s, double dt);
     void apply(ViewerState& s, const AudioControl& c, double seconds);
